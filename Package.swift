@@ -1,0 +1,73 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "flue-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FlueRuntime", targets: ["FlueRuntime"]),
+        .library(name: "FlueProviders", targets: ["FlueProviders"]),
+        .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
+        .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.6.0"),
+    ],
+    targets: [
+        // The agent runtime: definitions, sessions, the agent loop, tools, events, errors.
+        // Knows nothing of HTTP, SQL or any particular model provider.
+        .target(
+            name: "FlueRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Real model providers over HTTP: Anthropic Messages, OpenAI Chat Completions and
+        // OpenAI-compatible servers, with streaming.
+        .target(
+            name: "FlueProviders",
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A local model server that speaks the Anthropic and OpenAI wire protocols and replays
+        // scripted turns; used by the tests, benchmarks and deployment checks.
+        .target(
+            name: "FlueTestSupport",
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
+        ),
+        .executableTarget(
+            name: "FakeModelServerCommand",
+            dependencies: [
+                "FlueTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "FlueRuntimeTests",
+            dependencies: ["FlueRuntime"]
+        ),
+        .testTarget(
+            name: "FlueProvidersTests",
+            dependencies: [
+                "FlueRuntime",
+                "FlueProviders",
+                "FlueTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

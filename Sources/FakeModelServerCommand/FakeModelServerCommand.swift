@@ -1,0 +1,2 @@
+import ArgumentParser
+@main struct FakeModelServerCommand: AsyncParsableCommand { func run() async throws {} }

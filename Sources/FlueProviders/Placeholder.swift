@@ -1,0 +1,3 @@
+import AsyncHTTPClient
+import OpenAPIRuntime
+public enum _P2 {}

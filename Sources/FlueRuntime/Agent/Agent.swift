@@ -1,0 +1,77 @@
+/// An agent definition: which model, what instructions, which tools, which subagents.
+///
+/// The same type describes a top-level agent and a subagent profile (used by `task`).
+/// ```swift
+/// let assistant = try Agent(
+///     name: "assistant",
+///     instructions: "You help with travel questions.",
+///     tools: [weather])
+/// ```
+public struct Agent: Sendable {
+    /// `^[A-Za-z][A-Za-z0-9_-]*$`; addresses the agent (`/agents/<name>/<id>`, `task(agent:)`).
+    public var name: String
+    /// One line telling a parent model what this agent is for (shown in the `task` tool).
+    public var description: String?
+    /// The model; `nil` uses the resolver's default (`MODEL_SPECIFIER`).
+    public var model: ModelSpecifier?
+    /// The system instructions.
+    public var instructions: String
+    /// Custom tools offered on every turn.
+    public var tools: [any Tool]
+    /// Profiles the model may delegate to through the `task` tool.
+    public var subagents: [Agent]
+    /// Reasoning effort where the model supports it.
+    public var thinking: ThinkingLevel
+    /// Model turns allowed in one operation before it fails with `max_turns_exceeded`.
+    public var maxTurns: Int
+    /// Output token cap per model call.
+    public var maxOutputTokens: Int
+
+    /// Names no custom tool may take: the framework injects tools with these names.
+    public static let reservedToolNames: Set<String> = ["task", "finish", "give_up"]
+
+    /// Validates and creates a definition; throws `invalid_definition` on a bad name, duplicate
+    /// or reserved tool names, or subagent names that repeat.
+    public init(
+        name: String, description: String? = nil, model: ModelSpecifier? = nil, instructions: String = "",
+        tools: [any Tool] = [], subagents: [Agent] = [], thinking: ThinkingLevel = .off, maxTurns: Int = 32,
+        maxOutputTokens: Int = 8192
+    ) throws {
+        guard name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil else {
+            throw FlueError(
+                .invalidDefinition,
+                "agent name \"\(name)\" must start with a letter and contain only letters, digits, _ and - (at most 64)")
+        }
+        guard maxTurns >= 1 else { throw FlueError(.invalidDefinition, "agent \(name): maxTurns must be at least 1") }
+        var seen = Set<String>()
+        for tool in tools {
+            guard !Self.reservedToolNames.contains(tool.name) else {
+                throw FlueError(.toolNameConflict, "agent \(name): tool name \(tool.name) is reserved")
+            }
+            guard seen.insert(tool.name).inserted else {
+                throw FlueError(.toolNameConflict, "agent \(name): two tools are named \(tool.name)")
+            }
+        }
+        var subagentNames = Set<String>()
+        for subagent in subagents where !subagentNames.insert(subagent.name).inserted {
+            throw FlueError(.invalidDefinition, "agent \(name): two subagents are named \(subagent.name)")
+        }
+        self.name = name
+        self.description = description
+        self.model = model
+        self.instructions = instructions
+        self.tools = tools
+        self.subagents = subagents
+        self.thinking = thinking
+        self.maxTurns = maxTurns
+        self.maxOutputTokens = maxOutputTokens
+    }
+
+    /// The system prompt sent on every turn.
+    var systemPrompt: String {
+        let preamble =
+            "You are an autonomous agent running without a human in the loop. Work on your own, "
+            + "use the tools you are given, and never ask questions or wait for input."
+        return instructions.isEmpty ? preamble : preamble + "\n\n" + instructions
+    }
+}

@@ -1,0 +1,75 @@
+/// Every error the runtime raises on purpose: a stable machine-readable `type`, a message for
+/// humans, and structured `details`.
+///
+/// The `type` strings are part of the public contract (they reach HTTP clients in the error
+/// envelope), so they never change once released.
+public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The stable error kinds.
+    public struct Kind: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// No model was named by the call, the agent, or `MODEL_SPECIFIER`.
+        public static let modelNotConfigured = Kind(rawValue: "model_not_configured")
+        /// A model specifier is not `provider/model`.
+        public static let invalidModelSpecifier = Kind(rawValue: "invalid_model_specifier")
+        /// The provider id is neither built in nor registered.
+        public static let providerNotConfigured = Kind(rawValue: "provider_not_configured")
+        /// The provider needs a key and its environment variable is unset.
+        public static let missingAPIKey = Kind(rawValue: "missing_api_key")
+        /// The model API answered with an error, or could not be reached, after retries.
+        public static let modelRequestFailed = Kind(rawValue: "model_request_failed")
+        /// The model's stream broke after output had started; it is not retried.
+        public static let modelStreamInterrupted = Kind(rawValue: "model_stream_interrupted")
+        /// An operation (prompt, task) failed; `details.reason` says why.
+        public static let operationFailed = Kind(rawValue: "operation_failed")
+        /// Tool arguments did not decode into the tool's parameter type.
+        public static let toolInputValidation = Kind(rawValue: "tool_input_validation")
+        /// Two tools share a name, or a tool uses a reserved name.
+        public static let toolNameConflict = Kind(rawValue: "tool_name_conflict")
+        /// The model did not produce a valid structured result within the allowed attempts.
+        public static let resultUnavailable = Kind(rawValue: "result_unavailable")
+        /// The agent loop reached its turn limit.
+        public static let maxTurnsExceeded = Kind(rawValue: "max_turns_exceeded")
+        /// A session already runs an operation.
+        public static let sessionBusy = Kind(rawValue: "session_busy")
+        /// `task` named a subagent the agent does not declare.
+        public static let subagentNotDeclared = Kind(rawValue: "subagent_not_declared")
+        /// Subagent tasks nested deeper than the limit.
+        public static let taskDepthExceeded = Kind(rawValue: "task_depth_exceeded")
+        /// A definition is invalid (bad name, duplicate tool, ...).
+        public static let invalidDefinition = Kind(rawValue: "invalid_definition")
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var details: [String: JSONValue]
+
+    public init(_ kind: Kind, _ message: String, details: [String: JSONValue] = [:]) {
+        self.kind = kind
+        self.message = message
+        self.details = details
+    }
+
+    /// The stable type string, e.g. `operation_failed`.
+    public var type: String { kind.rawValue }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+
+    /// The error as a JSON object `{type, message, details}` (what events and envelopes carry).
+    public var json: JSONValue {
+        ["type": .string(type), "message": .string(message), "details": .object(details)]
+    }
+}
+
+extension FlueError {
+    /// Wraps any error as a JSON description for events, keeping `FlueError` fields intact.
+    public static func describe(_ error: any Error) -> JSONValue {
+        if let flue = error as? FlueError { return flue.json }
+        if error is CancellationError {
+            return ["type": "aborted", "message": "the operation was cancelled", "details": [:]]
+        }
+        return ["type": "error", "message": .string(String(describing: error)), "details": [:]]
+    }
+}

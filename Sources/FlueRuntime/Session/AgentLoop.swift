@@ -1,0 +1,176 @@
+import Foundation
+
+/// What running one tool call produced.
+struct ToolOutcome: Sendable {
+    var content: String
+    var isError: Bool
+    /// Ends the loop after the current batch (a successful `finish`).
+    var terminate: Bool = false
+}
+
+/// A tool as the loop runs it: user tools and framework tools (finish, give_up, task) alike.
+struct LoopTool: Sendable {
+    var spec: ToolSpec
+    var execute: @Sendable (JSONValue, ToolContext) async -> ToolOutcome
+
+    init(spec: ToolSpec, execute: @escaping @Sendable (JSONValue, ToolContext) async -> ToolOutcome) {
+        self.spec = spec
+        self.execute = execute
+    }
+
+    /// Adapts a user tool: any thrown error becomes an error result the model sees.
+    init(_ tool: any Tool) {
+        self.spec = ToolSpec(name: tool.name, description: tool.description, parameters: tool.parameters)
+        self.execute = { arguments, context in
+            do {
+                return ToolOutcome(content: try await tool.call(arguments, context: context), isError: false)
+            } catch let error as FlueError {
+                return ToolOutcome(content: error.message, isError: true)
+            } catch is CancellationError {
+                return ToolOutcome(content: "the tool call was cancelled", isError: true)
+            } catch {
+                return ToolOutcome(content: "tool \(tool.name) failed: \(error)", isError: true)
+            }
+        }
+    }
+}
+
+/// The model-turn → tool-calls → tool-results cycle of one operation.
+struct AgentLoop: Sendable {
+    var client: any ModelClient
+    var model: ModelSpecifier
+    var systemPrompt: String
+    var tools: [LoopTool]
+    var thinking: ThinkingLevel
+    var maxTurns: Int
+    var maxOutputTokens: Int
+    var events: EventEmitter
+    /// Session, operation and task ids stamped on every event.
+    var correlation: EventCorrelation
+    /// Appends a message to the session (and persists it) as soon as it exists.
+    var record: @Sendable (Message) async throws -> Void
+
+    struct Outcome {
+        var usage = Usage()
+        var lastAssistant: AssistantMessage?
+        var terminated = false
+    }
+
+    /// Runs turns until the model stops calling tools, a tool terminates the loop, or the turn
+    /// limit is reached. `messages` is the conversation so far, ending with the new user input.
+    func run(messages initial: [Message]) async throws -> Outcome {
+        var messages = initial
+        var outcome = Outcome()
+        let specs = tools.map(\.spec)
+        let byName = Dictionary(tools.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for _ in 0..<maxTurns {
+            try Task.checkCancellation()
+            let assistant = try await turn(messages: messages, specs: specs)
+            outcome.usage += assistant.usage
+            outcome.lastAssistant = assistant
+            messages.append(.assistant(assistant))
+            try await record(.assistant(assistant))
+            let calls = assistant.toolCalls
+            if calls.isEmpty { return outcome }
+            let results = try await runTools(calls, byName: byName)
+            for (call, result) in zip(calls, results) {
+                let message = Message.toolResult(
+                    ToolResultMessage(
+                        toolCallId: call.id, toolName: call.name, content: result.content, isError: result.isError))
+                messages.append(message)
+                try await record(message)
+            }
+            if results.contains(where: \.terminate) {
+                outcome.terminated = true
+                return outcome
+            }
+        }
+        throw FlueError(
+            .maxTurnsExceeded, "the agent did not finish within \(maxTurns) model turns",
+            details: ["maxTurns": .int(maxTurns)])
+    }
+
+    private func turn(messages: [Message], specs: [ToolSpec]) async throws -> AssistantMessage {
+        var turnScope = correlation
+        turnScope.turnId = FlueID.make("turn")
+        let scope = turnScope
+        events.emit(.turnStart(.init(purpose: "agent", model: model.description)), scope)
+        let started = ContinuousClock.now
+        let request = ModelRequest(
+            model: model, systemPrompt: systemPrompt, messages: messages, tools: specs, thinking: thinking,
+            maxOutputTokens: maxOutputTokens)
+        let events = self.events
+        do {
+            let assistant = try await client.complete(request) { delta in
+                switch delta {
+                case .textDelta(let text): events.emit(.textDelta(.init(delta: text)), scope)
+                case .thinkingStart: events.emit(.thinkingStart, scope)
+                case .thinkingDelta(let text): events.emit(.thinkingDelta(.init(delta: text)), scope)
+                case .thinkingEnd: events.emit(.thinkingEnd, scope)
+                case .toolCallStart: break
+                }
+            }
+            events.emit(
+                .turn(
+                    .init(
+                        durationMs: started.millisecondsElapsed, model: model.description, usage: assistant.usage,
+                        stopReason: assistant.stopReason, isError: false, error: nil)), scope)
+            return assistant
+        } catch {
+            let stop: StopReason = error is CancellationError ? .aborted : .error
+            events.emit(
+                .turn(
+                    .init(
+                        durationMs: started.millisecondsElapsed, model: model.description, usage: Usage(),
+                        stopReason: stop, isError: true, error: FlueError.describe(error))), scope)
+            throw error
+        }
+    }
+
+    /// Runs a batch of tool calls concurrently; results come back in call order.
+    private func runTools(_ calls: [ToolCall], byName: [String: LoopTool]) async throws -> [ToolOutcome] {
+        let events = self.events
+        let scope = correlation
+        let results = await withTaskGroup(of: (Int, ToolOutcome).self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask {
+                    events.emit(
+                        .toolStart(.init(toolName: call.name, toolCallId: call.id, args: call.arguments)), scope)
+                    let started = ContinuousClock.now
+                    let outcome: ToolOutcome
+                    if let tool = byName[call.name] {
+                        let context = ToolContext(
+                            toolCallId: call.id, session: scope.session ?? "default",
+                            log: { level, message in
+                                events.emit(.log(.init(level: level, message: message)), scope)
+                            })
+                        outcome = await tool.execute(call.arguments, context)
+                    } else {
+                        let known = byName.keys.sorted().joined(separator: ", ")
+                        outcome = ToolOutcome(
+                            content: "unknown tool \(call.name); available tools: \(known)", isError: true)
+                    }
+                    events.emit(
+                        .tool(
+                            .init(
+                                toolName: call.name, toolCallId: call.id, isError: outcome.isError,
+                                result: outcome.content, durationMs: started.millisecondsElapsed)), scope)
+                    return (index, outcome)
+                }
+            }
+            var ordered = [ToolOutcome?](repeating: nil, count: calls.count)
+            for await (index, outcome) in group { ordered[index] = outcome }
+            return ordered.map { $0! }
+        }
+        try Task.checkCancellation()
+        return results
+    }
+}
+
+extension ContinuousClock.Instant {
+    /// Whole milliseconds since this instant.
+    var millisecondsElapsed: Int {
+        let elapsed = ContinuousClock.now - self
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

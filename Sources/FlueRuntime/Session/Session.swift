@@ -1,0 +1,367 @@
+import Foundation
+import Synchronization
+
+/// One conversation with an agent. Operations (`prompt`, `task`) run one at a time; a second
+/// concurrent call fails at once with `session_busy` — open another named session for parallel
+/// work. History is saved to the harness's store after every message.
+public actor Session {
+    /// The session name (`default`, or `task:<parent>:<id>` for subagent tasks).
+    public nonisolated let name: String
+    public nonisolated let key: SessionKey
+    let agent: Agent
+    let harness: Harness
+    private var snapshot: SessionSnapshot
+    private let persisted: Bool
+    private let parentSession: String?
+    private let taskId: String?
+    private let depth: Int
+    private var busy = false
+
+    /// Subagent tasks nest at most this deep.
+    public static let maxTaskDepth = 4
+
+    init(
+        name: String, key: SessionKey, agent: Agent, harness: Harness, snapshot: SessionSnapshot, persisted: Bool,
+        parentSession: String?, taskId: String?, depth: Int
+    ) {
+        self.name = name
+        self.key = key
+        self.agent = agent
+        self.harness = harness
+        self.snapshot = snapshot
+        self.persisted = persisted
+        self.parentSession = parentSession
+        self.taskId = taskId
+        self.depth = depth
+    }
+
+    /// The conversation so far.
+    public var messages: [Message] { snapshot.messages }
+
+    /// The whole session state, for persistence or inspection.
+    public var currentSnapshot: SessionSnapshot { snapshot }
+
+    /// Sends a prompt and runs the agent loop until the model answers without calling tools.
+    public func prompt(_ text: String, options: PromptOptions = PromptOptions()) async throws -> PromptResponse {
+        try await operation(kind: "prompt") { scope in
+            let (model, outcome) = try await self.runLoop(
+                input: .user(text: text, images: options.images), options: options, extraTools: [], scope: scope)
+            let response = PromptResponse(
+                text: outcome.lastAssistant?.text ?? "", usage: outcome.usage, model: model)
+            return (response, try JSONValue(encoding: response), outcome.usage)
+        }
+    }
+
+    /// Sends a prompt and returns a value of `T` that the model produced through the `finish`
+    /// tool, whose parameters are the JSON Schema derived from `T`.
+    ///
+    /// An invalid value is sent back to the model with the decoding error; a model that stops
+    /// without calling `finish` is reminded. After `options.resultRetries` such rounds, or when
+    /// the model calls `give_up`, the call fails with `result_unavailable`.
+    public func prompt<T: Decodable & Sendable>(
+        _ text: String, result: T.Type, options: PromptOptions = PromptOptions()
+    ) async throws -> T {
+        try await promptForResult(text, result: T.self, options: options).data
+    }
+
+    /// Like ``prompt(_:result:options:)`` but also returns usage and model.
+    public func promptForResult<T: Decodable & Sendable>(
+        _ text: String, result: T.Type, options: PromptOptions = PromptOptions()
+    ) async throws -> StructuredResponse<T> {
+        let contract = try ResultContract<T>(retries: options.resultRetries)
+        return try await operation(kind: "prompt") { scope in
+            var input = Message.user(text: text + "\n\n" + contract.footer, images: options.images)
+            var usage = Usage()
+            while true {
+                let (model, outcome) = try await self.runLoop(
+                    input: input, options: options, extraTools: contract.tools, scope: scope)
+                usage += outcome.usage
+                switch contract.state {
+                case .finished(let value, let raw):
+                    return (StructuredResponse(data: value, usage: usage, model: model), raw, usage)
+                case .gaveUp(let reason):
+                    throw FlueError(
+                        .resultUnavailable, "the model gave up: \(reason)",
+                        details: ["reason": .string(reason), "assistantText": .string(outcome.lastAssistant?.text ?? "")])
+                case .exhausted(let lastError):
+                    throw FlueError(
+                        .resultUnavailable,
+                        "no valid result after \(options.resultRetries) retries: \(lastError)",
+                        details: ["reason": .string(lastError), "assistantText": .string(outcome.lastAssistant?.text ?? "")])
+                case .pending:
+                    guard contract.recordFailure("the model stopped without calling finish") else { continue }
+                    input = .user(text: contract.reminder, images: [])
+                }
+            }
+        }
+    }
+
+    /// Runs `prompt` in a fresh child session (empty history) as the named subagent, or as this
+    /// agent when `agent` is nil, and returns its final answer.
+    public func task(_ prompt: String, agent subagentName: String? = nil, options: PromptOptions = PromptOptions())
+        async throws -> PromptResponse
+    {
+        try await operation(kind: "task") { scope in
+            let response = try await self.runTask(prompt, agent: subagentName, options: options, scope: scope)
+            return (response, try JSONValue(encoding: response), response.usage)
+        }
+    }
+
+    /// Throws `session_busy` while an operation runs.
+    func ensureIdle() throws {
+        if busy { throw FlueError(.sessionBusy, "session \(name) is running an operation") }
+    }
+
+    // MARK: - Operation plumbing
+
+    private var baseCorrelation: EventCorrelation {
+        EventCorrelation(harness: harness.name, session: name, parentSession: parentSession, taskId: taskId)
+    }
+
+    /// Wraps an operation: busy guard, `operation_start` / `operation` / `idle` events.
+    private func operation<R: Sendable>(
+        kind: String, _ body: (EventCorrelation) async throws -> (R, JSONValue, Usage)
+    ) async throws -> R {
+        try ensureIdle()
+        busy = true
+        defer { busy = false }
+        var scope = baseCorrelation
+        scope.operationId = FlueID.make("op")
+        let events = harness.events
+        events.emit(.operationStart(.init(operationKind: kind)), scope)
+        let started = ContinuousClock.now
+        do {
+            let (value, json, usage) = try await body(scope)
+            events.emit(
+                .operation(
+                    .init(
+                        operationKind: kind, durationMs: started.millisecondsElapsed, isError: false, error: nil,
+                        result: json, usage: usage)), scope)
+            events.emit(.idle, scope)
+            return value
+        } catch {
+            let failure = Self.operationError(error, kind: kind)
+            events.emit(
+                .operation(
+                    .init(
+                        operationKind: kind, durationMs: started.millisecondsElapsed, isError: true,
+                        error: FlueError.describe(failure), result: nil, usage: Usage())), scope)
+            events.emit(.idle, scope)
+            throw failure
+        }
+    }
+
+    /// Model and provider errors surface as `operation_failed`; typed runtime errors and
+    /// cancellation pass through unchanged.
+    private static func operationError(_ error: any Error, kind: String) -> any Error {
+        guard let flue = error as? FlueError else {
+            if error is CancellationError { return error }
+            return FlueError(
+                .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind)])
+        }
+        switch flue.kind {
+        case .modelRequestFailed, .modelStreamInterrupted:
+            var details = flue.details
+            details["operation"] = .string(kind)
+            details["reason"] = flue.json
+            return FlueError(.operationFailed, "\(kind) failed: \(flue.message)", details: details)
+        default:
+            return flue
+        }
+    }
+
+    private func append(_ message: Message) async throws {
+        snapshot.messages.append(message)
+        snapshot.updatedAt = Date()
+        if persisted { try await harness.store.saveSession(key, snapshot) }
+    }
+
+    /// Appends `input`, then runs the loop with the agent's tools, call tools and `extraTools`.
+    private func runLoop(
+        input: Message, options: PromptOptions, extraTools: [LoopTool], scope: EventCorrelation
+    ) async throws -> (ModelSpecifier, AgentLoop.Outcome) {
+        let (model, client) = try harness.resolveModel(options.model, agent: agent)
+        var tools = agent.tools.map(LoopTool.init) + options.tools.map(LoopTool.init)
+        if !agent.subagents.isEmpty { tools.append(taskTool(options: options, scope: scope)) }
+        tools += extraTools
+        var names = Set<String>()
+        for tool in tools where !names.insert(tool.spec.name).inserted {
+            throw FlueError(.toolNameConflict, "two tools are named \(tool.spec.name) in this call")
+        }
+        try await append(input)
+        let loop = AgentLoop(
+            client: client, model: model, systemPrompt: agent.systemPrompt, tools: tools,
+            thinking: options.thinking ?? agent.thinking, maxTurns: agent.maxTurns,
+            maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
+            record: { [weak self] message in try await self?.append(message) })
+        harness.events.emit(.agentStart, scope)
+        defer { harness.events.emit(.agentEnd, scope) }
+        return (model, try await loop.run(messages: snapshot.messages))
+    }
+
+    // MARK: - Subagent tasks
+
+    private func taskTool(options: PromptOptions, scope: EventCorrelation) -> LoopTool {
+        let names = agent.subagents.map(\.name)
+        let listing = agent.subagents.map { "- \($0.name): \($0.description ?? "no description")" }
+            .joined(separator: "\n")
+        let spec = ToolSpec(
+            name: "task",
+            description: "Delegate a self-contained piece of work to a subagent, which starts with an empty "
+                + "conversation and returns its final answer. Available subagents:\n" + listing,
+            parameters: JSONSchema([
+                "type": "object",
+                "properties": [
+                    "prompt": ["type": "string", "description": "Everything the subagent needs to know."],
+                    "agent": ["type": "string", "enum": .array(names.map(JSONValue.string))],
+                ],
+                "required": ["prompt", "agent"],
+                "additionalProperties": false,
+            ]))
+        return LoopTool(spec: spec) { [self] arguments, _ in
+            guard let prompt = arguments["prompt"]?.stringValue else {
+                return ToolOutcome(content: "task needs a string prompt", isError: true)
+            }
+            do {
+                let response = try await self.runTask(
+                    prompt, agent: arguments["agent"]?.stringValue, options: options, scope: scope)
+                return ToolOutcome(content: response.text, isError: false)
+            } catch {
+                return ToolOutcome(content: "task failed: \(error)", isError: true)
+            }
+        }
+    }
+
+    private nonisolated func runTask(
+        _ prompt: String, agent subagentName: String?, options: PromptOptions, scope: EventCorrelation
+    ) async throws -> PromptResponse {
+        guard depth + 1 <= Self.maxTaskDepth else {
+            throw FlueError(.taskDepthExceeded, "subagent tasks may nest at most \(Self.maxTaskDepth) deep")
+        }
+        var profile = agent
+        if let subagentName {
+            guard let declared = agent.subagents.first(where: { $0.name == subagentName }) else {
+                throw FlueError(
+                    .subagentNotDeclared, "agent \(agent.name) declares no subagent named \(subagentName)",
+                    details: ["agent": .string(subagentName)])
+            }
+            profile = declared
+            if profile.model == nil { profile.model = options.model ?? agent.model }
+        }
+        let taskId = FlueID.make("task")
+        let childName = "task:\(name):\(taskId)"
+        let events = harness.events
+        events.emit(.taskStart(.init(prompt: prompt, agent: subagentName)), scope)
+        let started = ContinuousClock.now
+        let child = Session(
+            name: childName,
+            key: SessionKey(agent: key.agent, instanceId: key.instanceId, harness: key.harness, session: childName),
+            agent: profile, harness: harness, snapshot: SessionSnapshot(), persisted: false, parentSession: name,
+            taskId: taskId, depth: depth + 1)
+        do {
+            var childOptions = options
+            childOptions.images = []
+            if subagentName != nil { childOptions.tools = [] }
+            let response = try await child.prompt(prompt, options: childOptions)
+            events.emit(
+                .task(
+                    .init(
+                        result: .string(response.text), isError: false, error: nil,
+                        durationMs: started.millisecondsElapsed)), scope)
+            return response
+        } catch {
+            events.emit(
+                .task(
+                    .init(
+                        result: nil, isError: true, error: FlueError.describe(error),
+                        durationMs: started.millisecondsElapsed)), scope)
+            throw error
+        }
+    }
+}
+
+/// The `finish` / `give_up` pair injected for a structured prompt, and what the model did with it.
+final class ResultContract<T: Decodable & Sendable>: Sendable {
+    enum State: Sendable {
+        case pending
+        case finished(T, JSONValue)
+        case gaveUp(String)
+        case exhausted(String)
+    }
+
+    private let mutableState = Mutex<(state: State, failures: Int)>((.pending, 0))
+    let retries: Int
+    let wrapped: Bool
+    let schema: JSONSchema
+
+    init(retries: Int) throws {
+        let derived = try JSONSchema.derive(from: T.self)
+        self.retries = max(0, retries)
+        self.wrapped = !derived.isObject
+        self.schema = derived.wrappedAsObject
+    }
+
+    var state: State { mutableState.withLock { $0.state } }
+
+    let footer =
+        "When you are done, answer ONLY by calling the `finish` tool with the result as its arguments. "
+        + "If the task is impossible, call `give_up` with the reason."
+
+    let reminder =
+        "You have not delivered the result. Call the `finish` tool now with the result as its arguments, "
+        + "or `give_up` if it cannot be done."
+
+    /// Counts a failed attempt; returns false (and marks the contract exhausted) past the budget.
+    func recordFailure(_ reason: String) -> Bool {
+        mutableState.withLock { state in
+            state.failures += 1
+            if state.failures > retries {
+                state.state = .exhausted(reason)
+                return false
+            }
+            return true
+        }
+    }
+
+    var tools: [LoopTool] {
+        let finish = LoopTool(
+            spec: ToolSpec(
+                name: "finish", description: "Deliver the final result. Arguments must match the schema exactly.",
+                parameters: schema)
+        ) { [self] arguments, _ in
+            if case .finished = state {
+                return ToolOutcome(content: "The result was already delivered.", isError: true)
+            }
+            let payload = wrapped ? (arguments["result"] ?? .null) : arguments
+            do {
+                let value = try payload.decode(T.self)
+                mutableState.withLock { $0.state = .finished(value, payload) }
+                return ToolOutcome(content: "Result accepted.", isError: false, terminate: true)
+            } catch {
+                let problem: String
+                if let decoding = error as? DecodingError {
+                    problem = FlueError.toolInputValidation(tool: "finish", decoding).message
+                } else {
+                    problem = "\(error)"
+                }
+                let more = recordFailure(problem)
+                return ToolOutcome(
+                    content: "Invalid result: \(problem). Call finish again with arguments matching the schema.",
+                    isError: true, terminate: !more)
+            }
+        }
+        let giveUp = LoopTool(
+            spec: ToolSpec(
+                name: "give_up", description: "Report that the result cannot be produced, and why.",
+                parameters: JSONSchema([
+                    "type": "object", "properties": ["reason": ["type": "string"]], "required": ["reason"],
+                    "additionalProperties": false,
+                ]))
+        ) { [self] arguments, _ in
+            let reason = arguments["reason"]?.stringValue ?? "no reason given"
+            mutableState.withLock { $0.state = .gaveUp(reason) }
+            return ToolOutcome(content: "Understood.", isError: false, terminate: true)
+        }
+        return [finish, giveUp]
+    }
+}
