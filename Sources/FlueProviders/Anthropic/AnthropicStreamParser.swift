@@ -1,0 +1,114 @@
+import FlueRuntime
+import OpenAPIRuntime
+
+/// Parses the Messages API event stream: `message_start`, `content_block_start/delta/stop`,
+/// `message_delta`, `message_stop`, `ping`, `error`.
+struct AnthropicStreamParser: ModelStreamParser {
+    private enum Block {
+        case text(String)
+        case thinking(String, signature: String?)
+        case toolUse(id: String, name: String, json: String)
+    }
+
+    private var blocks: [Int: Block] = [:]
+    private var usage = Usage()
+    private var stopReason: StopReason = .stop
+    private(set) var outputStarted = false
+    private(set) var isComplete = false
+
+    init() {}
+
+    mutating func consume(_ event: ServerSentEvent, emit: @Sendable (ModelStreamDelta) async -> Void) async throws {
+        guard let data = event.data, let json = try? JSONValue(parsing: data) else { return }
+        let type = json["type"]?.stringValue ?? event.event ?? ""
+        switch type {
+        case "message_start":
+            let u = json["message"]?["usage"]
+            usage.input = u?["input_tokens"]?.intValue ?? 0
+            usage.cacheRead = u?["cache_read_input_tokens"]?.intValue ?? 0
+            usage.cacheWrite = u?["cache_creation_input_tokens"]?.intValue ?? 0
+            usage.output = u?["output_tokens"]?.intValue ?? 0
+        case "content_block_start":
+            guard let index = json["index"]?.intValue, let block = json["content_block"] else { return }
+            switch block["type"]?.stringValue {
+            case "text":
+                blocks[index] = .text(block["text"]?.stringValue ?? "")
+            case "thinking":
+                blocks[index] = .thinking(block["thinking"]?.stringValue ?? "", signature: nil)
+                outputStarted = true
+                await emit(.thinkingStart)
+            case "tool_use":
+                let id = block["id"]?.stringValue ?? ""
+                let name = block["name"]?.stringValue ?? ""
+                blocks[index] = .toolUse(id: id, name: name, json: "")
+                outputStarted = true
+                await emit(.toolCallStart(id: id, name: name))
+            default:
+                break  // redacted_thinking and server tools are not surfaced
+            }
+        case "content_block_delta":
+            guard let index = json["index"]?.intValue, let delta = json["delta"], let block = blocks[index] else {
+                return
+            }
+            switch (block, delta["type"]?.stringValue) {
+            case (.text(let text), "text_delta"):
+                let piece = delta["text"]?.stringValue ?? ""
+                blocks[index] = .text(text + piece)
+                outputStarted = true
+                await emit(.textDelta(piece))
+            case (.thinking(let text, let signature), "thinking_delta"):
+                let piece = delta["thinking"]?.stringValue ?? ""
+                blocks[index] = .thinking(text + piece, signature: signature)
+                await emit(.thinkingDelta(piece))
+            case (.thinking(let text, let signature), "signature_delta"):
+                blocks[index] = .thinking(text, signature: (signature ?? "") + (delta["signature"]?.stringValue ?? ""))
+            case (.toolUse(let id, let name, let buffer), "input_json_delta"):
+                blocks[index] = .toolUse(id: id, name: name, json: buffer + (delta["partial_json"]?.stringValue ?? ""))
+            default:
+                break
+            }
+        case "content_block_stop":
+            if let index = json["index"]?.intValue, case .thinking = blocks[index] {
+                await emit(.thinkingEnd)
+            }
+        case "message_delta":
+            if let reason = json["delta"]?["stop_reason"]?.stringValue {
+                stopReason = Self.stopReason(reason)
+            }
+            if let output = json["usage"]?["output_tokens"]?.intValue { usage.output = output }
+        case "message_stop":
+            isComplete = true
+        case "error":
+            let kind = json["error"]?["type"]?.stringValue ?? "error"
+            let message = json["error"]?["message"]?.stringValue ?? "unknown error"
+            if kind == "overloaded_error" || kind == "api_error" || kind == "rate_limit_error" {
+                throw StreamingRequest.RetryableFailure(message: "\(kind): \(message)")
+            }
+            throw FlueError(
+                .modelRequestFailed, "anthropic stream error \(kind): \(message)",
+                details: ["errorType": .string(kind)])
+        default:
+            break  // ping and future event types
+        }
+    }
+
+    func message(model: ModelSpecifier) -> AssistantMessage {
+        let content: [AssistantBlock] = blocks.keys.sorted().compactMap { index in
+            switch blocks[index]! {
+            case .text(let text): .text(text)
+            case .thinking(let text, let signature): .thinking(text, signature: signature)
+            case .toolUse(let id, let name, let json):
+                .toolCall(ToolCall(id: id, name: name, arguments: .toolArguments(json)))
+            }
+        }
+        return AssistantMessage(content: content, stopReason: stopReason, usage: usage, model: model)
+    }
+
+    static func stopReason(_ text: String) -> StopReason {
+        switch text {
+        case "tool_use": .toolUse
+        case "max_tokens": .length
+        default: .stop
+        }
+    }
+}

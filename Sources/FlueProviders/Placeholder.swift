@@ -1,3 +1,0 @@
-import AsyncHTTPClient
-import OpenAPIRuntime
-public enum _P2 {}
