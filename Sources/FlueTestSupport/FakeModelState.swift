@@ -1,0 +1,60 @@
+import FlueRuntime
+
+/// The fake server's script queue, request log and stream counters.
+public actor FakeModelState {
+    private var script: [ScriptedReply] = []
+    private(set) var recorded: [RecordedRequest] = []
+    /// Streams that ran to their end-of-message event.
+    public private(set) var completedStreams = 0
+    /// Streams the script told the server to drop.
+    public private(set) var droppedStreams = 0
+    /// Streams the client abandoned before the end (cancellation, timeouts).
+    public private(set) var abandonedStreams = 0
+
+    public init() {}
+
+    /// Queues replies; each request takes the next one. An empty queue answers automatically.
+    public func enqueue(_ replies: [ScriptedReply]) { script += replies }
+
+    /// Clears the queue, the log and the counters.
+    public func reset() {
+        script = []
+        recorded = []
+        completedStreams = 0
+        droppedStreams = 0
+        abandonedStreams = 0
+    }
+
+    /// Every request received so far, oldest first.
+    public func requests() -> [RecordedRequest] { recorded }
+
+    /// Replies still queued.
+    public var pendingReplies: Int { script.count }
+
+    func record(_ request: RecordedRequest) { recorded.append(request) }
+    func streamCompleted() { completedStreams += 1 }
+    func streamDropped() { droppedStreams += 1 }
+    func streamAbandoned() { abandonedStreams += 1 }
+
+    /// The next scripted reply, or an automatic one: a `finish` call with a schema-valid value
+    /// when the request offers `finish`, else `Done.` after a tool result, else an echo.
+    func nextReply(for body: JSONValue) -> ScriptedReply {
+        if !script.isEmpty { return script.removeFirst() }
+        for tool in body["tools"]?.arrayValue ?? [] {
+            let name = tool["name"]?.stringValue ?? tool["function"]?["name"]?.stringValue
+            if name == "finish" {
+                let schema = tool["input_schema"] ?? tool["function"]?["parameters"] ?? [:]
+                return .finish(SchemaSample.instance(of: schema))
+            }
+        }
+        let messages = body["messages"]?.arrayValue ?? []
+        guard let last = messages.last else { return .text("Hello from the fake model.") }
+        if last["role"]?.stringValue == "tool" { return .text("Done.") }
+        if let blocks = last["content"]?.arrayValue {
+            if blocks.contains(where: { $0["type"]?.stringValue == "tool_result" }) { return .text("Done.") }
+            let text = blocks.compactMap { $0["text"]?.stringValue }.joined(separator: " ")
+            return .text("Echo: \(text)")
+        }
+        return .text("Echo: \(last["content"]?.stringValue ?? "")")
+    }
+}
