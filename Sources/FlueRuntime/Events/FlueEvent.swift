@@ -249,12 +249,11 @@ extension FlueEvent {
         }
     }
 
+    /// Recovery settled a submission; its id travels in the correlation's `submissionId`.
     public struct SubmissionSettled: Sendable, Hashable, Codable {
-        public var submissionId: String
         public var outcome: String
         public var error: JSONValue?
-        public init(submissionId: String, outcome: String, error: JSONValue?) {
-            self.submissionId = submissionId
+        public init(outcome: String, error: JSONValue?) {
             self.outcome = outcome
             self.error = error
         }
@@ -339,7 +338,7 @@ extension FlueEvent: Codable {
             Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
     }
 
-    static func parseTimestamp(_ text: String) -> Date? {
+    public static func parseTimestamp(_ text: String) -> Date? {
         (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
             ?? (try? Date.ISO8601FormatStyle().parse(text))
     }

@@ -126,11 +126,14 @@ extension JSONValue {
 }
 
 extension JSONEncoder {
-    /// The encoder Flue uses everywhere: sorted keys, ISO-8601 dates, no escaped slashes.
+    /// The encoder Flue uses everywhere: sorted keys, ISO-8601 dates with milliseconds, no escaped slashes.
     public static var flue: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(FlueEvent.formatTimestamp(date))
+        }
         return encoder
     }
 }
@@ -139,7 +142,14 @@ extension JSONDecoder {
     /// The decoder Flue uses everywhere: ISO-8601 dates.
     public static var flue: JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = FlueEvent.parseTimestamp(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO-8601 date: \(text)")
+            }
+            return date
+        }
         return decoder
     }
 }
