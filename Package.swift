@@ -7,7 +7,10 @@ let package = Package(
     products: [
         .library(name: "FlueRuntime", targets: ["FlueRuntime"]),
         .library(name: "FlueProviders", targets: ["FlueProviders"]),
+        .library(name: "FluePersistence", targets: ["FluePersistence"]),
+        .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
+        .executable(name: "hello-agents", targets: ["HelloAgents"]),
         .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
     ],
     dependencies: [
@@ -16,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors.
@@ -36,6 +40,35 @@ let package = Package(
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // Store protocols (runs, event streams, sessions), stream offsets and the in-memory adapter.
+        .target(
+            name: "FluePersistence",
+            dependencies: ["FlueRuntime"]
+        ),
+        // The HTTP service: workflow routes, run records, Durable Streams reads, errors, config,
+        // lifecycle. Mountable on a user-owned Hummingbird router.
+        .target(
+            name: "FlueServer",
+            dependencies: [
+                "FlueRuntime",
+                "FlueProviders",
+                "FluePersistence",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The example application: workflows translate and summarize, agent assistant, /health.
+        .executableTarget(
+            name: "HelloAgents",
+            dependencies: [
+                "FlueServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/HelloAgents"
         ),
         // A local model server that speaks the Anthropic and OpenAI wire protocols and replays
         // scripted turns; used by the tests, benchmarks and deployment checks.
@@ -58,6 +91,16 @@ let package = Package(
         .testTarget(
             name: "FlueRuntimeTests",
             dependencies: ["FlueRuntime"]
+        ),
+        .testTarget(
+            name: "FlueServerTests",
+            dependencies: [
+                "FlueServer",
+                "FlueTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
         ),
         .testTarget(
             name: "FlueProvidersTests",

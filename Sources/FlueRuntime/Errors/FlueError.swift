@@ -38,6 +38,8 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let subagentNotDeclared = Kind(rawValue: "subagent_not_declared")
         /// Subagent tasks nested deeper than the limit.
         public static let taskDepthExceeded = Kind(rawValue: "task_depth_exceeded")
+        /// A workflow payload does not decode into the workflow's payload type.
+        public static let invalidPayload = Kind(rawValue: "invalid_payload")
         /// A definition is invalid (bad name, duplicate tool, ...).
         public static let invalidDefinition = Kind(rawValue: "invalid_definition")
     }

@@ -1,0 +1,106 @@
+import FlueProviders
+import FlueRuntime
+import FlueServer
+import Foundation
+import Hummingbird
+import Logging
+
+/// The definitions of the example application.
+enum HelloAgentsApp {
+    struct TranslateInput: Codable, Sendable {
+        var text: String
+        var language: String
+    }
+
+    struct Translation: Codable, Sendable {
+        enum Confidence: String, Codable, CaseIterable, Sendable { case low, medium, high }
+        var translation: String
+        var confidence: Confidence
+    }
+
+    struct SummarizeInput: Codable, Sendable {
+        var text: String
+    }
+
+    struct Summary: Codable, Sendable {
+        var summary: String
+    }
+
+    struct WordCountArgs: Codable, Sendable {
+        var text: String
+    }
+
+    /// The model used when `MODEL_SPECIFIER` is not set.
+    static let fallbackModel: ModelSpecifier = "anthropic/claude-sonnet-4-6"
+
+    static func translator(model: ModelSpecifier) throws -> Agent {
+        try Agent(
+            name: "translator", model: model,
+            instructions: "You translate text faithfully. Rate your confidence honestly.")
+    }
+
+    static func summarizer(model: ModelSpecifier) throws -> Agent {
+        try Agent(name: "summarizer", model: model, instructions: "You write short, faithful summaries.")
+    }
+
+    /// The `assistant` agent: a general helper with one custom tool.
+    static func assistant(model: ModelSpecifier) throws -> Agent {
+        let wordCount = try FunctionTool(
+            name: "word_count", description: "Counts the words in a text."
+        ) { (args: WordCountArgs) in
+            String(args.text.split(whereSeparator: { $0.isWhitespace || $0.isNewline }).count)
+        }
+        return try Agent(
+            name: "assistant", description: "A helpful assistant", model: model,
+            instructions: "You are a concise, helpful assistant. Use word_count when asked about text length.",
+            tools: [wordCount])
+    }
+
+    static func workflows(model: ModelSpecifier) throws -> [WorkflowRegistration] {
+        let translator = try translator(model: model)
+        let summarizer = try summarizer(model: model)
+        let translate = try Workflow(
+            name: "translate", description: "Translate text into a language, with a confidence rating.",
+            payload: TranslateInput.self, result: Translation.self
+        ) { context in
+            context.log.info("translating", ["language": .string(context.payload.language)])
+            let session = try await context.initialize(translator).session()
+            return try await session.prompt(
+                "Translate into \(context.payload.language):\n\n\(context.payload.text)", result: Translation.self)
+        }
+        let summarize = try Workflow(
+            name: "summarize", description: "Summarize a text.", payload: SummarizeInput.self, result: Summary.self
+        ) { context in
+            let session = try await context.initialize(summarizer).session()
+            return try await session.prompt("Summarize in one or two sentences:\n\n\(context.payload.text)", result: Summary.self)
+        }
+        return [.http(translate), .http(summarize)]
+    }
+
+    /// The host, configured from the environment.
+    static func makeHost(
+        environment: [String: String] = ProcessInfo.processInfo.environment, developmentMode: Bool = false
+    ) throws -> FlueHost {
+        var configuration = try FlueConfiguration.fromEnvironment(environment)
+        configuration.developmentMode = developmentMode
+        let registry = try ProviderRegistry(environment: environment)
+        let model = registry.defaultModel ?? fallbackModel
+        var logger = Logger(label: "hello-agents")
+        logger.logLevel = configuration.logLevel
+        return try FlueHost(
+            workflows: workflows(model: model), models: registry, configuration: configuration, logger: logger)
+    }
+
+    /// The application's router: `/health`, then Flue's routes at the root.
+    static func makeRouter(host: FlueHost) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: RouteNotFoundMiddleware())
+        router.get("/health") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
+        }
+        FlueRoutes<BasicRequestContext>(host: host).register(on: router)
+        return router
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import FlueRuntime
+import FlueServer
+import Foundation
+import Hummingbird
+
+/// `hello-agents [serve]`, `hello-agents run <workflow> --payload JSON`, `hello-agents routes`.
+@main
+struct HelloAgentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hello-agents",
+        abstract: "The Flue for Swift example application.",
+        subcommands: [Serve.self, RunWorkflow.self, Routes.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Fails the command with a one-line message on stderr.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode.failure
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (PORT, HOST, MODEL_SPECIFIER, provider keys).")
+
+    @Flag(help: "Add developer guidance (`dev`) to error envelopes. Never in production.")
+    var dev = false
+
+    func run() async throws {
+        let host: FlueHost
+        do {
+            host = try HelloAgentsApp.makeHost(developmentMode: dev)
+        } catch {
+            throw fail("hello-agents: \(error)")
+        }
+        let app = FlueServer.application(host: host, router: HelloAgentsApp.makeRouter(host: host))
+        try await FlueServer.run(app, host: host)
+    }
+}
+
+struct RunWorkflow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a workflow in this process without a server: events go to stderr as JSON lines, the result to stdout.")
+
+    @Argument(help: "The workflow name.") var workflow: String
+    @Option(help: "The payload as JSON.") var payload: String = "{}"
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("FLUE_") { environment[key] = nil }
+        let host: FlueHost
+        do {
+            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: true)
+        } catch {
+            throw fail("hello-agents: \(error)")
+        }
+        guard let definition = host.workflow(named: workflow) else {
+            let known = host.exposedWorkflowNames.joined(separator: ", ")
+            throw fail("hello-agents: no workflow named \(workflow); known: \(known)")
+        }
+        let validated: ValidatedPayload
+        do {
+            validated = try definition.validatePayload(try JSONValue(parsing: payload))
+        } catch let error as FlueError {
+            throw fail("hello-agents: invalid payload: \(error.message)")
+        } catch {
+            throw fail("hello-agents: --payload is not valid JSON: \(error)")
+        }
+        let encoder = JSONEncoder.flue
+        let receipt = try await host.startRun(definition, payload: validated) { event in
+            if let line = try? encoder.encode(event) {
+                FileHandle.standardError.write(line + Data("\n".utf8))
+            }
+        }
+        switch await receipt.completion.value {
+        case .completed(let result):
+            print(result.jsonString)
+        case .failed(let error):
+            throw fail("hello-agents: run \(receipt.runId) failed: \(FlueError.describe(error).jsonString)")
+        }
+    }
+}
+
+struct Routes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the HTTP routes this application serves.")
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("FLUE_") { environment[key] = nil }
+        let host = try HelloAgentsApp.makeHost(environment: environment)
+        print("GET  /health")
+        for name in host.exposedWorkflowNames { print("POST /workflows/\(name)") }
+        print("GET  /runs/:runId            (Durable Streams read; ?meta for the run record)")
+        print("HEAD /runs/:runId")
+        print("GET  /openapi.json")
+    }
+}

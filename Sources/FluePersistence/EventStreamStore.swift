@@ -1,0 +1,82 @@
+import Foundation
+
+/// One stored event: its JSON bytes and its offset.
+public struct StoredEvent: Sendable, Hashable {
+    public var offset: StreamOffset
+    /// The event as compact JSON text (one object).
+    public var data: Data
+
+    public init(offset: StreamOffset, data: Data) {
+        self.offset = offset
+        self.data = data
+    }
+}
+
+/// The outcome of one read.
+public struct StreamReadResult: Sendable, Hashable {
+    public var events: [StoredEvent]
+    /// Offset of the last event returned, or the start offset when nothing was returned.
+    public var nextOffset: StreamOffset
+    /// The read reached the tail.
+    public var upToDate: Bool
+    /// The stream is closed (only final when `upToDate`).
+    public var closed: Bool
+
+    public init(events: [StoredEvent], nextOffset: StreamOffset, upToDate: Bool, closed: Bool) {
+        self.events = events
+        self.nextOffset = nextOffset
+        self.upToDate = upToDate
+        self.closed = closed
+    }
+}
+
+/// What a stream looks like without reading it.
+public struct StreamMeta: Sendable, Hashable {
+    /// Offset of the last event (`-1` when empty).
+    public var tail: StreamOffset
+    public var closed: Bool
+    public var createdAt: Date
+
+    public init(tail: StreamOffset, closed: Bool, createdAt: Date) {
+        self.tail = tail
+        self.closed = closed
+        self.createdAt = createdAt
+    }
+}
+
+/// Why an append failed.
+public enum EventStreamError: Error, Sendable, Hashable, CustomStringConvertible {
+    case streamNotFound(String)
+    case streamClosed(String)
+
+    public var description: String {
+        switch self {
+        case .streamNotFound(let path): "event stream \(path) does not exist"
+        case .streamClosed(let path): "event stream \(path) is closed"
+        }
+    }
+}
+
+/// Append-only event streams addressed by path (`runs/<runId>`, `agents/<name>/<id>`).
+///
+/// Contract: `createStream` is idempotent; `append` returns strictly increasing offsets and
+/// throws for a missing or closed stream; `read` returns events strictly after an offset and, for
+/// a missing stream, an empty up-to-date result; `subscribe` yields after every append or close.
+public protocol EventStreamStore: Sendable {
+    func createStream(_ path: String) async throws
+    @discardableResult
+    func append(_ path: String, _ data: Data) async throws -> StreamOffset
+    func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult
+    func closeStream(_ path: String) async throws
+    func meta(_ path: String) async throws -> StreamMeta?
+    /// A signal for every append or close on `path`, coalesced while the reader is busy.
+    /// Subscribe before reading so no change is missed. The sequence ends when the store closes.
+    func subscribe(_ path: String) -> AsyncStream<Void>
+}
+
+extension EventStreamStore {
+    /// Reads with the default batch size of 100.
+    public func read(_ path: String, after offset: StreamOffset) async throws -> StreamReadResult {
+        try await read(path, after: offset, limit: 100)
+    }
+}

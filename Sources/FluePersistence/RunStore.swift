@@ -1,0 +1,125 @@
+import FlueRuntime
+import Foundation
+
+/// Where a workflow run is in its life.
+public enum RunStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case active, completed, errored
+}
+
+/// A workflow run as stored and as served by `GET /runs/:runId?meta`.
+public struct RunRecord: Sendable, Hashable, Codable {
+    public var runId: String
+    public var workflowName: String
+    public var status: RunStatus
+    public var startedAt: Date
+    public var payload: JSONValue?
+    public var endedAt: Date?
+    public var isError: Bool?
+    public var durationMs: Int?
+    public var result: JSONValue?
+    public var error: JSONValue?
+
+    public init(
+        runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
+        endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
+        error: JSONValue? = nil
+    ) {
+        self.runId = runId
+        self.workflowName = workflowName
+        self.status = status
+        self.startedAt = startedAt
+        self.payload = payload
+        self.endedAt = endedAt
+        self.isError = isError
+        self.durationMs = durationMs
+        self.result = result
+        self.error = error
+    }
+
+    /// The record without payload, result and error: what listings return.
+    public var pointer: RunPointer {
+        RunPointer(
+            runId: runId, workflowName: workflowName, status: status, startedAt: startedAt, endedAt: endedAt,
+            isError: isError, durationMs: durationMs)
+    }
+}
+
+/// A run's identity and status, without its data.
+public struct RunPointer: Sendable, Hashable, Codable {
+    public var runId: String
+    public var workflowName: String
+    public var status: RunStatus
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var isError: Bool?
+    public var durationMs: Int?
+}
+
+/// How a run ended.
+public struct RunOutcome: Sendable, Hashable {
+    public var status: RunStatus
+    public var endedAt: Date
+    public var durationMs: Int
+    public var result: JSONValue?
+    public var error: JSONValue?
+
+    public init(status: RunStatus, endedAt: Date, durationMs: Int, result: JSONValue?, error: JSONValue?) {
+        self.status = status
+        self.endedAt = endedAt
+        self.durationMs = durationMs
+        self.result = result
+        self.error = error
+    }
+}
+
+/// A page of runs, newest first, with an opaque cursor for the next page.
+public struct RunPage: Sendable, Hashable {
+    public var runs: [RunPointer]
+    public var nextCursor: String?
+}
+
+/// Filters for ``RunStore/listRuns(status:workflowName:limit:cursor:)``.
+public struct RunListCursor: Codable, Hashable, Sendable {
+    var s: Date
+    var r: String
+
+    /// Encodes as base64url JSON without padding.
+    var token: String {
+        let data = (try? JSONEncoder.flue.encode(self)) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    init(s: Date, r: String) {
+        self.s = s
+        self.r = r
+    }
+
+    init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+            let cursor = try? JSONDecoder.flue.decode(RunListCursor.self, from: data)
+        else { return nil }
+        self = cursor
+    }
+}
+
+/// Stores workflow run records.
+///
+/// Contract: `createRun` is first-writer-wins (returns false when the id exists); `endRun` is a
+/// no-op for unknown or already-ended runs (the first terminal state wins); listings are newest
+/// first by `startedAt` then `runId`.
+public protocol RunStore: Sendable {
+    func createRun(_ record: RunRecord) async throws -> Bool
+    func endRun(_ runId: String, _ outcome: RunOutcome) async throws
+    func getRun(_ runId: String) async throws -> RunRecord?
+    func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) async throws -> RunPage
+}
+
+extension RunStore {
+    /// The run's pointer, if it exists.
+    public func lookupRun(_ runId: String) async throws -> RunPointer? {
+        try await getRun(runId)?.pointer
+    }
+}

@@ -1,0 +1,101 @@
+import FlueRuntime
+import Foundation
+import Logging
+
+/// Server settings, read from the environment at start (SPEC §8).
+///
+/// | variable | default | meaning |
+/// | --- | --- | --- |
+/// | `PORT` | 3000 | listen port |
+/// | `HOST` | `0.0.0.0` | bind address |
+/// | `LOG_LEVEL` | `info` | `trace` … `critical` |
+/// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
+///
+/// Provider variables (`MODEL_SPECIFIER`, `ANTHROPIC_API_KEY`, …) are read by `ProviderRegistry`.
+/// `FLUE_MODE`, `FLUE_CLI_*` and `FLUE_INTERNAL_CLI_IPC` are reserved for Flue's own CLI: the server
+/// refuses to start when they are set.
+public struct FlueConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var logLevel: Logger.Level
+    /// Largest request body accepted, in bytes.
+    public var requestBodyLimit: Int
+    /// Adds `dev` guidance to error envelopes. Never enable in production.
+    public var developmentMode: Bool
+    /// How long shutdown waits for running workflows before giving up on them.
+    public var shutdownGracePeriod: Duration
+    /// How long a long-poll read waits for new events before answering 204.
+    public var longPollTimeout: Duration
+    /// Interval of SSE `: heartbeat` comments.
+    public var sseHeartbeatInterval: Duration
+
+    public init(
+        host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
+        requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, shutdownGracePeriod: Duration = .seconds(30),
+        longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15)
+    ) {
+        self.host = host
+        self.port = port
+        self.logLevel = logLevel
+        self.requestBodyLimit = requestBodyLimit
+        self.developmentMode = developmentMode
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.longPollTimeout = longPollTimeout
+        self.sseHeartbeatInterval = sseHeartbeatInterval
+    }
+
+    /// Variables reserved for Flue's CLI; a server started with any of them set refuses to run.
+    public static let reservedVariablePrefixes = ["FLUE_MODE", "FLUE_CLI_", "FLUE_INTERNAL_CLI_IPC"]
+
+    /// Reads the configuration; throws ``ConfigurationError`` naming the variable on bad values
+    /// or reserved variables.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> FlueConfiguration {
+        let reserved = environment.keys.filter { key in
+            reservedVariablePrefixes.contains { key == $0 || (key.hasPrefix($0) && $0.hasSuffix("_")) }
+        }.sorted()
+        if !reserved.isEmpty {
+            throw ConfigurationError(
+                variable: reserved[0],
+                message: "\(reserved.joined(separator: ", ")) \(reserved.count == 1 ? "is" : "are") reserved for the Flue CLI; "
+                    + "unset \(reserved.count == 1 ? "it" : "them") before starting the server")
+        }
+        var configuration = FlueConfiguration()
+        func value(_ name: String) -> String? {
+            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            return text
+        }
+        if let port = value("PORT") {
+            guard let number = Int(port), (0...65535).contains(number) else {
+                throw ConfigurationError(variable: "PORT", message: "PORT must be a number from 0 to 65535, got \"\(port)\"")
+            }
+            configuration.port = number
+        }
+        if let host = value("HOST") { configuration.host = host }
+        if let level = value("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError(
+                    variable: "LOG_LEVEL",
+                    message: "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical; got \"\(level)\"")
+            }
+            configuration.logLevel = parsed
+        }
+        if let limit = value("REQUEST_BODY_LIMIT") {
+            guard let bytes = Int(limit), bytes > 0 else {
+                throw ConfigurationError(
+                    variable: "REQUEST_BODY_LIMIT", message: "REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
+            }
+            configuration.requestBodyLimit = bytes
+        }
+        return configuration
+    }
+}
+
+/// A setting that prevents the server from starting.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// The environment variable at fault.
+    public var variable: String
+    public var message: String
+    public var description: String { "configuration error: \(message)" }
+}

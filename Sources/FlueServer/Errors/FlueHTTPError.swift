@@ -1,0 +1,140 @@
+import FlueRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Every framework error as it goes over HTTP: `{"error": {"type", "message", "details", "dev"?, "meta"?}}`
+/// with a status, the security headers, and `Allow` for 405. Throw it from any Flue route; it
+/// renders itself like Hummingbird's `HTTPError`.
+public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var type: String
+    public var message: String
+    public var details: String
+    /// Developer guidance, rendered only in development mode.
+    public var dev: String?
+    public var meta: JSONValue?
+    /// For 405: the allowed methods.
+    public var allow: [HTTPRequest.Method]
+    /// Set by the host when rendering: whether `dev` may be shown.
+    var developmentMode = false
+
+    public init(
+        _ status: HTTPResponse.Status, type: String, message: String, details: String = "", dev: String? = nil,
+        meta: JSONValue? = nil, allow: [HTTPRequest.Method] = []
+    ) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.details = details
+        self.dev = dev
+        self.meta = meta
+        self.allow = allow
+    }
+
+    public var description: String { "\(status.code) \(type): \(message)" }
+
+    /// The JSON body.
+    public var envelope: JSONValue {
+        var error: [String: JSONValue] = [
+            "type": .string(type), "message": .string(message), "details": .string(details),
+        ]
+        if developmentMode, let dev, !dev.isEmpty { error["dev"] = .string(dev) }
+        if let meta { error["meta"] = meta }
+        return ["error": .object(error)]
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response()
+    }
+
+    /// Renders without a request (used where no request context is at hand).
+    public func response() -> Response {
+        var headers = HTTPFields.flueSecurity
+        headers[.contentType] = "application/json"
+        if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: envelope.jsonData())))
+    }
+}
+
+extension HTTPFields {
+    /// `X-Content-Type-Options: nosniff` and `Cross-Origin-Resource-Policy: cross-origin`, sent on
+    /// every error and every stream read.
+    static var flueSecurity: HTTPFields {
+        [.xContentTypeOptions: "nosniff", .crossOriginResourcePolicy: "cross-origin"]
+    }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
+    static let crossOriginResourcePolicy = HTTPField.Name("Cross-Origin-Resource-Policy")!
+    static let streamNextOffset = HTTPField.Name("Stream-Next-Offset")!
+    static let streamUpToDate = HTTPField.Name("Stream-Up-To-Date")!
+    static let streamClosed = HTTPField.Name("Stream-Closed")!
+    static let streamCursor = HTTPField.Name("Stream-Cursor")!
+}
+
+extension FlueHTTPError {
+    public static let malformed = "Request is malformed."
+
+    public static func invalidRequest(_ details: String) -> FlueHTTPError {
+        FlueHTTPError(.badRequest, type: "invalid_request", message: malformed, details: details)
+    }
+
+    public static func methodNotAllowed(_ method: HTTPRequest.Method, allow: [HTTPRequest.Method]) -> FlueHTTPError {
+        FlueHTTPError(
+            .methodNotAllowed, type: "method_not_allowed",
+            message: "HTTP method \(method.rawValue) is not allowed on this endpoint.",
+            details: "This endpoint accepts " + allow.map { "\"\($0.rawValue)\"" }.joined(separator: ", ") + " only.",
+            allow: allow)
+    }
+
+    public static func runNotFound(_ runId: String) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "run_not_found", message: "Run \"\(runId)\" was not found.",
+            details: "Verify the run id is correct and its history is still available.")
+    }
+
+    public static func streamNotFound(_ path: String) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "stream_not_found", message: "Event stream \"\(path)\" was not found.",
+            details: "The stream is created when the first prompt is admitted.")
+    }
+
+    public static func workflowNotFound(_ name: String, available: [String]) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "workflow_not_found", message: "Workflow \"\(name)\" was not found.",
+            details: "Check the workflow name in the URL.",
+            dev: "Workflows exposed over HTTP: " + (available.isEmpty ? "(none)" : available.joined(separator: ", ")))
+    }
+
+    public static func routeNotFound(_ method: HTTPRequest.Method, _ path: String) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "route_not_found", message: "No route matches \(method.rawValue) \(path).",
+            details: "Check the URL and method against GET /openapi.json.")
+    }
+
+    public static let internalError = FlueHTTPError(
+        .internalServerError, type: "internal_error", message: "An internal error occurred.",
+        details: "The server encountered an unexpected error while handling this request.")
+
+    public static func serviceUnavailable(_ details: String) -> FlueHTTPError {
+        FlueHTTPError(
+            .serviceUnavailable, type: "service_unavailable", message: "The service is unavailable.",
+            details: details)
+    }
+
+    /// A runtime error that escaped to HTTP keeps its own type with status 500 (e.g. under
+    /// `?wait=result`); anything that is not a `FlueError` becomes the fixed `internal_error`.
+    public static func from(_ error: any Error) -> FlueHTTPError {
+        if let http = error as? FlueHTTPError { return http }
+        if let flue = error as? FlueError {
+            return FlueHTTPError(
+                .internalServerError, type: flue.type, message: flue.message,
+                details: flue.details["reason"]?["message"]?.stringValue ?? "",
+                meta: flue.details.isEmpty ? nil : .object(flue.details))
+        }
+        return internalError
+    }
+}

@@ -1,0 +1,179 @@
+import FluePersistence
+import FlueProviders
+import FlueRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A workflow and whether it has an HTTP route.
+public struct WorkflowRegistration: Sendable {
+    public var workflow: Workflow
+    /// `true`: `POST /workflows/<name>` exists. `false`: the workflow can only be started from code
+    /// (`FlueHost.startRun`, the `run` subcommand); its runs are still readable over HTTP.
+    public var exposed: Bool
+
+    /// A workflow with an HTTP route.
+    public static func http(_ workflow: Workflow) -> WorkflowRegistration {
+        WorkflowRegistration(workflow: workflow, exposed: true)
+    }
+
+    /// A workflow without an HTTP route.
+    public static func `internal`(_ workflow: Workflow) -> WorkflowRegistration {
+        WorkflowRegistration(workflow: workflow, exposed: false)
+    }
+}
+
+/// The stores a host works with. In-memory by default.
+public struct FlueStores: Sendable {
+    public var runs: any RunStore
+    public var streams: any EventStreamStore
+    public var sessions: any SessionStore
+
+    public init(runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore) {
+        self.runs = runs
+        self.streams = streams
+        self.sessions = sessions
+    }
+
+    /// Everything in process memory: lost on exit, not shared between processes.
+    public static func inMemory() -> FlueStores {
+        FlueStores(runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore())
+    }
+}
+
+/// Runs workflows and owns the state the HTTP routes serve. It is a `Service`: on graceful
+/// shutdown it ends live reads, refuses new runs and waits (up to the grace period) for
+/// running ones.
+public final class FlueHost: Service {
+    public let configuration: FlueConfiguration
+    public let models: any ModelResolver
+    public let stores: FlueStores
+    public let logger: Logger
+    public let lifecycle = ServerLifecycle()
+    let workflows: [String: WorkflowRegistration]
+    private let running = Mutex<[String: Task<RunResult, Never>]>([:])
+
+    public init(
+        workflows: [WorkflowRegistration], models: any ModelResolver, stores: FlueStores = .inMemory(),
+        configuration: FlueConfiguration = FlueConfiguration(), logger: Logger = Logger(label: "flue")
+    ) throws {
+        var byName: [String: WorkflowRegistration] = [:]
+        for registration in workflows {
+            guard byName[registration.workflow.name] == nil else {
+                throw FlueError(.invalidDefinition, "two workflows are named \(registration.workflow.name)")
+            }
+            byName[registration.workflow.name] = registration
+        }
+        self.workflows = byName
+        self.models = models
+        self.stores = stores
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Names of workflows with an HTTP route, sorted.
+    public var exposedWorkflowNames: [String] { workflows.values.filter(\.exposed).map(\.workflow.name).sorted() }
+
+    /// The registered workflow, exposed or not.
+    public func workflow(named name: String) -> Workflow? { workflows[name]?.workflow }
+
+    /// Admits a run: creates its record (`active`) and stream, emits `run_start`, and starts the
+    /// workflow in the background. `observe` sees every event as it is emitted (the CLI prints them).
+    public func startRun(
+        _ workflow: Workflow, payload: ValidatedPayload, observe: EventSink? = nil
+    ) async throws -> RunReceipt {
+        guard !lifecycle.isShuttingDown else {
+            throw FlueHTTPError.serviceUnavailable("The server is shutting down and accepts no new runs.")
+        }
+        let runId = FlueID.make("run")
+        let path = "runs/\(runId)"
+        let startedAt = Date()
+        let runs = stores.runs
+        _ = try await runs.createRun(
+            RunRecord(runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json))
+        try await stores.streams.createStream(path)
+        let pipe = RunEventPipe(path: path, store: stores.streams, logger: logger) { end in
+            do {
+                try await runs.endRun(
+                    runId,
+                    RunOutcome(
+                        status: end.isError ? .errored : .completed, endedAt: Date(), durationMs: end.durationMs,
+                        result: end.result, error: end.error))
+            } catch {
+                self.logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
+            }
+        }
+        let sink = pipe.sink
+        let emitter = EventEmitter(base: EventCorrelation(runId: runId)) { event in
+            sink(event)
+            observe?(event)
+        }
+        emitter.emit(.runStart(.init(workflowName: workflow.name, payload: payload.json, startedAt: startedAt)))
+        let environment = WorkflowEnvironment(
+            runId: runId, events: emitter, models: models, sessions: stores.sessions)
+        let logger = self.logger
+        let task = Task<RunResult, Never> {
+            let started = ContinuousClock.now
+            let result: RunResult
+            do {
+                result = .completed(try await workflow.run(payload, environment: environment))
+            } catch {
+                logger.warning("workflow run failed", metadata: ["runId": "\(runId)", "error": "\(error)"])
+                result = .failed(error)
+            }
+            let elapsed = ContinuousClock.now - started
+            let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            switch result {
+            case .completed(let value):
+                emitter.emit(.runEnd(.init(result: value, isError: false, error: nil, durationMs: durationMs)))
+            case .failed(let error):
+                emitter.emit(.runEnd(.init(result: nil, isError: true, error: FlueError.describe(error), durationMs: durationMs)))
+            }
+            await pipe.drain()
+            return result
+        }
+        running.withLock { $0[runId] = task }
+        Task {
+            _ = await task.value
+            _ = self.running.withLock { $0.removeValue(forKey: runId) }
+        }
+        return RunReceipt(runId: runId, streamPath: path, offset: StreamOffset.start.description, completion: task)
+    }
+
+    /// Number of runs still executing in this process.
+    public var runningCount: Int { running.withLock { $0.count } }
+
+    /// Waits for graceful shutdown, then drains: live reads end, new runs are refused, running
+    /// runs get up to `shutdownGracePeriod` to finish.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await drain()
+    }
+
+    /// Ends live reads and waits for running workflows (bounded by the grace period).
+    public func drain() async {
+        lifecycle.beginShutdown()
+        let tasks = running.withLock { Array($0.values) }
+        logger.info("shutting down", metadata: ["runningWorkflows": "\(tasks.count)"])
+        guard !tasks.isEmpty else { return }
+        let grace = configuration.shutdownGracePeriod
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for task in tasks { _ = await task.value }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: grace)
+                return false
+            }
+            let finished = await group.next() ?? false
+            group.cancelAll()
+            if !finished {
+                self.logger.warning("grace period over; cancelling running workflows", metadata: ["count": "\(tasks.count)"])
+                for task in tasks { task.cancel() }
+                for task in tasks { _ = await task.value }
+            }
+        }
+    }
+}

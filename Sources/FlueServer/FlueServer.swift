@@ -1,0 +1,50 @@
+import FlueProviders
+import FlueRuntime
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Runs a Flue host behind a Hummingbird application until SIGTERM or SIGINT.
+public enum FlueServer {
+    /// Builds the application: Flue's routes on `router` (beside whatever the app added), the
+    /// `route_not_found` envelope for unmatched paths, the configured host and port.
+    public static func application<Context: RequestContext>(
+        host: FlueHost, router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(host.configuration.host, port: host.configuration.port), serverName: "flue"),
+            onServerRunning: onServerRunning,
+            logger: host.logger)
+    }
+
+    /// Serves until SIGTERM/SIGINT, then shuts down in order: the host first (live reads end
+    /// with a final control frame, new runs are refused, running ones get the grace period),
+    /// then the HTTP server. Returns normally after a clean drain, so the process exits 0.
+    public static func run(
+        _ application: some ApplicationProtocol, host: FlueHost
+    ) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: application), .init(service: host)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: host.logger))
+        try await group.run()
+    }
+}
+
+/// Answers unmatched paths with the `route_not_found` envelope (use on an app that is all Flue).
+public struct RouteNotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return FlueHTTPError.routeNotFound(request.method, request.uri.path).response()
+        }
+    }
+}

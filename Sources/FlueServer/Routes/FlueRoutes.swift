@@ -1,0 +1,174 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A per-definition route guard: return `nil` to let the request through, or a response to
+/// answer it yourself (e.g. `401`, or the same `404` as an unknown run to hide existence).
+public typealias RouteGuard<Context: RequestContext> = @Sendable (Request, Context) async throws -> Response?
+
+/// Adds Flue's routes to a Hummingbird router, at the root or beneath a prefix, beside the
+/// application's own routes and middleware.
+///
+/// ```swift
+/// let router = Router()
+/// router.get("/health") { _, _ in ["ok": true] }
+/// FlueRoutes(host: host, guards: ["translate": requireToken]).register(on: router, prefix: "/api")
+/// ```
+public struct FlueRoutes<Context: RequestContext>: Sendable {
+    public let host: FlueHost
+    /// Guards by workflow name.
+    public let guards: [String: RouteGuard<Context>]
+
+    public init(host: FlueHost, guards: [String: RouteGuard<Context>] = [:]) {
+        self.host = host
+        self.guards = guards
+    }
+
+    static var otherMethods: [HTTPRequest.Method] { [.put, .delete, .patch, .options] }
+
+    /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId` and `GET /openapi.json`.
+    public func register(on router: Router<Context>, prefix: String = "") {
+        let base = "/" + prefix.split(separator: "/").joined(separator: "/")
+        let group = base == "/" ? router.group() : router.group(RouterPath(base))
+        let routes = self
+
+        group.post("workflows/:name") { request, context in
+            try await routes.handle(request) { try await routes.invokeWorkflow(request, context) }
+        }
+        for method in [HTTPRequest.Method.get, .head] + Self.otherMethods {
+            group.on("workflows/:name", method: method) { request, _ in
+                try await routes.handle(request) { throw FlueHTTPError.methodNotAllowed(request.method, allow: [.post]) }
+            }
+        }
+        group.get("runs/:runId") { request, context in
+            try await routes.handle(request) { try await routes.readRun(request, context) }
+        }
+        group.head("runs/:runId") { request, context in
+            try await routes.handle(request) { try await routes.readRun(request, context) }
+        }
+        for method in [HTTPRequest.Method.post] + Self.otherMethods {
+            group.on("runs/:runId", method: method) { request, _ in
+                try await routes.handle(request) {
+                    throw FlueHTTPError.methodNotAllowed(request.method, allow: [.get, .head])
+                }
+            }
+        }
+        group.get("openapi.json") { request, _ in
+            try await routes.handle(request) {
+                let document = OpenAPIDocument.make(host: routes.host, prefix: base == "/" ? "" : base)
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(data: document.jsonData())))
+            }
+        }
+    }
+
+    /// Renders every failure as the error envelope; unexpected errors never leak their message.
+    func handle(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await body()
+        } catch {
+            var http = FlueHTTPError.from(error)
+            if !(error is FlueHTTPError) && !(error is FlueError) {
+                host.logger.error(
+                    "internal error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            http.developmentMode = host.configuration.developmentMode
+            response = http.response()
+        }
+        if request.method == .head { response.body = ResponseBody() }
+        return response
+    }
+
+    // MARK: workflows
+
+    private func invokeWorkflow(_ request: Request, _ context: Context) async throws -> Response {
+        let waitForResult = try Self.waitParameter(request)
+        let name = context.parameters.get("name") ?? ""
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw FlueHTTPError.invalidRequest(
+                "Workflow URLs must have the shape /workflows/<name> with a non-empty segment.")
+        }
+        guard let registration = host.workflows[name], registration.exposed else {
+            throw FlueHTTPError.workflowNotFound(name, available: host.exposedWorkflowNames)
+        }
+        if let guardResponse = try await guards[name]?(request, context) { return guardResponse }
+        let body = try await JSONBody.read(request, limit: host.configuration.requestBodyLimit)
+        let payload: ValidatedPayload
+        do {
+            payload = try registration.workflow.validatePayload(body)
+        } catch let error as FlueError {
+            throw FlueHTTPError(
+                .badRequest, type: "invalid_request", message: FlueHTTPError.malformed,
+                details: "The payload does not match workflow \(name): \(error.message)",
+                meta: error.details["issues"].map { ["issues": $0] })
+        }
+        let receipt = try await host.startRun(registration.workflow, payload: payload)
+        let streamURL = Self.streamURL(request, runId: receipt.runId)
+        if waitForResult {
+            switch await receipt.completion.value {
+            case .completed(let result):
+                return Self.json(
+                    .ok,
+                    ["result": result, "runId": .string(receipt.runId), "streamUrl": .string(streamURL),
+                     "offset": .string(receipt.offset)])
+            case .failed(let error):
+                throw error
+            }
+        }
+        var response = Self.json(
+            .accepted, ["runId": .string(receipt.runId), "streamUrl": .string(streamURL), "offset": .string(receipt.offset)])
+        response.headers[.location] = streamURL
+        response.headers[.streamNextOffset] = receipt.offset
+        return response
+    }
+
+    /// `wait` may only be `result`.
+    static func waitParameter(_ request: Request) throws -> Bool {
+        let values = request.uri.queryParameters.getAll("wait")
+        guard !values.isEmpty else { return false }
+        guard values.count == 1, values[0] == "result" else {
+            throw FlueHTTPError.invalidRequest("Invalid query parameters: wait must be \"result\".")
+        }
+        return true
+    }
+
+    /// `http://<host><prefix>/runs/<runId>`, the prefix being everything before the last `/workflows/`.
+    static func streamURL(_ request: Request, runId: String) -> String {
+        let path = request.uri.path
+        let prefix = path.range(of: "/workflows/", options: .backwards).map { String(path[..<$0.lowerBound]) } ?? ""
+        let authority = request.head.authority ?? "localhost"
+        let encoded = runId.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? runId
+        return "http://\(authority)\(prefix)/runs/\(encoded)"
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(data: body.jsonData())))
+    }
+
+    // MARK: runs
+
+    private func readRun(_ request: Request, _ context: Context) async throws -> Response {
+        let runId = context.parameters.get("runId") ?? ""
+        guard let pointer = try await host.stores.runs.lookupRun(runId),
+            host.workflows[pointer.workflowName] != nil
+        else { throw FlueHTTPError.runNotFound(runId) }
+        if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }
+        let reader = StreamReader(
+            store: host.stores.streams, path: "runs/\(runId)", notFound: .runNotFound(runId),
+            configuration: host.configuration, lifecycle: host.lifecycle)
+        if request.method == .head { return try await reader.head() }
+        if !request.uri.queryParameters.getAll("meta").isEmpty {
+            guard let record = try await host.stores.runs.getRun(runId) else { throw FlueHTTPError.runNotFound(runId) }
+            return Self.json(.ok, try JSONValue(encoding: record))
+        }
+        return try await reader.get(request)
+    }
+}

@@ -1,0 +1,38 @@
+/// Why a live reader wakes up.
+enum LiveWake: Sendable {
+    /// The stream changed (append or close).
+    case changed
+    /// The heartbeat timer fired.
+    case tick
+    /// The server is shutting down.
+    case shutdown
+}
+
+/// Runs `body` with one merged sequence of wake-ups: store changes, timer ticks and shutdown.
+/// The helper tasks end with the body.
+func withLiveWakes<R: Sendable>(
+    changes: AsyncStream<Void>, shutdown: AsyncStream<Void>, tick: Duration,
+    _ body: (AsyncStream<LiveWake>) async throws -> R
+) async throws -> R {
+    let (wakes, continuation) = AsyncStream<LiveWake>.makeStream(bufferingPolicy: .bufferingNewest(16))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            for await _ in changes { continuation.yield(.changed) }
+        }
+        group.addTask {
+            for await _ in shutdown {}
+            if !Task.isCancelled { continuation.yield(.shutdown) }
+        }
+        group.addTask {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                if !Task.isCancelled { continuation.yield(.tick) }
+            }
+        }
+        defer {
+            group.cancelAll()
+            continuation.finish()
+        }
+        return try await body(wakes)
+    }
+}

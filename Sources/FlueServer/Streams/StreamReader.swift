@@ -1,0 +1,197 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Serves Durable Streams reads of one stream path: catch-up, long-poll, SSE and HEAD.
+struct StreamReader: Sendable {
+    var store: any EventStreamStore
+    var path: String
+    /// The 404 to answer when the stream does not exist.
+    var notFound: FlueHTTPError
+    var configuration: FlueConfiguration
+    var lifecycle: ServerLifecycle
+
+    static let batchSize = 100
+
+    func head() async throws -> Response {
+        guard let meta = try await store.meta(path) else { throw notFound }
+        var headers = HTTPFields.flueSecurity
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        headers[.streamNextOffset] = meta.tail.description
+        headers[.streamUpToDate] = "true"
+        if meta.closed { headers[.streamClosed] = "true" }
+        headers[.eTag] = StreamHeaders.etag(path: path, start: .start, end: meta.tail, closedAndCaughtUp: meta.closed)
+        return Response(status: .ok, headers: headers)
+    }
+
+    func get(_ request: Request) async throws -> Response {
+        let query = try StreamQuery(request.uri.queryParameters)
+        guard let meta = try await store.meta(path) else { throw notFound }
+        let start: StreamOffset
+        switch query.offset {
+        case .now: start = meta.tail
+        case .after(let offset): start = offset
+        case .start:
+            if let tail = query.tail {
+                start = StreamOffset(sequence: max(-1, meta.tail.sequence - Int64(tail)))
+            } else {
+                start = .start
+            }
+        }
+        switch query.live {
+        case nil:
+            return try await catchUp(request, start: start, isNow: query.offset == .now, meta: meta)
+        case .longPoll:
+            return try await longPoll(start: start, clientCursor: query.cursor)
+        case .sse:
+            return sse(start: start)
+        }
+    }
+
+    // MARK: catch-up
+
+    private func catchUp(_ request: Request, start: StreamOffset, isNow: Bool, meta: StreamMeta) async throws -> Response {
+        let result: StreamReadResult
+        if isNow {
+            result = StreamReadResult(events: [], nextOffset: meta.tail, upToDate: true, closed: meta.closed)
+        } else {
+            result = try await store.read(path, after: start, limit: Self.batchSize)
+        }
+        var headers = StreamHeaders.read(result)
+        if !isNow {
+            let etag = StreamHeaders.etag(
+                path: path, start: start, end: result.nextOffset, closedAndCaughtUp: result.closed && result.upToDate)
+            if request.headers[.ifNoneMatch] == etag {
+                var notModified = HTTPFields.flueSecurity
+                notModified[.eTag] = etag
+                return Response(status: .notModified, headers: notModified)
+            }
+            headers[.eTag] = etag
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: Self.jsonArray(result.events)))
+    }
+
+    // MARK: long-poll
+
+    private func longPoll(start: StreamOffset, clientCursor: String?) async throws -> Response {
+        let changes = store.subscribe(path)
+        var result = try await store.read(path, after: start, limit: Self.batchSize)
+        if result.events.isEmpty && !(result.closed && result.upToDate) && !lifecycle.isShuttingDown {
+            let deadline = ContinuousClock.now + configuration.longPollTimeout
+            try await withLiveWakes(
+                changes: changes, shutdown: lifecycle.shutdownSignal(), tick: configuration.longPollTimeout
+            ) { wakes in
+                for await wake in wakes {
+                    if case .changed = wake {
+                        result = try await store.read(path, after: start, limit: Self.batchSize)
+                        if !result.events.isEmpty || result.closed { return }
+                        continue
+                    }
+                    if case .tick = wake, ContinuousClock.now < deadline { continue }
+                    // Timeout or shutdown: one last re-read so a missed wake-up never costs a poll.
+                    result = try await store.read(path, after: start, limit: Self.batchSize)
+                    return
+                }
+            }
+        }
+        let cursor = StreamHeaders.cursor(clientCursor: clientCursor)
+        guard !result.events.isEmpty else {
+            var headers = HTTPFields.flueSecurity
+            headers[.streamNextOffset] = start.description
+            headers[.streamUpToDate] = "true"
+            headers[.streamCursor] = cursor
+            if result.closed { headers[.streamClosed] = "true" }
+            return Response(status: .noContent, headers: headers)
+        }
+        var headers = StreamHeaders.read(result)
+        headers[.streamCursor] = cursor
+        headers[.eTag] = StreamHeaders.etag(
+            path: path, start: start, end: result.nextOffset, closedAndCaughtUp: result.closed && result.upToDate)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: Self.jsonArray(result.events)))
+    }
+
+    // MARK: SSE
+
+    private func sse(start: StreamOffset) -> Response {
+        var headers = HTTPFields.flueSecurity
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let store = self.store
+        let path = self.path
+        let configuration = self.configuration
+        let lifecycle = self.lifecycle
+        let changes = store.subscribe(path)
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                var offset = start
+                var lastControl = ContinuousClock.now
+                try await withLiveWakes(
+                    changes: changes, shutdown: lifecycle.shutdownSignal(), tick: configuration.sseHeartbeatInterval
+                ) { wakes in
+                    var iterator = wakes.makeAsyncIterator()
+                    while true {
+                        let result = try await store.read(path, after: offset, limit: Self.batchSize)
+                        if !result.events.isEmpty {
+                            var frame = ByteBuffer(string: "event: data\ndata:")
+                            frame.writeImmutableBuffer(Self.jsonArray(result.events))
+                            frame.writeString("\n\n")
+                            try await writer.write(frame)
+                        }
+                        offset = result.nextOffset
+                        lastControl = ContinuousClock.now
+                        if result.closed && result.upToDate {
+                            try await writer.write(Self.control(["streamNextOffset": .string(offset.description), "streamClosed": true]))
+                            return
+                        }
+                        var control: [String: JSONValue] = [
+                            "streamNextOffset": .string(offset.description), "streamCursor": .string(StreamHeaders.cursor()),
+                        ]
+                        if !result.upToDate {
+                            try await writer.write(Self.control(control))
+                            continue
+                        }
+                        control["upToDate"] = true
+                        try await writer.write(Self.control(control))
+                        // Caught up: wait for a change, keep the connection alive, stop on shutdown.
+                        waiting: while true {
+                            guard let wake = await iterator.next() else { return }
+                            switch wake {
+                            case .changed:
+                                break waiting
+                            case .tick:
+                                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                                if ContinuousClock.now - lastControl >= configuration.longPollTimeout { break waiting }
+                            case .shutdown:
+                                control["streamCursor"] = .string(StreamHeaders.cursor())
+                                try await writer.write(Self.control(control))
+                                return
+                            }
+                        }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func control(_ object: [String: JSONValue]) -> ByteBuffer {
+        ByteBuffer(string: "event: control\ndata:" + JSONValue.object(object).jsonString + "\n\n")
+    }
+
+    /// The stored event objects as one JSON array, without re-encoding them.
+    static func jsonArray(_ events: [StoredEvent]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(events.reduce(2) { $0 + $1.data.count + 1 })
+        buffer.writeString("[")
+        for (index, event) in events.enumerated() {
+            if index > 0 { buffer.writeString(",") }
+            buffer.writeBytes(event.data)
+        }
+        buffer.writeString("]")
+        return buffer
+    }
+}
