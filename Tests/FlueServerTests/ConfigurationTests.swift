@@ -1,0 +1,38 @@
+import FlueServer
+import Logging
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test func readsTheEnvironmentWithDefaults() throws {
+        let defaults = try FlueConfiguration.fromEnvironment([:])
+        #expect(defaults.port == 3000)
+        #expect(defaults.host == "0.0.0.0")
+        #expect(defaults.requestBodyLimit == 1 << 20)
+        #expect(defaults.logLevel == .info)
+        let custom = try FlueConfiguration.fromEnvironment([
+            "PORT": "8080", "HOST": "127.0.0.1", "LOG_LEVEL": "DEBUG", "REQUEST_BODY_LIMIT": "2048",
+        ])
+        #expect(custom.port == 8080)
+        #expect(custom.host == "127.0.0.1")
+        #expect(custom.logLevel == .debug)
+        #expect(custom.requestBodyLimit == 2048)
+    }
+
+    @Test(arguments: ["FLUE_MODE", "FLUE_CLI_TARGET", "FLUE_CLI_NAME", "FLUE_INTERNAL_CLI_IPC"])
+    func refusesReservedVariables(name: String) throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try FlueConfiguration.fromEnvironment([name: "1"])
+        }
+        #expect(error.variable == name)
+        #expect(error.message.contains("reserved for the Flue CLI"))
+    }
+
+    @Test(arguments: [("PORT", "eighty"), ("PORT", "70000"), ("LOG_LEVEL", "loud"), ("REQUEST_BODY_LIMIT", "-1")])
+    func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try FlueConfiguration.fromEnvironment([name: value])
+        }
+        #expect(error.variable == name)
+        #expect(error.message.contains(value))
+    }
+}

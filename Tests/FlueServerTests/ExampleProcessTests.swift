@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import FlueRuntime
+import FlueTestSupport
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// Runs the real `hello-agents` executable as a child process.
+final class ChildProcess {
+    /// Captured output of the child.
+    final class Output: Sendable {
+        let text = Mutex<(stdout: String, stderr: String)>(("", ""))
+    }
+
+    private let process: Process
+    private let output = Output()
+
+    init(arguments: [String], environment: [String: String]) throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("hello-agents")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw FlueError(.invalidDefinition, "hello-agents is not built at \(binary.path); run swift build first")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        self.process = process
+        let output = self.output
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            output.text.withLock { $0.stdout += text }
+        }
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            output.text.withLock { $0.stderr += text }
+        }
+        try process.run()
+    }
+
+    var stdout: String { output.text.withLock { $0.stdout } }
+    var stderr: String { output.text.withLock { $0.stderr } }
+    var isRunning: Bool { process.isRunning }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for exit (killing the process after `timeout`) and returns the exit status.
+    func waitForExit(timeout: Duration = .seconds(15)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            return -1
+        }
+        process.waitUntilExit()
+        try? await Task.sleep(for: .milliseconds(50))  // let the pipes drain
+        return process.terminationStatus
+    }
+
+    /// The port from Hummingbird's "listening on HOST:PORT" log line.
+    func listeningPort(timeout: Duration = .seconds(15)) async -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let log = stderr + stdout
+            if let match = log.firstMatch(of: /listening on [0-9.]+:(\d+)/) { return Int(match.1) }
+            if !process.isRunning { return nil }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+}
+
+@Suite(.serialized) struct ExampleProcessTests {
+    static func environment(_ model: FakeModelServer, _ extra: [String: String] = [:]) -> [String: String] {
+        var environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "HOST": "127.0.0.1", "PORT": "0",
+            "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": model.anthropicBaseURL,
+        ]
+        environment.merge(extra, uniquingKeysWith: { $1 })
+        return environment
+    }
+
+    @Test func servesHealthAndWorkflowsThenDrainsOnSIGTERMAndExitsZero() async throws {
+        let model = try await FakeModelServer.start()
+        defer { Task { await model.stop() } }
+        let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model))
+        let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+        let base = "http://127.0.0.1:\(port)"
+
+        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(5))
+        #expect(health.status == .ok)
+        #expect(String(buffer: try await health.body.collect(upTo: 1024)) == #"{"ok":true}"#)
+
+        // A slow model turn keeps the run going while we shut down.
+        await model.enqueue(
+            ScriptedReply(
+                text: "one two three four five six", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
+                chunkDelayMs: 150))
+        var post = HTTPClientRequest(url: base + "/workflows/translate")
+        post.method = .POST
+        post.headers.add(name: "content-type", value: "application/json")
+        post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
+        let admitted = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+        #expect(admitted.status == .accepted)
+        let receipt = try JSONValue(parsing: Data(try await admitted.body.collect(upTo: 4096).readableBytesView))
+        let streamURL = try #require(receipt["streamUrl"]?.stringValue)
+
+        let sse = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: streamURL + "?offset=-1&live=sse"), timeout: .seconds(30))
+        let collector = Task {
+            var raw = ""
+            for try await buffer in sse.body { raw += String(buffer: buffer) }
+            return raw
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        child.signal(SIGTERM)
+
+        let status = await child.waitForExit()
+        #expect(status == 0, "stderr: \(child.stderr)")
+        let raw = try await collector.value
+        #expect(raw.contains("\"type\":\"run_start\""))
+        #expect(raw.hasSuffix("\n\n"))
+        #expect(raw.components(separatedBy: "event: control").count > 1)
+        #expect(child.stderr.contains("shutting down"))
+    }
+
+    @Test func refusesReservedVariablesAtStart() async throws {
+        let model = try await FakeModelServer.start()
+        defer { Task { await model.stop() } }
+        let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["FLUE_MODE": "local"]))
+        let status = await child.waitForExit()
+        #expect(status != 0)
+        #expect(child.stderr.contains("FLUE_MODE is reserved for the Flue CLI"))
+    }
+
+    @Test func runSubcommandPrintsEventsAndTheResult() async throws {
+        let model = try await FakeModelServer.start()
+        defer { Task { await model.stop() } }
+        await model.enqueue(.finish(["translation": "Hola", "confidence": "high"]))
+        let child = try ChildProcess(
+            arguments: ["run", "translate", "--payload", #"{"text":"Hello","language":"Spanish"}"#],
+            environment: Self.environment(model))
+        let status = await child.waitForExit()
+        #expect(status == 0, "stderr: \(child.stderr)")
+        let result = try JSONValue(parsing: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(result == ["translation": "Hola", "confidence": "high"])
+        let events = child.stderr.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+        #expect(events.first?["type"] == "run_start")
+        #expect(events.last?["type"] == "run_end")
+
+        let bad = try ChildProcess(
+            arguments: ["run", "translate", "--payload", #"{"text":"Hello"}"#], environment: Self.environment(model))
+        #expect(await bad.waitForExit() == 1)
+        #expect(bad.stderr.contains("invalid payload"))
+    }
+}

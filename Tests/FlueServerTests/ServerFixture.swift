@@ -1,0 +1,216 @@
+import AsyncHTTPClient
+import FluePersistence
+import FlueProviders
+import FlueRuntime
+import FlueServer
+import FlueTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+struct TranslateInput: Codable, Sendable {
+    var text: String
+    var language: String
+}
+
+struct Translation: Codable, Sendable {
+    enum Confidence: String, Codable, CaseIterable, Sendable { case low, medium, high }
+    var translation: String
+    var confidence: Confidence
+}
+
+struct Empty: Codable, Sendable {}
+
+struct LogInput: Codable, Sendable { var count: Int }
+
+/// A one-shot gate a workflow waits on until the test opens it.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resume = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resume { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+struct TestFailure: Error {}
+
+/// A Flue server on a real socket (127.0.0.1, free port) with test workflows, a fake model
+/// server behind it and an HTTP client.
+final class ServerFixture: Sendable {
+    let model: FakeModelServer
+    let host: FlueHost
+    let port: Int
+    let gate: Gate
+    let prefix: String
+    private let serverTask: Task<Void, any Error>
+
+    var baseURL: String { "http://127.0.0.1:\(port)\(prefix)" }
+
+    static func start(
+        prefix: String = "", configure: (inout FlueConfiguration) -> Void = { _ in }
+    ) async throws -> ServerFixture {
+        let model = try await FakeModelServer.start()
+        let registry = try ProviderRegistry(
+            environment: [
+                "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": model.anthropicBaseURL,
+                "MODEL_SPECIFIER": "anthropic/claude-fake",
+            ], retry: RetryPolicy(maxRetries: 0))
+        var configuration = FlueConfiguration(host: "127.0.0.1", port: 0)
+        configuration.longPollTimeout = .milliseconds(400)
+        configuration.sseHeartbeatInterval = .milliseconds(150)
+        configuration.shutdownGracePeriod = .seconds(5)
+        configure(&configuration)
+        let gate = Gate()
+        let translator = try Agent(name: "translator", instructions: "Translate.")
+        let workflows: [WorkflowRegistration] = [
+            .http(
+                try Workflow(name: "translate", payload: TranslateInput.self, result: Translation.self) { context in
+                    let session = try await context.initialize(translator).session()
+                    return try await session.prompt(
+                        "Translate into \(context.payload.language): \(context.payload.text)", result: Translation.self)
+                }),
+            .http(
+                try Workflow(name: "gated", payload: Empty.self, result: String.self) { context in
+                    context.log.info("waiting at the gate")
+                    await gate.wait()
+                    context.log.info("through the gate")
+                    return "opened"
+                }),
+            .http(
+                try Workflow(name: "logs", payload: LogInput.self, result: Int.self) { context in
+                    for index in 0..<context.payload.count { context.log.info("line \(index)") }
+                    return context.payload.count
+                }),
+            .http(
+                try Workflow(name: "fails", payload: Empty.self, result: String.self) { _ in
+                    throw TestFailure()
+                }),
+            .http(
+                try Workflow(name: "fails-typed", payload: Empty.self, result: String.self) { _ in
+                    throw FlueError(.resultUnavailable, "the model gave up: no text")
+                }),
+            .http(
+                try Workflow(name: "guarded", payload: Empty.self, result: String.self) { _ in "secret result" }),
+            .internal(
+                try Workflow(name: "nightly", payload: Empty.self, result: String.self) { _ in "internal result" }),
+        ]
+        let host = try FlueHost(workflows: workflows, models: registry, configuration: configuration)
+        let router = Router()
+        router.add(middleware: RouteNotFoundMiddleware())
+        router.get("/health") { _, _ in "ok" }
+        if !prefix.isEmpty { router.get("\(prefix)/hello") { _, _ in "user route" } }
+        let requireToken: RouteGuard<BasicRequestContext> = { request, _ in
+            guard request.headers[HTTPField.Name("x-token")!] == "secret" else {
+                if request.uri.path.contains("/runs/") {
+                    let runId = String(request.uri.path.split(separator: "/").last ?? "")
+                    return FlueHTTPError.runNotFound(runId).response()
+                }
+                return Response(status: .unauthorized)
+            }
+            return nil
+        }
+        FlueRoutes(host: host, guards: ["guarded": requireToken]).register(on: router, prefix: prefix)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = FlueServer.application(host: host, router: router) { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        }
+        let task = Task { try await FlueServer.run(app, host: host) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure() }
+        return ServerFixture(model: model, host: host, port: port, gate: gate, prefix: prefix, serverTask: task)
+    }
+
+    private init(model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, prefix: String, serverTask: Task<Void, any Error>) {
+        self.model = model
+        self.host = host
+        self.port = port
+        self.gate = gate
+        self.prefix = prefix
+        self.serverTask = serverTask
+    }
+
+    func stop() async {
+        serverTask.cancel()
+        _ = try? await serverTask.value
+        await model.stop()
+    }
+
+    // MARK: HTTP helpers
+
+    struct Reply: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: Data
+        var json: JSONValue? { try? JSONValue(parsing: body) }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func header(_ name: String) -> String? { headers.first(name: name) }
+        var errorType: String? { json?["error"]?["type"]?.stringValue }
+    }
+
+    func request(
+        _ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = "application/json",
+        headers extra: [(String, String)] = [], timeout: TimeAmount = .seconds(20)
+    ) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            if let contentType { request.headers.add(name: "content-type", value: contentType) }
+        }
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), headers: response.headers, body: Data(buffer.readableBytesView))
+    }
+
+    func post(_ path: String, _ body: String? = "{}", headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.POST, path, body: body, headers: headers)
+    }
+
+    func get(_ path: String, headers: [(String, String)] = []) async throws -> Reply {
+        try await request(.GET, path, headers: headers)
+    }
+
+    /// Starts a run and returns its id.
+    func startRun(_ workflow: String, _ body: String = "{}", headers: [(String, String)] = []) async throws -> String {
+        let reply = try await post("/workflows/\(workflow)", body, headers: headers)
+        #expect(reply.status == 202, "\(reply.text)")
+        return try #require(reply.json?["runId"]?.stringValue)
+    }
+
+    /// Catch-up reads until the run stream is closed; returns every event.
+    func readToEnd(_ runId: String, headers: [(String, String)] = []) async throws -> [JSONValue] {
+        var events: [JSONValue] = []
+        var offset = "-1"
+        for _ in 0..<200 {
+            let reply = try await get("/runs/\(runId)?offset=\(offset)&live=long-poll", headers: headers)
+            if reply.status == 200 { events += reply.json?.arrayValue ?? [] }
+            offset = reply.header("Stream-Next-Offset") ?? offset
+            if reply.header("Stream-Closed") == "true" { return events }
+        }
+        Issue.record("stream \(runId) never closed")
+        return events
+    }
+}
