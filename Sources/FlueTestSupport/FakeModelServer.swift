@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// A local model server speaking the real Anthropic Messages and OpenAI Chat Completions wire
 /// protocols, streaming included. Tests, benchmarks and deployment checks point providers at it
@@ -17,16 +18,18 @@ public final class FakeModelServer: Sendable {
     /// Script, request log and counters.
     public let state: FakeModelState
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
     /// Base URL for `ANTHROPIC_BASE_URL`.
     public var anthropicBaseURL: String { "http://127.0.0.1:\(port)" }
     /// Base URL for `OPENAI_BASE_URL` (includes `/v1`).
     public var openAIBaseURL: String { "http://127.0.0.1:\(port)/v1" }
 
-    private init(port: Int, state: FakeModelState, task: Task<Void, any Error>) {
+    private init(port: Int, state: FakeModelState, task: Task<Void, any Error>, group: ServiceGroup) {
         self.port = port
         self.state = state
         self.task = task
+        self.group = group
     }
 
     /// Starts the server on `host:port` (port 0 picks a free one) and returns once it listens.
@@ -43,9 +46,11 @@ public final class FakeModelServer: Sendable {
                 continuation.finish()
             },
             logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
             defer { continuation.finish() }
-            try await app.run()
+            try await group.run()
         }
         var iterator = bound.makeAsyncIterator()
         guard let actualPort = await iterator.next(), actualPort > 0 else {
@@ -53,7 +58,7 @@ public final class FakeModelServer: Sendable {
             _ = try await task.value
             throw FlueError(.invalidDefinition, "fake model server did not start on \(host):\(port)")
         }
-        return FakeModelServer(port: actualPort, state: state, task: task)
+        return FakeModelServer(port: actualPort, state: state, task: task, group: group)
     }
 
     /// Queues scripted replies.
@@ -62,10 +67,16 @@ public final class FakeModelServer: Sendable {
     /// Every request received so far.
     public func requests() async -> [RecordedRequest] { await state.requests() }
 
-    /// Stops the server.
+    /// Stops the server gracefully (open streams are cut).
     public func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let task = self.task
+        let forced = Task {
+            try await Task.sleep(for: .seconds(2))
+            task.cancel()
+        }
         _ = try? await task.value
+        forced.cancel()
     }
 
     /// Runs until the surrounding task is cancelled (for the executable).

@@ -136,13 +136,22 @@ final class ServerFixture: Sendable {
             continuation.yield(channel.localAddress?.port ?? 0)
             continuation.finish()
         }
-        let task = Task { try await FlueServer.run(app, host: host) }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: host)], gracefulShutdownSignals: [], logger: host.logger))
+        let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure() }
-        return ServerFixture(model: model, host: host, port: port, gate: gate, prefix: prefix, serverTask: task)
+        return ServerFixture(model: model, host: host, port: port, gate: gate, prefix: prefix, group: group, serverTask: task)
     }
 
-    private init(model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, prefix: String, serverTask: Task<Void, any Error>) {
+    private let group: ServiceGroup
+
+    private init(
+        model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, prefix: String, group: ServiceGroup,
+        serverTask: Task<Void, any Error>
+    ) {
+        self.group = group
         self.model = model
         self.host = host
         self.port = port
@@ -151,8 +160,11 @@ final class ServerFixture: Sendable {
         self.serverTask = serverTask
     }
 
+    /// Graceful shutdown, as on SIGTERM: live reads end, running workflows finish (the gate is
+    /// opened so gated runs can), then the HTTP server closes.
     func stop() async {
-        serverTask.cancel()
+        gate.open()
+        await group.triggerGracefulShutdown()
         _ = try? await serverTask.value
         await model.stop()
     }
