@@ -64,6 +64,7 @@ let package = Package(
             name: "HelloAgents",
             dependencies: [
                 "FlueServer",
+                "FlueTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlueRuntime
 import FlueServer
+import FlueTestSupport
 import Foundation
 import Hummingbird
 
@@ -26,15 +27,29 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Add developer guidance (`dev`) to error envelopes. Never in production.")
     var dev = false
 
+    @Flag(help: "Start a local fake model server in this process and use it (no API key needed; answers are canned).")
+    var fakeModel = false
+
     func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        var fake: FakeModelServer?
+        if fakeModel {
+            let server = try await FakeModelServer.start()
+            environment["ANTHROPIC_BASE_URL"] = server.anthropicBaseURL
+            environment["ANTHROPIC_API_KEY"] = "fake-key"
+            environment["MODEL_SPECIFIER"] = "anthropic/fake-model"
+            print("hello-agents: using the fake model server at \(server.anthropicBaseURL)")
+            fake = server
+        }
         let host: FlueHost
         do {
-            host = try HelloAgentsApp.makeHost(developmentMode: dev)
+            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: dev)
         } catch {
             throw fail("hello-agents: \(error)")
         }
         let app = FlueServer.application(host: host, router: HelloAgentsApp.makeRouter(host: host))
         try await FlueServer.run(app, host: host)
+        await fake?.stop()
     }
 }
 
