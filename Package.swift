@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "FlueRuntime", targets: ["FlueRuntime"]),
         .library(name: "FlueProviders", targets: ["FlueProviders"]),
         .library(name: "FluePersistence", targets: ["FluePersistence"]),
+        .library(name: "FluePersistenceTesting", targets: ["FluePersistenceTesting"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
@@ -45,6 +46,11 @@ let package = Package(
         .target(
             name: "FluePersistence",
             dependencies: ["FlueRuntime"]
+        ),
+        // The contract suite every persistence adapter must pass.
+        .target(
+            name: "FluePersistenceTesting",
+            dependencies: ["FluePersistence", "FlueRuntime"]
         ),
         // The HTTP service: workflow routes, run records, Durable Streams reads, errors, config,
         // lifecycle. Mountable on a user-owned Hummingbird router.
@@ -93,6 +99,10 @@ let package = Package(
         .testTarget(
             name: "FlueRuntimeTests",
             dependencies: ["FlueRuntime"]
+        ),
+        .testTarget(
+            name: "FluePersistenceTests",
+            dependencies: ["FluePersistence", "FluePersistenceTesting"]
         ),
         .testTarget(
             name: "FlueServerTests",

@@ -11,39 +11,35 @@ public final class InMemoryEventStreamStore: EventStreamStore {
         var nextSequence: Int64 = 0
     }
 
-    private struct State {
-        var streams: [String: Stream] = [:]
-        var subscribers: [String: [UUID: AsyncStream<Void>.Continuation]] = [:]
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex<[String: Stream]>([:])
+    private let notifier = StreamNotifier()
 
     public init() {}
 
     public func createStream(_ path: String) {
-        state.withLock { state in
-            if state.streams[path] == nil { state.streams[path] = Stream() }
+        state.withLock { streams in
+            if streams[path] == nil { streams[path] = Stream() }
         }
     }
 
     @discardableResult
     public func append(_ path: String, _ data: Data) throws -> StreamOffset {
-        let (offset, waiters) = try state.withLock { state -> (StreamOffset, [AsyncStream<Void>.Continuation]) in
-            guard var stream = state.streams[path] else { throw EventStreamError.streamNotFound(path) }
+        let offset = try state.withLock { streams -> StreamOffset in
+            guard var stream = streams[path] else { throw EventStreamError.streamNotFound(path) }
             guard !stream.closed else { throw EventStreamError.streamClosed(path) }
             let offset = StreamOffset(sequence: stream.nextSequence)
             stream.nextSequence += 1
             stream.events.append(StoredEvent(offset: offset, data: data))
-            state.streams[path] = stream
-            return (offset, Array((state.subscribers[path] ?? [:]).values))
+            streams[path] = stream
+            return offset
         }
-        for waiter in waiters { waiter.yield() }
+        notifier.signal(path)
         return offset
     }
 
     public func read(_ path: String, after offset: StreamOffset, limit: Int) -> StreamReadResult {
-        state.withLock { state in
-            guard let stream = state.streams[path] else {
+        state.withLock { streams in
+            guard let stream = streams[path] else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
             }
             // Sequences are dense from 0 here, so the first event after `offset` is at index offset+1.
@@ -60,33 +56,24 @@ public final class InMemoryEventStreamStore: EventStreamStore {
     }
 
     public func closeStream(_ path: String) {
-        let waiters = state.withLock { state -> [AsyncStream<Void>.Continuation] in
-            guard state.streams[path] != nil else { return [] }
-            state.streams[path]?.closed = true
-            return Array((state.subscribers[path] ?? [:]).values)
+        let existed = state.withLock { streams -> Bool in
+            guard streams[path] != nil else { return false }
+            streams[path]?.closed = true
+            return true
         }
-        for waiter in waiters { waiter.yield() }
+        if existed { notifier.signal(path) }
     }
 
     public func meta(_ path: String) -> StreamMeta? {
-        state.withLock { state in
-            state.streams[path].map {
+        state.withLock { streams in
+            streams[path].map {
                 StreamMeta(tail: StreamOffset(sequence: $0.nextSequence - 1), closed: $0.closed, createdAt: $0.createdAt)
             }
         }
     }
 
     public func subscribe(_ path: String) -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = UUID()
-        state.withLock { $0.subscribers[path, default: [:]][id] = continuation }
-        continuation.onTermination = { [weak self] _ in
-            self?.state.withLock { state in
-                state.subscribers[path]?[id] = nil
-                if state.subscribers[path]?.isEmpty == true { state.subscribers[path] = nil }
-            }
-        }
-        return stream
+        notifier.subscribe(path)
     }
 }
 
@@ -104,9 +91,10 @@ public final class InMemoryRunStore: RunStore {
         }
     }
 
-    public func endRun(_ runId: String, _ outcome: RunOutcome) {
+    @discardableResult
+    public func endRun(_ runId: String, _ outcome: RunOutcome) -> Bool {
         runs.withLock { runs in
-            guard var record = runs[runId], record.status == .active else { return }
+            guard var record = runs[runId], record.status == .active else { return false }
             record.status = outcome.status
             record.endedAt = outcome.endedAt
             record.durationMs = outcome.durationMs
@@ -114,6 +102,31 @@ public final class InMemoryRunStore: RunStore {
             record.result = outcome.status == .completed ? (outcome.result ?? .null) : nil
             record.error = outcome.error
             runs[runId] = record
+            return true
+        }
+    }
+
+    public func heartbeatRuns(owner: String, at: Date) {
+        runs.withLock { runs in
+            for (id, record) in runs where record.owner == owner && record.status == .active {
+                runs[id]?.heartbeatAt = at
+            }
+        }
+    }
+
+    public func claimStaleRuns(staleBefore: Date, newOwner: String, now: Date, limit: Int) -> [RunRecord] {
+        runs.withLock { runs in
+            let stale = runs.values
+                .filter { $0.status == .active && ($0.heartbeatAt ?? $0.startedAt) < staleBefore }
+                .sorted { $0.startedAt < $1.startedAt }
+                .prefix(limit)
+            return stale.map { record in
+                var claimed = record
+                claimed.owner = newOwner
+                claimed.heartbeatAt = now
+                runs[record.runId] = claimed
+                return claimed
+            }
         }
     }
 

@@ -18,12 +18,22 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var durationMs: Int?
     public var result: JSONValue?
     public var error: JSONValue?
+    /// The process that runs it (not served over HTTP).
+    public var owner: String?
+    /// When the owner last said it is alive (not served over HTTP).
+    public var heartbeatAt: Date?
+
+    private enum CodingKeys: String, CodingKey {
+        case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error
+    }
 
     public init(
         runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
         endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
-        error: JSONValue? = nil
+        error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil
     ) {
+        self.owner = owner
+        self.heartbeatAt = heartbeatAt
         self.runId = runId
         self.workflowName = workflowName
         self.status = status
@@ -108,13 +118,20 @@ public struct RunListCursor: Codable, Hashable, Sendable {
 /// Stores workflow run records.
 ///
 /// Contract: `createRun` is first-writer-wins (returns false when the id exists); `endRun` is a
-/// no-op for unknown or already-ended runs (the first terminal state wins); listings are newest
-/// first by `startedAt` then `runId`.
+/// no-op for unknown or already-ended runs (the first terminal state wins, returns whether this
+/// call won); listings are newest first by `startedAt` then `runId`. Runs carry an owner and a
+/// heartbeat so that runs left `active` by a dead process can be found and terminalized exactly once.
 public protocol RunStore: Sendable {
     func createRun(_ record: RunRecord) async throws -> Bool
-    func endRun(_ runId: String, _ outcome: RunOutcome) async throws
+    @discardableResult
+    func endRun(_ runId: String, _ outcome: RunOutcome) async throws -> Bool
     func getRun(_ runId: String) async throws -> RunRecord?
     func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) async throws -> RunPage
+    /// Marks every active run of `owner` alive at `at`.
+    func heartbeatRuns(owner: String, at: Date) async throws
+    /// Atomically takes over active runs whose heartbeat is older than `staleBefore`: their owner
+    /// becomes `newOwner` and their heartbeat `now`. Two concurrent callers never get the same run.
+    func claimStaleRuns(staleBefore: Date, newOwner: String, now: Date, limit: Int) async throws -> [RunRecord]
 }
 
 extension RunStore {

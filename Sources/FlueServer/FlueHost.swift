@@ -24,24 +24,6 @@ public struct WorkflowRegistration: Sendable {
     }
 }
 
-/// The stores a host works with. In-memory by default.
-public struct FlueStores: Sendable {
-    public var runs: any RunStore
-    public var streams: any EventStreamStore
-    public var sessions: any SessionStore
-
-    public init(runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore) {
-        self.runs = runs
-        self.streams = streams
-        self.sessions = sessions
-    }
-
-    /// Everything in process memory: lost on exit, not shared between processes.
-    public static func inMemory() -> FlueStores {
-        FlueStores(runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore())
-    }
-}
-
 /// Runs workflows and owns the state the HTTP routes serve. It is a `Service`: on graceful
 /// shutdown it ends live reads, refuses new runs and waits (up to the grace period) for
 /// running ones.

@@ -1,0 +1,96 @@
+import FlueRuntime
+import Foundation
+
+/// The stores a host works with.
+public struct FlueStores: Sendable {
+    public var runs: any RunStore
+    public var streams: any EventStreamStore
+    public var sessions: any SessionStore
+
+    public init(runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore) {
+        self.runs = runs
+        self.streams = streams
+        self.sessions = sessions
+    }
+
+    /// Everything in process memory: lost on exit, not shared between processes.
+    public static func inMemory() -> FlueStores {
+        FlueStores(runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore())
+    }
+}
+
+/// A storage backend: in-memory, SQLite or Postgres.
+///
+/// Boot calls `migrate()` (creates the schema, records `flue_meta.schema_version`, refuses an
+/// unknown or newer version before touching data), then `connect()`; an unreachable database
+/// fails there, at boot. `close()` runs last at shutdown, after the HTTP side has closed.
+public protocol PersistenceAdapter: Sendable {
+    func migrate() async throws
+    func connect() async throws -> FlueStores
+    func close() async throws
+    /// Overwrites the recorded schema version: for the contract suite's refusal check only.
+    func overwriteSchemaVersion(_ version: Int) async throws
+}
+
+/// The schema version this build reads and writes.
+public enum FlueSchema {
+    public static let version = 1
+}
+
+/// Storage failures with a stable meaning.
+public enum PersistenceError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The database records a schema version this build does not know.
+    case unsupportedSchemaVersion(stored: Int, supported: Int)
+    /// The database cannot be reached or refused the operation.
+    case unavailable(String)
+    /// `connect()` was called before `migrate()`.
+    case notMigrated
+
+    public var description: String {
+        switch self {
+        case .unsupportedSchemaVersion(let stored, let supported):
+            "persisted_schema_version_unsupported: the database has schema version \(stored); this build supports \(supported). Upgrade Flue before using this database."
+        case .unavailable(let reason): "the database is unavailable: \(reason)"
+        case .notMigrated: "call migrate() before connect()"
+        }
+    }
+}
+
+/// The in-memory adapter: the default.
+public final class InMemoryPersistence: PersistenceAdapter {
+    private let stores = FlueStores.inMemory()
+    private let storedVersion = LockedValue<Int?>(nil)
+
+    public init() {}
+
+    public func migrate() async throws {
+        try storedVersion.withLock { version in
+            if let existing = version, existing != FlueSchema.version {
+                throw PersistenceError.unsupportedSchemaVersion(stored: existing, supported: FlueSchema.version)
+            }
+            version = FlueSchema.version
+        }
+    }
+
+    public func connect() async throws -> FlueStores {
+        guard storedVersion.withLock({ $0 }) == FlueSchema.version else { throw PersistenceError.notMigrated }
+        return stores
+    }
+
+    public func close() async throws {}
+
+    public func overwriteSchemaVersion(_ version: Int) async throws {
+        storedVersion.withLock { $0 = version }
+    }
+}
+
+import Synchronization
+
+/// A value behind a mutex, in a class so it can be shared.
+final class LockedValue<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        try mutex.withLock { try body(&$0) }
+    }
+}

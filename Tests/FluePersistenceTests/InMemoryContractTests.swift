@@ -1,0 +1,10 @@
+import FluePersistence
+import FluePersistenceTesting
+import Testing
+
+@Suite struct InMemoryContractTests {
+    @Test(arguments: PersistenceContract.checks)
+    func inMemory(_ check: ContractCheck) async throws {
+        try await check.run(on: InMemoryPersistence())
+    }
+}
