@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "FlueProviders", targets: ["FlueProviders"]),
         .library(name: "FluePersistence", targets: ["FluePersistence"]),
         .library(name: "FluePersistenceTesting", targets: ["FluePersistenceTesting"]),
+        .library(name: "FluePostgres", targets: ["FluePostgres"]),
+        .library(name: "FlueSQLite", targets: ["FlueSQLite"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
@@ -21,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.27.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors.
@@ -51,6 +56,26 @@ let package = Package(
         .target(
             name: "FluePersistenceTesting",
             dependencies: ["FluePersistence", "FlueRuntime"]
+        ),
+        // SQLite adapter (one file, WAL): single-host durability.
+        .target(
+            name: "FlueSQLite",
+            dependencies: [
+                "FluePersistence",
+                "FlueRuntime",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Postgres adapter: shared by replicas, LISTEN/NOTIFY wake-ups across processes.
+        .target(
+            name: "FluePostgres",
+            dependencies: [
+                "FluePersistence",
+                "FlueRuntime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The HTTP service: workflow routes, run records, Durable Streams reads, errors, config,
         // lifecycle. Mountable on a user-owned Hummingbird router.
@@ -102,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FluePersistenceTests",
-            dependencies: ["FluePersistence", "FluePersistenceTesting"]
+            dependencies: ["FluePersistence", "FluePersistenceTesting", "FluePostgres", "FlueSQLite"]
         ),
         .testTarget(
             name: "FlueServerTests",

@@ -86,26 +86,32 @@ public struct RunOutcome: Sendable, Hashable {
 public struct RunPage: Sendable, Hashable {
     public var runs: [RunPointer]
     public var nextCursor: String?
+
+    public init(runs: [RunPointer], nextCursor: String?) {
+        self.runs = runs
+        self.nextCursor = nextCursor
+    }
 }
 
-/// Filters for ``RunStore/listRuns(status:workflowName:limit:cursor:)``.
+/// The position in a run listing that a page's `nextCursor` encodes: start time and run id of
+/// the last run returned. Adapters use it; clients treat the token as opaque.
 public struct RunListCursor: Codable, Hashable, Sendable {
-    var s: Date
-    var r: String
+    public var s: Date
+    public var r: String
 
     /// Encodes as base64url JSON without padding.
-    var token: String {
+    public var token: String {
         let data = (try? JSONEncoder.flue.encode(self)) ?? Data()
         return data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    init(s: Date, r: String) {
+    public init(s: Date, r: String) {
         self.s = s
         self.r = r
     }
 
-    init?(token: String) {
+    public init?(token: String) {
         var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64),

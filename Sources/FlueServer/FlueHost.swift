@@ -6,6 +6,13 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
+extension Date {
+    /// Now, truncated to whole milliseconds (the precision every store and the wire keep).
+    static var nowMilliseconds: Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+}
+
 /// A workflow and whether it has an HTTP route.
 public struct WorkflowRegistration: Sendable {
     public var workflow: Workflow
@@ -33,6 +40,8 @@ public final class FlueHost: Service {
     public let stores: FlueStores
     public let logger: Logger
     public let lifecycle = ServerLifecycle()
+    /// Identifies this process as the owner of the runs it starts.
+    public let ownerId = "owner_" + UUID().uuidString.lowercased()
     let workflows: [String: WorkflowRegistration]
     private let running = Mutex<[String: Task<RunResult, Never>]>([:])
 
@@ -70,22 +79,14 @@ public final class FlueHost: Service {
         }
         let runId = FlueID.make("run")
         let path = "runs/\(runId)"
-        let startedAt = Date()
+        let startedAt = Date.nowMilliseconds
         let runs = stores.runs
         _ = try await runs.createRun(
-            RunRecord(runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json))
+            RunRecord(
+                runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json, owner: ownerId,
+                heartbeatAt: startedAt))
         try await stores.streams.createStream(path)
-        let pipe = RunEventPipe(path: path, store: stores.streams, logger: logger) { end in
-            do {
-                try await runs.endRun(
-                    runId,
-                    RunOutcome(
-                        status: end.isError ? .errored : .completed, endedAt: Date(), durationMs: end.durationMs,
-                        result: end.result, error: end.error))
-            } catch {
-                self.logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
-            }
-        }
+        let pipe = makePipe(runId: runId)
         let sink = pipe.sink
         let emitter = EventEmitter(base: EventCorrelation(runId: runId)) { event in
             sink(event)
@@ -126,11 +127,109 @@ public final class FlueHost: Service {
     /// Number of runs still executing in this process.
     public var runningCount: Int { running.withLock { $0.count } }
 
-    /// Waits for graceful shutdown, then drains: live reads end, new runs are refused, running
-    /// runs get up to `shutdownGracePeriod` to finish.
+    /// The event pipe of a run: finalizes the record from `run_end` before it becomes visible.
+    private func makePipe(runId: String) -> RunEventPipe {
+        let runs = stores.runs
+        let logger = self.logger
+        return RunEventPipe(path: "runs/\(runId)", store: stores.streams, logger: logger) { end in
+            do {
+                try await runs.endRun(
+                    runId,
+                    RunOutcome(
+                        status: end.isError ? .errored : .completed, endedAt: Date.nowMilliseconds,
+                        durationMs: end.durationMs, result: end.result, error: end.error))
+            } catch {
+                logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Serves until graceful shutdown: renews this process's run heartbeats and terminalizes
+    /// runs orphaned by dead processes (at start and periodically). Then drains: live reads
+    /// end, new runs are refused, running runs get up to `shutdownGracePeriod` to finish.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.heartbeatLoop() }
+            group.addTask { await self.recoveryLoop() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await drain()
+    }
+
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.runHeartbeatInterval)
+            if Task.isCancelled { return }
+            do {
+                try await stores.runs.heartbeatRuns(owner: ownerId, at: Date.nowMilliseconds)
+            } catch {
+                logger.warning("could not renew run heartbeats", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func recoveryLoop() async {
+        while !Task.isCancelled {
+            _ = await recoverOrphanedRuns()
+            try? await Task.sleep(for: configuration.recoveryScanInterval)
+        }
+    }
+
+    /// Terminalizes runs left `active` by processes that stopped sending heartbeats: each gets
+    /// `run_resume`, then an errored `run_end` (`run_interrupted`), its record is finalized and
+    /// its stream closed, so no live reader waits forever. Returns the recovered run ids.
+    @discardableResult
+    public func recoverOrphanedRuns() async -> [String] {
+        let now = Date.nowMilliseconds
+        let lease = configuration.runLease
+        let staleBefore = now.addingTimeInterval(-Double(lease.components.seconds) - Double(lease.components.attoseconds) / 1e18)
+        let orphans: [RunRecord]
+        do {
+            orphans = try await stores.runs.claimStaleRuns(staleBefore: staleBefore, newOwner: ownerId, now: now, limit: 100)
+        } catch {
+            logger.warning("orphaned-run scan failed", metadata: ["error": "\(error)"])
+            return []
+        }
+        var recovered: [String] = []
+        for orphan in orphans where running.withLock({ $0[orphan.runId] == nil }) {
+            do {
+                try await terminalize(orphan)
+                recovered.append(orphan.runId)
+            } catch {
+                logger.error("could not terminalize orphaned run", metadata: ["runId": "\(orphan.runId)", "error": "\(error)"])
+            }
+        }
+        if !recovered.isEmpty { logger.notice("terminalized orphaned runs", metadata: ["runIds": "\(recovered)"]) }
+        return recovered
+    }
+
+    private func terminalize(_ orphan: RunRecord) async throws {
+        let path = "runs/\(orphan.runId)"
+        try await stores.streams.createStream(path)
+        let meta = try await stores.streams.meta(path)
+        let durationMs = Int(Date().timeIntervalSince(orphan.startedAt) * 1000)
+        let error: JSONValue = [
+            "type": "run_interrupted",
+            "message": "The process running this run stopped before the run finished.",
+            "details": ["previousOwner": .string(orphan.owner ?? "unknown")],
+        ]
+        if meta?.closed == true {
+            try await stores.runs.endRun(
+                orphan.runId,
+                RunOutcome(status: .errored, endedAt: Date.nowMilliseconds, durationMs: durationMs, result: nil, error: error))
+            return
+        }
+        let pipe = makePipe(runId: orphan.runId)
+        let emitter = EventEmitter(
+            base: EventCorrelation(runId: orphan.runId), startIndex: Int((meta?.tail.sequence ?? -1) + 1), sink: pipe.sink)
+        emitter.emit(
+            .runResume(
+                .init(
+                    workflowName: orphan.workflowName, startedAt: orphan.startedAt,
+                    reason: "the process running this run stopped; this process terminalizes it")))
+        emitter.emit(.runEnd(.init(result: nil, isError: true, error: error, durationMs: durationMs)))
+        await pipe.drain()
     }
 
     /// Ends live reads and waits for running workflows (bounded by the grace period).

@@ -90,9 +90,16 @@ extension FlueEvent {
         }
     }
 
+    /// A run is taken over after its process stopped (recovery terminalizes it next).
     public struct RunResume: Sendable, Hashable, Codable {
+        public var workflowName: String?
+        public var startedAt: Date?
         public var reason: String
-        public init(reason: String) { self.reason = reason }
+        public init(workflowName: String? = nil, startedAt: Date? = nil, reason: String) {
+            self.workflowName = workflowName
+            self.startedAt = startedAt
+            self.reason = reason
+        }
     }
 
     public struct RunEnd: Sendable, Hashable, Codable {

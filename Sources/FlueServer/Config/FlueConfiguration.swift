@@ -28,12 +28,23 @@ public struct FlueConfiguration: Sendable {
     public var longPollTimeout: Duration
     /// Interval of SSE `: heartbeat` comments.
     public var sseHeartbeatInterval: Duration
+    /// A run whose owner has not sent a heartbeat for this long is considered orphaned.
+    public var runLease: Duration
+    /// How often the owner renews its runs' heartbeats.
+    public var runHeartbeatInterval: Duration
+    /// How often orphaned runs are looked for (also once at start).
+    public var recoveryScanInterval: Duration
 
     public init(
         host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
         requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, shutdownGracePeriod: Duration = .seconds(30),
-        longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15)
+        longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15),
+        runLease: Duration = .seconds(30), runHeartbeatInterval: Duration = .seconds(10),
+        recoveryScanInterval: Duration = .seconds(15)
     ) {
+        self.runLease = runLease
+        self.runHeartbeatInterval = runHeartbeatInterval
+        self.recoveryScanInterval = recoveryScanInterval
         self.host = host
         self.port = port
         self.logLevel = logLevel

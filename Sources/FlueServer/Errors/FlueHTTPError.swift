@@ -1,3 +1,4 @@
+import FluePersistence
 import FlueRuntime
 import Foundation
 import HTTPTypes
@@ -129,6 +130,11 @@ extension FlueHTTPError {
     /// `?wait=result`); anything that is not a `FlueError` becomes the fixed `internal_error`.
     public static func from(_ error: any Error) -> FlueHTTPError {
         if let http = error as? FlueHTTPError { return http }
+        if case PersistenceError.unavailable = error {
+            return FlueHTTPError(
+                .serviceUnavailable, type: "store_unavailable", message: "The state store is unavailable.",
+                details: "The server cannot reach its database right now; retry shortly.")
+        }
         if let flue = error as? FlueError {
             return FlueHTTPError(
                 .internalServerError, type: flue.type, message: flue.message,

@@ -1,0 +1,216 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Postgres persistence: state survives the host and is shared by every replica on the same
+/// database. Appends and closes notify other processes (`LISTEN/NOTIFY` on channel
+/// `flue_streams`), so live readers on any replica wake up.
+///
+/// ```swift
+/// let persistence = try PostgresPersistence(url: ProcessInfo.processInfo.environment["DATABASE_URL"]!)
+/// try await persistence.migrate()
+/// let stores = try await persistence.connect()
+/// ```
+public final class PostgresPersistence: PersistenceAdapter {
+    let client: PostgresClient
+    let logger: Logger
+    let notifier = StreamNotifier()
+    private let target: String
+    private let tasks = Mutex<(client: Task<Void, Never>?, listener: Task<Void, Never>?)>((nil, nil))
+
+    /// Notification channel for stream changes.
+    static let channel = "flue_streams"
+
+    public init(url: String, logger: Logger = Logger(label: "flue.postgres")) throws {
+        let parsed = try DatabaseURL(url)
+        self.client = PostgresClient(configuration: parsed.clientConfiguration, backgroundLogger: logger)
+        self.logger = logger
+        self.target = "\(parsed.host):\(parsed.port)/\(parsed.database ?? parsed.username)"
+    }
+
+    private func startClient() {
+        tasks.withLock { tasks in
+            if tasks.client == nil {
+                let client = self.client
+                tasks.client = Task { await client.run() }
+            }
+        }
+    }
+
+    /// Creates the schema (idempotent, serialized across processes by an advisory lock) and
+    /// records the schema version; refuses a database whose recorded version is not ours.
+    /// Fails within a few seconds when the database cannot be reached.
+    public func migrate() async throws {
+        startClient()
+        try await withDeadline(.seconds(10)) { [self] in
+            try await self.client.withTransaction(logger: self.logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(724011912)", logger: self.logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS flue_meta (key text PRIMARY KEY, value text NOT NULL)", logger: self.logger)
+                let rows = try await connection.query(
+                    "SELECT value FROM flue_meta WHERE key = 'schema_version'", logger: self.logger)
+                var stored: Int?
+                for try await value in rows.decode(String.self) { stored = Int(value) ?? -1 }
+                if let stored, stored != FlueSchema.version {
+                    throw PersistenceError.unsupportedSchemaVersion(stored: stored, supported: FlueSchema.version)
+                }
+                for statement in PostgresSchema.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                if stored == nil {
+                    let version = String(FlueSchema.version)
+                    try await connection.query(
+                        "INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(version))", logger: self.logger)
+                }
+            }
+        }
+    }
+
+    /// Starts the notification listener and returns the stores.
+    public func connect() async throws -> FlueStores {
+        startClient()
+        try await withDeadline(.seconds(10)) { [self] in
+            let rows = try await self.client.query(
+                "SELECT value FROM flue_meta WHERE key = 'schema_version'", logger: self.logger)
+            var stored: Int?
+            for try await value in rows.decode(String.self) { stored = Int(value) }
+            guard stored == FlueSchema.version else { throw PersistenceError.notMigrated }
+        }
+        tasks.withLock { tasks in
+            if tasks.listener == nil { tasks.listener = Task { await self.listen() } }
+        }
+        return FlueStores(
+            runs: PostgresRunStore(client: client, logger: logger),
+            streams: PostgresEventStreamStore(client: client, logger: logger, notifier: notifier),
+            sessions: PostgresSessionStore(client: client, logger: logger))
+    }
+
+    public func close() async throws {
+        let (client, listener) = tasks.withLock { tasks in
+            defer { tasks = (nil, nil) }
+            return (tasks.client, tasks.listener)
+        }
+        listener?.cancel()
+        _ = await listener?.value
+        notifier.finishAll()
+        client?.cancel()
+        _ = await client?.value
+    }
+
+    public func overwriteSchemaVersion(_ version: Int) async throws {
+        startClient()
+        let text = String(version)
+        try await client.query(
+            """
+            INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(text))
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            """, logger: logger)
+    }
+
+    /// Holds one connection in `LISTEN flue_streams` and turns notifications into local wake-ups.
+    /// Reconnects after failures; after every (re)connect all readers re-read, since changes may
+    /// have happened while nobody listened.
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        self.notifier.signalAll()
+                        for try await notification in notifications {
+                            self.notifier.signal(notification.payload)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("stream notification listener lost its connection; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Runs `body`, failing with `unavailable` when it takes longer than `limit`.
+    private func withDeadline(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        let target = self.target
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await body()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return false
+            }
+            do {
+                let finished = try await group.next() ?? false
+                group.cancelAll()
+                if !finished {
+                    throw PersistenceError.unavailable("could not reach Postgres at \(target) within \(limit)")
+                }
+            } catch let error as PersistenceError {
+                group.cancelAll()
+                throw error
+            } catch let error as PostgresTransactionError where error.closureError is PersistenceError {
+                group.cancelAll()
+                throw error.closureError!
+            } catch {
+                group.cancelAll()
+                throw PersistenceError.unavailable("Postgres at \(target): \(String(reflecting: error))")
+            }
+        }
+    }
+}
+
+/// The schema, version 1. Every statement is idempotent.
+enum PostgresSchema {
+    static let statements = [
+        """
+        CREATE TABLE IF NOT EXISTS flue_runs (
+            run_id text PRIMARY KEY,
+            workflow_name text NOT NULL,
+            status text NOT NULL,
+            started_at timestamptz NOT NULL,
+            payload text,
+            ended_at timestamptz,
+            is_error boolean,
+            duration_ms bigint,
+            result text,
+            error text,
+            owner text,
+            heartbeat_at timestamptz
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS flue_runs_newest ON flue_runs (started_at DESC, run_id DESC)",
+        "CREATE INDEX IF NOT EXISTS flue_runs_active ON flue_runs (heartbeat_at) WHERE status = 'active'",
+        """
+        CREATE TABLE IF NOT EXISTS flue_streams (
+            path text PRIMARY KEY,
+            next_seq bigint NOT NULL DEFAULT 0,
+            closed boolean NOT NULL DEFAULT false,
+            created_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_events (
+            path text NOT NULL,
+            seq bigint NOT NULL,
+            data text NOT NULL,
+            PRIMARY KEY (path, seq)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_sessions (
+            agent text NOT NULL,
+            instance_id text NOT NULL,
+            harness text NOT NULL,
+            session text NOT NULL,
+            snapshot text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (agent, instance_id, harness, session)
+        )
+        """,
+    ]
+}

@@ -1,0 +1,286 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Turns driver failures into `PersistenceError.unavailable` (HTTP 503); contract errors pass through.
+func storeOperation<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as EventStreamError {
+        throw error
+    } catch let error as PersistenceError {
+        throw error
+    } catch is CancellationError {
+        throw CancellationError()
+    } catch {
+        throw PersistenceError.unavailable(String(reflecting: error))
+    }
+}
+
+extension JSONValue {
+    static func fromColumn(_ text: String?) -> JSONValue? {
+        text.flatMap { try? JSONValue(parsing: $0) }
+    }
+}
+
+/// Run records in `flue_runs`.
+struct PostgresRunStore: RunStore {
+    let client: PostgresClient
+    let logger: Logger
+
+    func createRun(_ record: RunRecord) async throws -> Bool {
+        try await storeOperation {
+            let rows = try await client.query(
+                """
+                INSERT INTO flue_runs (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at)
+                VALUES (\(record.runId), \(record.workflowName), \(record.status.rawValue), \(record.startedAt),
+                        \(record.payload?.jsonString), \(record.owner), \(record.heartbeatAt))
+                ON CONFLICT (run_id) DO NOTHING
+                RETURNING run_id
+                """, logger: logger)
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+    }
+
+    @discardableResult
+    func endRun(_ runId: String, _ outcome: RunOutcome) async throws -> Bool {
+        try await storeOperation {
+            let result = outcome.status == .completed ? (outcome.result ?? .null).jsonString : nil
+            let rows = try await client.query(
+                """
+                UPDATE flue_runs SET status = \(outcome.status.rawValue), ended_at = \(outcome.endedAt),
+                    duration_ms = \(outcome.durationMs), is_error = \(outcome.status == .errored),
+                    result = \(result), error = \(outcome.error?.jsonString)
+                WHERE run_id = \(runId) AND status = 'active'
+                RETURNING run_id
+                """, logger: logger)
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+    }
+
+    private static let columns =
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at"
+
+    private func records(_ rows: PostgresRowSequence) async throws -> [RunRecord] {
+        var records: [RunRecord] = []
+        for try await row in rows.decode(
+            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?).self)
+        {
+            records.append(
+                RunRecord(
+                    runId: row.0, workflowName: row.1, status: RunStatus(rawValue: row.2) ?? .active, startedAt: row.3,
+                    payload: .fromColumn(row.4), endedAt: row.5, isError: row.6, durationMs: row.7,
+                    result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11))
+        }
+        return records
+    }
+
+    func getRun(_ runId: String) async throws -> RunRecord? {
+        try await storeOperation {
+            try await records(
+                client.query(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT \(Self.columns) FROM flue_runs WHERE run_id = $1",
+                        binds: { var b = PostgresBindings(); b.append(runId); return b }()), logger: logger)
+            ).first
+        }
+    }
+
+    func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) async throws -> RunPage {
+        try await storeOperation {
+            let limit = min(max(1, limit), 1000)
+            let after = cursor.flatMap(RunListCursor.init(token:))
+            var binds = PostgresBindings()
+            binds.append(status?.rawValue)
+            binds.append(workflowName)
+            binds.append(after?.s)
+            binds.append(after?.r)
+            binds.append(limit + 1)
+            let found = try await records(
+                client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT \(Self.columns) FROM flue_runs
+                            WHERE ($1::text IS NULL OR status = $1)
+                              AND ($2::text IS NULL OR workflow_name = $2)
+                              AND ($3::timestamptz IS NULL OR (started_at, run_id) < ($3, $4::text))
+                            ORDER BY started_at DESC, run_id DESC
+                            LIMIT $5
+                            """, binds: binds), logger: logger))
+            let page = Array(found.prefix(limit))
+            let next = found.count > limit ? page.last.map { RunListCursor(s: $0.startedAt, r: $0.runId).token } : nil
+            return RunPage(runs: page.map(\.pointer), nextCursor: next)
+        }
+    }
+
+    func heartbeatRuns(owner: String, at: Date) async throws {
+        try await storeOperation {
+            try await client.query(
+                "UPDATE flue_runs SET heartbeat_at = \(at) WHERE owner = \(owner) AND status = 'active'", logger: logger)
+        }
+    }
+
+    func claimStaleRuns(staleBefore: Date, newOwner: String, now: Date, limit: Int) async throws -> [RunRecord] {
+        try await storeOperation {
+            var binds = PostgresBindings()
+            binds.append(newOwner)
+            binds.append(now)
+            binds.append(staleBefore)
+            binds.append(limit)
+            return try await records(
+                client.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            UPDATE flue_runs SET owner = $1, heartbeat_at = $2
+                            WHERE run_id IN (
+                                SELECT run_id FROM flue_runs
+                                WHERE status = 'active' AND coalesce(heartbeat_at, started_at) < $3
+                                ORDER BY started_at LIMIT $4
+                                FOR UPDATE SKIP LOCKED)
+                            RETURNING \(Self.columns)
+                            """, binds: binds), logger: logger))
+        }
+    }
+}
+
+/// Event streams in `flue_streams` (sequence counter, closed flag) and `flue_events`.
+struct PostgresEventStreamStore: EventStreamStore {
+    let client: PostgresClient
+    let logger: Logger
+    let notifier: StreamNotifier
+
+    func createStream(_ path: String) async throws {
+        try await storeOperation {
+            try await client.query(
+                "INSERT INTO flue_streams (path) VALUES (\(path)) ON CONFLICT (path) DO NOTHING", logger: logger)
+        }
+    }
+
+    /// One statement: bump the counter under the stream's row lock, insert, notify on commit.
+    @discardableResult
+    func append(_ path: String, _ data: Data) async throws -> StreamOffset {
+        let text = String(decoding: data, as: UTF8.self)
+        let sequence: Int64? = try await storeOperation {
+            let rows = try await client.query(
+                """
+                WITH bumped AS (
+                    UPDATE flue_streams SET next_seq = next_seq + 1
+                    WHERE path = \(path) AND NOT closed
+                    RETURNING next_seq - 1 AS seq
+                ), inserted AS (
+                    INSERT INTO flue_events (path, seq, data) SELECT \(path), seq, \(text) FROM bumped RETURNING seq
+                )
+                SELECT seq, pg_notify('flue_streams', \(path)) FROM inserted
+                """, logger: logger)
+            for try await (seq, _) in rows.decode((Int64, String).self) { return seq }
+            return nil
+        }
+        guard let sequence else {
+            guard try await meta(path) != nil else { throw EventStreamError.streamNotFound(path) }
+            throw EventStreamError.streamClosed(path)
+        }
+        notifier.signal(path)
+        return StreamOffset(sequence: sequence)
+    }
+
+    func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult {
+        try await storeOperation {
+            // The closed flag is read first: a stream seen closed has no later appends.
+            var closed: Bool?
+            for try await flag in try await client.query(
+                "SELECT closed FROM flue_streams WHERE path = \(path)", logger: logger
+            ).decode(Bool.self) { closed = flag }
+            guard let closed else {
+                return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
+            }
+            let limit = max(1, limit)
+            let probe = limit + 1
+            var events: [StoredEvent] = []
+            for try await (seq, data) in try await client.query(
+                "SELECT seq, data FROM flue_events WHERE path = \(path) AND seq > \(offset.sequence) ORDER BY seq LIMIT \(probe)",
+                logger: logger
+            ).decode((Int64, String).self) {
+                events.append(StoredEvent(offset: StreamOffset(sequence: seq), data: Data(data.utf8)))
+            }
+            let upToDate = events.count <= limit
+            let page = Array(events.prefix(limit))
+            return StreamReadResult(
+                events: page, nextOffset: page.last?.offset ?? offset, upToDate: upToDate, closed: closed)
+        }
+    }
+
+    func closeStream(_ path: String) async throws {
+        let changed: Bool = try await storeOperation {
+            let rows = try await client.query(
+                """
+                WITH updated AS (UPDATE flue_streams SET closed = true WHERE path = \(path) RETURNING path)
+                SELECT pg_notify('flue_streams', path) FROM updated
+                """, logger: logger)
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+        if changed { notifier.signal(path) }
+    }
+
+    func meta(_ path: String) async throws -> StreamMeta? {
+        try await storeOperation {
+            for try await (next, closed, created) in try await client.query(
+                "SELECT next_seq, closed, created_at FROM flue_streams WHERE path = \(path)", logger: logger
+            ).decode((Int64, Bool, Date).self) {
+                return StreamMeta(tail: StreamOffset(sequence: next - 1), closed: closed, createdAt: created)
+            }
+            return nil
+        }
+    }
+
+    func subscribe(_ path: String) -> AsyncStream<Void> {
+        notifier.subscribe(path)
+    }
+}
+
+/// Session snapshots in `flue_sessions`, stored as JSON text.
+struct PostgresSessionStore: SessionStore {
+    let client: PostgresClient
+    let logger: Logger
+
+    func loadSession(_ key: SessionKey) async throws -> SessionSnapshot? {
+        try await storeOperation {
+            for try await text in try await client.query(
+                """
+                SELECT snapshot FROM flue_sessions
+                WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND harness = \(key.harness) AND session = \(key.session)
+                """, logger: logger
+            ).decode(String.self) {
+                return try JSONDecoder.flue.decode(SessionSnapshot.self, from: Data(text.utf8))
+            }
+            return nil
+        }
+    }
+
+    func saveSession(_ key: SessionKey, _ snapshot: SessionSnapshot) async throws {
+        try await storeOperation {
+            let text = String(decoding: try JSONEncoder.flue.encode(snapshot), as: UTF8.self)
+            try await client.query(
+                """
+                INSERT INTO flue_sessions (agent, instance_id, harness, session, snapshot, updated_at)
+                VALUES (\(key.agent), \(key.instanceId), \(key.harness), \(key.session), \(text), now())
+                ON CONFLICT (agent, instance_id, harness, session)
+                DO UPDATE SET snapshot = EXCLUDED.snapshot, updated_at = now()
+                """, logger: logger)
+        }
+    }
+
+    func deleteSession(_ key: SessionKey) async throws {
+        try await storeOperation {
+            try await client.query(
+                """
+                DELETE FROM flue_sessions
+                WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND harness = \(key.harness) AND session = \(key.session)
+                """, logger: logger)
+        }
+    }
+}

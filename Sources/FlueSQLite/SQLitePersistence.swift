@@ -1,0 +1,133 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import GRDB
+import Synchronization
+
+/// SQLite persistence in one file (WAL mode): state survives process restarts on a single host.
+/// Live readers in this process are woken directly; other processes are not notified (use
+/// Postgres to share state between replicas).
+///
+/// ```swift
+/// let persistence = SQLitePersistence(path: "/var/lib/app/flue.sqlite")
+/// ```
+public final class SQLitePersistence: PersistenceAdapter {
+    public let path: String
+    private let pool = Mutex<DatabasePool?>(nil)
+    let notifier = StreamNotifier()
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    private func database() throws -> DatabasePool {
+        try pool.withLock { pool in
+            if let pool { return pool }
+            do {
+                var configuration = Configuration()
+                configuration.busyMode = .timeout(10)
+                let opened = try DatabasePool(path: path, configuration: configuration)
+                pool = opened
+                return opened
+            } catch {
+                throw FluePersistence.PersistenceError.unavailable("cannot open SQLite database at \(path): \(error)")
+            }
+        }
+    }
+
+    /// Creates the schema and records the version; refuses a file with another version before
+    /// touching its data.
+    public func migrate() async throws {
+        let database = try database()
+        try await sqliteOperation {
+            try await database.write { db in
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS flue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                let stored = try String.fetchOne(db, sql: "SELECT value FROM flue_meta WHERE key = 'schema_version'")
+                if let stored, Int(stored) != FlueSchema.version {
+                    throw FluePersistence.PersistenceError.unsupportedSchemaVersion(stored: Int(stored) ?? -1, supported: FlueSchema.version)
+                }
+                for statement in SQLiteSchema.statements { try db.execute(sql: statement) }
+                if stored == nil {
+                    try db.execute(
+                        sql: "INSERT INTO flue_meta (key, value) VALUES ('schema_version', ?)",
+                        arguments: [String(FlueSchema.version)])
+                }
+            }
+        }
+    }
+
+    public func connect() async throws -> FlueStores {
+        let database = try database()
+        let version = try await sqliteOperation {
+            try await database.read { db in
+                try String.fetchOne(db, sql: "SELECT value FROM flue_meta WHERE key = 'schema_version'")
+            }
+        }
+        guard version.flatMap(Int.init) == FlueSchema.version else { throw FluePersistence.PersistenceError.notMigrated }
+        return FlueStores(
+            runs: SQLiteRunStore(database: database),
+            streams: SQLiteEventStreamStore(database: database, notifier: notifier),
+            sessions: SQLiteSessionStore(database: database))
+    }
+
+    public func close() async throws {
+        notifier.finishAll()
+        let closing = pool.withLock { pool in
+            defer { pool = nil }
+            return pool
+        }
+        try closing?.close()
+    }
+
+    public func overwriteSchemaVersion(_ version: Int) async throws {
+        let database = try database()
+        try await database.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS flue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            try db.execute(
+                sql: "INSERT INTO flue_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                arguments: [String(version)])
+        }
+    }
+}
+
+/// The schema, version 1. Dates are Unix seconds (REAL).
+enum SQLiteSchema {
+    static let statements = [
+        """
+        CREATE TABLE IF NOT EXISTS flue_runs (
+            run_id TEXT PRIMARY KEY, workflow_name TEXT NOT NULL, status TEXT NOT NULL, started_at REAL NOT NULL,
+            payload TEXT, ended_at REAL, is_error INTEGER, duration_ms INTEGER, result TEXT, error TEXT,
+            owner TEXT, heartbeat_at REAL)
+        """,
+        "CREATE INDEX IF NOT EXISTS flue_runs_newest ON flue_runs (started_at DESC, run_id DESC)",
+        """
+        CREATE TABLE IF NOT EXISTS flue_streams (
+            path TEXT PRIMARY KEY, next_seq INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_events (
+            path TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (path, seq)) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_sessions (
+            agent TEXT NOT NULL, instance_id TEXT NOT NULL, harness TEXT NOT NULL, session TEXT NOT NULL,
+            snapshot TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (agent, instance_id, harness, session))
+        """,
+    ]
+}
+
+/// Driver failures become `FluePersistence.PersistenceError.unavailable`; contract errors pass through.
+func sqliteOperation<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as EventStreamError {
+        throw error
+    } catch let error as FluePersistence.PersistenceError {
+        throw error
+    } catch is CancellationError {
+        throw CancellationError()
+    } catch {
+        throw FluePersistence.PersistenceError.unavailable("SQLite: \(error)")
+    }
+}
