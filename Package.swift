@@ -85,6 +85,8 @@ let package = Package(
                 "FlueRuntime",
                 "FlueProviders",
                 "FluePersistence",
+                "FluePostgres",
+                "FlueSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

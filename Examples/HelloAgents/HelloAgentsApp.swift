@@ -1,3 +1,4 @@
+import FluePersistence
 import FlueProviders
 import FlueRuntime
 import FlueServer
@@ -77,9 +78,10 @@ enum HelloAgentsApp {
         return [.http(translate), .http(summarize)]
     }
 
-    /// The host, configured from the environment.
+    /// The host, configured from the environment, over `stores` (in-memory unless given).
     static func makeHost(
-        environment: [String: String] = ProcessInfo.processInfo.environment, developmentMode: Bool = false
+        environment: [String: String] = ProcessInfo.processInfo.environment, developmentMode: Bool = false,
+        stores: FlueStores = .inMemory()
     ) throws -> FlueHost {
         var configuration = try FlueConfiguration.fromEnvironment(environment)
         configuration.developmentMode = developmentMode
@@ -88,7 +90,8 @@ enum HelloAgentsApp {
         var logger = Logger(label: "hello-agents")
         logger.logLevel = configuration.logLevel
         return try FlueHost(
-            workflows: workflows(model: model), models: registry, configuration: configuration, logger: logger)
+            workflows: workflows(model: model), models: registry, stores: stores, configuration: configuration,
+            logger: logger)
     }
 
     /// The application's router: `/health`, then Flue's routes at the root.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FluePersistence
 import FlueRuntime
 import FlueServer
 import FlueTestSupport
@@ -42,13 +43,19 @@ struct Serve: AsyncParsableCommand {
             fake = server
         }
         let host: FlueHost
+        let persistence: any PersistenceAdapter
         do {
-            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: dev)
+            _ = try FlueConfiguration.fromEnvironment(environment)
+            persistence = try PersistenceSelection.fromEnvironment(environment)
+            try await persistence.migrate()
+            let stores = try await persistence.connect()
+            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: dev, stores: stores)
+            host.logger.info("persistence ready", metadata: ["adapter": "\(PersistenceSelection.describe(persistence))"])
         } catch {
             throw fail("hello-agents: \(error)")
         }
         let app = FlueServer.application(host: host, router: HelloAgentsApp.makeRouter(host: host))
-        try await FlueServer.run(app, host: host)
+        try await FlueServer.run(app, host: host, persistence: persistence)
         await fake?.stop()
     }
 }

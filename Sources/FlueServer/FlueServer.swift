@@ -1,3 +1,4 @@
+import FluePersistence
 import FlueProviders
 import FlueRuntime
 import Hummingbird
@@ -23,14 +24,21 @@ public enum FlueServer {
     /// with a final control frame, new runs are refused, running ones get the grace period),
     /// then the HTTP server. Returns normally after a clean drain, so the process exits 0.
     public static func run(
-        _ application: some ApplicationProtocol, host: FlueHost
+        _ application: some ApplicationProtocol, host: FlueHost, persistence: (any PersistenceAdapter)? = nil
     ) async throws {
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: application), .init(service: host)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: host.logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            try? await persistence?.close()
+            throw error
+        }
+        // The HTTP side is closed (live reads ended) before the store.
+        try await persistence?.close()
     }
 }
 

@@ -10,6 +10,8 @@ import Logging
 /// | `HOST` | `0.0.0.0` | bind address |
 /// | `LOG_LEVEL` | `info` | `trace` … `critical` |
 /// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
+/// | `RUN_LEASE_SECONDS` | 30 | a run whose process sent no heartbeat for this long is orphaned |
+/// | `RECOVERY_SCAN_SECONDS` | 15 | how often orphaned runs are looked for |
 ///
 /// Provider variables (`MODEL_SPECIFIER`, `ANTHROPIC_API_KEY`, …) are read by `ProviderRegistry`.
 /// `FLUE_MODE`, `FLUE_CLI_*` and `FLUE_INTERNAL_CLI_IPC` are reserved for Flue's own CLI: the server
@@ -98,6 +100,21 @@ public struct FlueConfiguration: Sendable {
                     variable: "REQUEST_BODY_LIMIT", message: "REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
             }
             configuration.requestBodyLimit = bytes
+        }
+        if let lease = value("RUN_LEASE_SECONDS") {
+            guard let seconds = Double(lease), seconds >= 1 else {
+                throw ConfigurationError(
+                    variable: "RUN_LEASE_SECONDS", message: "RUN_LEASE_SECONDS must be a number of seconds ≥ 1, got \"\(lease)\"")
+            }
+            configuration.runLease = .milliseconds(Int(seconds * 1000))
+            configuration.runHeartbeatInterval = .milliseconds(Int(seconds * 1000 / 3))
+        }
+        if let scan = value("RECOVERY_SCAN_SECONDS") {
+            guard let seconds = Double(scan), seconds > 0 else {
+                throw ConfigurationError(
+                    variable: "RECOVERY_SCAN_SECONDS", message: "RECOVERY_SCAN_SECONDS must be a positive number of seconds, got \"\(scan)\"")
+            }
+            configuration.recoveryScanInterval = .milliseconds(Int(seconds * 1000))
         }
         return configuration
     }
