@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
+        .executable(name: "flue-bench", targets: ["FlueBench"]),
         .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
     ],
     dependencies: [
@@ -103,6 +104,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/HelloAgents"
+        ),
+        // Storage benchmarks (bench/run.sh drives them and writes BENCHMARKS.md).
+        .executableTarget(
+            name: "FlueBench",
+            dependencies: [
+                "FluePersistence",
+                "FluePostgres",
+                "FlueRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/FlueBench"
         ),
         // A local model server that speaks the Anthropic and OpenAI wire protocols and replays
         // scripted turns; used by the tests, benchmarks and deployment checks.

@@ -20,14 +20,17 @@ public final class PostgresPersistence: PersistenceAdapter {
     let notifier = StreamNotifier()
     private let target: String
     private let tasks = Mutex<(client: Task<Void, Never>?, listener: Task<Void, Never>?)>((nil, nil))
+    let announcer: NotificationAnnouncer
 
     /// Notification channel for stream changes.
     static let channel = "flue_streams"
 
     public init(url: String, logger: Logger = Logger(label: "flue.postgres")) throws {
         let parsed = try DatabaseURL(url)
-        self.client = PostgresClient(configuration: parsed.clientConfiguration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: parsed.clientConfiguration, backgroundLogger: logger)
+        self.client = client
         self.logger = logger
+        self.announcer = NotificationAnnouncer(client: client, logger: logger)
         self.target = "\(parsed.host):\(parsed.port)/\(parsed.database ?? parsed.username)"
     }
 
@@ -84,7 +87,7 @@ public final class PostgresPersistence: PersistenceAdapter {
         }
         return FlueStores(
             runs: PostgresRunStore(client: client, logger: logger),
-            streams: PostgresEventStreamStore(client: client, logger: logger, notifier: notifier),
+            streams: PostgresEventStreamStore(client: client, logger: logger, notifier: notifier, announcer: announcer),
             sessions: PostgresSessionStore(client: client, logger: logger))
     }
 
@@ -95,6 +98,7 @@ public final class PostgresPersistence: PersistenceAdapter {
         }
         listener?.cancel()
         _ = await listener?.value
+        await announcer.finish()
         notifier.finishAll()
         client?.cancel()
         _ = await client?.value

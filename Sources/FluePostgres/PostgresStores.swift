@@ -3,11 +3,55 @@ import FlueRuntime
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
+
+/// How long one store operation may take before it fails as `unavailable`: while the database
+/// is down, the pool would otherwise keep a request waiting for a connection indefinitely.
+let storeOperationTimeout: Duration = .seconds(5)
+
+/// Runs `body` with a deadline; returns or throws as soon as either finishes, even when `body`
+/// does not react to cancellation (it is cancelled and left to finish on its own).
+func withOperationDeadline<T: Sendable>(
+    _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let work = Task { try await body() }
+    let outcome = Mutex<Bool>(false)
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let claim = ClaimOnce()
+            Task {
+                let result = await work.result
+                if claim.take() { continuation.resume(with: result) }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                if claim.take() {
+                    work.cancel()
+                    continuation.resume(throwing: PersistenceError.unavailable("no answer from Postgres within \(limit)"))
+                }
+            }
+        }
+    } onCancel: {
+        work.cancel()
+        _ = outcome
+    }
+}
+
+/// Lets exactly one of several racers resume a continuation.
+final class ClaimOnce: Sendable {
+    private let taken = Mutex(false)
+    func take() -> Bool {
+        taken.withLock { taken in
+            defer { taken = true }
+            return !taken
+        }
+    }
+}
 
 /// Turns driver failures into `PersistenceError.unavailable` (HTTP 503); contract errors pass through.
-func storeOperation<T>(_ body: () async throws -> T) async throws -> T {
+func storeOperation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
     do {
-        return try await body()
+        return try await withOperationDeadline(storeOperationTimeout, body)
     } catch let error as EventStreamError {
         throw error
     } catch let error as PersistenceError {
@@ -152,6 +196,7 @@ struct PostgresEventStreamStore: EventStreamStore {
     let client: PostgresClient
     let logger: Logger
     let notifier: StreamNotifier
+    let announcer: NotificationAnnouncer
 
     func createStream(_ path: String) async throws {
         try await storeOperation {
@@ -160,7 +205,9 @@ struct PostgresEventStreamStore: EventStreamStore {
         }
     }
 
-    /// One statement: bump the counter under the stream's row lock, insert, notify on commit.
+    /// One statement: bump the counter under the stream's row lock and insert. Other processes
+    /// are told after the commit by the announcer, which coalesces paths into few `NOTIFY`s
+    /// (a `NOTIFY` inside every append would serialize all commits on Postgres's notify lock).
     @discardableResult
     func append(_ path: String, _ data: Data) async throws -> StreamOffset {
         let text = String(decoding: data, as: UTF8.self)
@@ -171,12 +218,10 @@ struct PostgresEventStreamStore: EventStreamStore {
                     UPDATE flue_streams SET next_seq = next_seq + 1
                     WHERE path = \(path) AND NOT closed
                     RETURNING next_seq - 1 AS seq
-                ), inserted AS (
-                    INSERT INTO flue_events (path, seq, data) SELECT \(path), seq, \(text) FROM bumped RETURNING seq
                 )
-                SELECT seq, pg_notify('flue_streams', \(path)) FROM inserted
+                INSERT INTO flue_events (path, seq, data) SELECT \(path), seq, \(text) FROM bumped RETURNING seq
                 """, logger: logger)
-            for try await (seq, _) in rows.decode((Int64, String).self) { return seq }
+            for try await seq in rows.decode(Int64.self) { return seq }
             return nil
         }
         guard let sequence else {
@@ -184,6 +229,7 @@ struct PostgresEventStreamStore: EventStreamStore {
             throw EventStreamError.streamClosed(path)
         }
         notifier.signal(path)
+        announcer.announce(path)
         return StreamOffset(sequence: sequence)
     }
 

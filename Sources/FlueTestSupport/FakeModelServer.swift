@@ -167,7 +167,12 @@ public final class FakeModelServer: Sendable {
                         if let delay { try await Task.sleep(for: delay) }
                         try await writer.write(ByteBuffer(string: event.text))
                     }
-                    if disconnect == .afterOutput { throw ScriptedDisconnect() }
+                    if disconnect == .afterOutput {
+                        // Give the written chunks time to reach the socket: closing the channel
+                        // discards writes still queued in it.
+                        try await Task.sleep(for: .milliseconds(150))
+                        throw ScriptedDisconnect()
+                    }
                     for event in ending { try await writer.write(ByteBuffer(string: event.text)) }
                     try await writer.finish(nil)
                     await state.streamCompleted()
