@@ -40,7 +40,7 @@ cat > "$script" <<'SQL'
 INSERT INTO pgbench_flue_events (path, data) VALUES ('runs/bench', '{"v":1,"type":"text_delta","eventIndex":1,"timestamp":"2026-11-25T14:00:00.000Z","runId":"run_01BENCHMARK0000000000000000","operationId":"op_01BENCHMARK000000000000000","turnId":"turn_01BENCHMARK00000000000000","delta":"Lorem ipsum dolor sit amet "}');
 SQL
 pgb=$(pgbench -n -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" -f "$script" "$PSQL_URL" 2>&1)
-pg_tps=$(echo "$pgb" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+pg_tps=$(echo "$pgb" | sed -n 's/^tps = \([0-9]*\).*/\1/p' | head -1)
 echo "pgbench tps: $pg_tps"
 
 echo "== latency: writer process -> reader process"
@@ -67,8 +67,8 @@ for a WAL flush), release build of \`flue-bench\`, $SECONDS_PER_RUN s per throug
 
 ## Event appends on Postgres
 
-An append is one statement: bump the stream's sequence under its row lock, insert the event,
-\`pg_notify\` the stream path. pgbench runs a plain single-row \`INSERT\` of the same event text
+An append is one statement: bump the stream's sequence under its row lock and insert the event;
+other processes are notified after the commit. pgbench runs a plain single-row \`INSERT\` of the same event text
 with the same number of clients against the same server in the same run.
 
 | workload | clients | events/s |

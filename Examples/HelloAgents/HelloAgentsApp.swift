@@ -94,16 +94,12 @@ enum HelloAgentsApp {
             logger: logger)
     }
 
-    /// The application's router: `/health`, then Flue's routes at the root.
-    static func makeRouter(host: FlueHost) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: RouteNotFoundMiddleware())
+    /// The application's own routes: `GET /health` for load balancers.
+    static func addRoutes(to router: Router<BasicRequestContext>) {
         router.get("/health") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"ok":true}"#)))
         }
-        FlueRoutes<BasicRequestContext>(host: host).register(on: router)
-        return router
     }
 }

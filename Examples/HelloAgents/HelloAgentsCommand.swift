@@ -42,20 +42,19 @@ struct Serve: AsyncParsableCommand {
             print("hello-agents: using the fake model server at \(server.anthropicBaseURL)")
             fake = server
         }
-        let host: FlueHost
-        let persistence: any PersistenceAdapter
         do {
-            _ = try FlueConfiguration.fromEnvironment(environment)
-            persistence = try PersistenceSelection.fromEnvironment(environment)
-            try await persistence.migrate()
-            let stores = try await persistence.connect()
-            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: dev, stores: stores)
-            host.logger.info("persistence ready", metadata: ["adapter": "\(PersistenceSelection.describe(persistence))"])
-        } catch {
+            try await FlueServer.serve(environment: environment, developmentMode: dev, label: "hello-agents") { model in
+                try HelloAgentsApp.workflows(model: model ?? HelloAgentsApp.fallbackModel)
+            } routes: { router in
+                HelloAgentsApp.addRoutes(to: router)
+            }
+        } catch let error as ConfigurationError {
+            throw fail("hello-agents: \(error)")
+        } catch let error as PersistenceError {
+            throw fail("hello-agents: \(error)")
+        } catch let error as FlueError {
             throw fail("hello-agents: \(error)")
         }
-        let app = FlueServer.application(host: host, router: HelloAgentsApp.makeRouter(host: host))
-        try await FlueServer.run(app, host: host, persistence: persistence)
         await fake?.stop()
     }
 }
