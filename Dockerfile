@@ -1,16 +1,16 @@
 # syntax=docker/dockerfile:1
-# hello-agents, the Flue for Swift example server, as a small runtime image.
-# Build: docker build -t hello-agents .   Run: docker run -p 8080:8080 -e ANTHROPIC_API_KEY=... hello-agents
+# hello-agents: a Flue for Swift server as a small runtime image.
+# Build: docker build -t hello-agents .   Run: docker run -p 8080:8080 --env-file .env hello-agents
 
 # --- build stage: the official Swift toolchain builds a release binary with the static stdlib
-FROM swift:6.1-noble AS build
+FROM swift:6.3-noble AS build
 WORKDIR /build
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-dev \
     && rm -rf /var/lib/apt/lists/*
-# Dependency resolution is its own layer: it reruns only when the manifest (or lock file) changes.
-# Package.resolved is used when present (commit it in applications for reproducible builds).
+# Dependency resolution is its own layer: it reruns only when the manifest or lock file changes.
+# Commit Package.resolved in applications so every image build resolves the same versions.
 COPY Package.swift Package.resolved* ./
 RUN swift package resolve
 COPY . .

@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
         .executable(name: "flue-bench", targets: ["FlueBench"]),
+        .executable(name: "flue", targets: ["FlueCLI"]),
+        .library(name: "FlueScaffold", targets: ["FlueScaffold"]),
         .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
     ],
     dependencies: [
@@ -105,6 +107,16 @@ let package = Package(
             ],
             path: "Examples/HelloAgents"
         ),
+        // Project scaffolding: templates for `flue init` and the deployment files.
+        .target(name: "FlueScaffold"),
+        // The standalone `flue` command (`flue init`).
+        .executableTarget(
+            name: "FlueCLI",
+            dependencies: [
+                "FlueScaffold",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Storage benchmarks (bench/run.sh drives them and writes BENCHMARKS.md).
         .executableTarget(
             name: "FlueBench",
@@ -138,6 +150,10 @@ let package = Package(
         .testTarget(
             name: "FlueRuntimeTests",
             dependencies: ["FlueRuntime"]
+        ),
+        .testTarget(
+            name: "FlueScaffoldTests",
+            dependencies: ["FlueScaffold"]
         ),
         .testTarget(
             name: "FluePersistenceTests",

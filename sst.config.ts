@@ -1,0 +1,50 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+// hello-agents: a Flue for Swift server on AWS Fargate (SST v3).
+// Deploy: sst secret set AnthropicApiKey <key> && sst deploy --stage production
+export default $config({
+  app(input) {
+    return {
+      name: 'hello-agents',
+      home: 'aws',
+      removal: input.stage === 'production' ? 'retain' : 'remove',
+    };
+  },
+  async run() {
+    const vpc = new sst.aws.Vpc('HelloAgentsVpc');
+    const cluster = new sst.aws.Cluster('HelloAgentsCluster', { vpc });
+    const apiKey = new sst.Secret('AnthropicApiKey');
+
+    // Postgres in the VPC: state survives task restarts and is shared by every task.
+    const db = new sst.aws.Postgres('HelloAgentsDb', { vpc });
+
+    const service = new sst.aws.Service('HelloAgents', {
+      cluster,
+      image: { context: '.', dockerfile: 'Dockerfile' },
+      loadBalancer: {
+        rules: [{ listen: '80/http', forward: '8080/http' }],
+        health: {
+          '8080/http': { path: '/health' },
+        },
+      },
+      // Alternative: an ECS container health check instead of (or with) the load balancer's.
+      // health: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'] },
+      link: [apiKey, db],
+      environment: {
+        ANTHROPIC_API_KEY: apiKey.value,
+        MODEL_SPECIFIER: 'anthropic/claude-sonnet-4-6',
+        DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`,
+      },
+      // Several tasks share the Postgres above; any task serves any run's stream.
+      // scaling: { min: 2, max: 4 },
+      transform: {
+        // SSE and long-poll reads hold connections open: raise the 60 s default idle timeout.
+        loadBalancer: (args) => {
+          args.idleTimeout = 3600;
+        },
+      },
+    });
+
+    return { url: service.url };
+  },
+});
