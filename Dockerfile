@@ -25,7 +25,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin flue
 COPY --from=build /out/hello-agents /usr/local/bin/hello-agents
-USER flue
+USER 10001:10001
 ENV PORT=8080
 EXPOSE 8080
 # tini is PID 1: it forwards SIGTERM to the server (which drains and exits 0) and reaps children.

@@ -30,7 +30,7 @@ public enum DeploymentTemplates {
             && rm -rf /var/lib/apt/lists/* \\
             && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin flue
         COPY --from=build /out/\(product) /usr/local/bin/\(product)
-        USER flue
+        USER 10001:10001
         ENV PORT=\(ScaffoldOptions.containerPort)
         EXPOSE \(ScaffoldOptions.containerPort)
         # tini is PID 1: it forwards SIGTERM to the server (which drains and exits 0) and reaps children.

@@ -83,7 +83,7 @@ func balanced(_ text: String) -> Bool {
         #expect(dockerfile.contains("--static-swift-stdlib"))
         #expect(dockerfile.contains("RUN swift package resolve"))
         #expect(dockerfile.contains("COPY Package.swift Package.resolved* ./"))
-        #expect(dockerfile.contains("USER flue"))
+        #expect(dockerfile.contains("USER 10001:10001"))
         #expect(dockerfile.contains(#"ENTRYPOINT ["tini", "--", "/usr/local/bin/flue-agents"]"#))
         #expect(!dockerfile.contains("API_KEY"))
         #expect(DeploymentTemplates.dockerignore.contains(".build\n"))
