@@ -56,6 +56,23 @@ public enum PersistenceError: Error, Sendable, Hashable, CustomStringConvertible
     }
 }
 
+/// Runs one store operation: contract errors (`EventStreamError`, `PersistenceError`) and
+/// cancellation pass through; any driver failure becomes `PersistenceError.unavailable`, which the
+/// server answers with `503 store_unavailable`.
+public func withStoreErrors<T>(_ backend: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as EventStreamError {
+        throw error
+    } catch let error as PersistenceError {
+        throw error
+    } catch is CancellationError {
+        throw CancellationError()
+    } catch {
+        throw PersistenceError.unavailable("\(backend): \(String(reflecting: error))")
+    }
+}
+
 /// The in-memory adapter: the default.
 public final class InMemoryPersistence: PersistenceAdapter {
     private let stores = FlueStores.inMemory()

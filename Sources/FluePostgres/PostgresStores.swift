@@ -15,7 +15,6 @@ func withOperationDeadline<T: Sendable>(
     _ limit: Duration, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let work = Task { try await body() }
-    let outcome = Mutex<Bool>(false)
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let claim = ClaimOnce()
@@ -33,7 +32,6 @@ func withOperationDeadline<T: Sendable>(
         }
     } onCancel: {
         work.cancel()
-        _ = outcome
     }
 }
 
@@ -48,19 +46,10 @@ final class ClaimOnce: Sendable {
     }
 }
 
-/// Turns driver failures into `PersistenceError.unavailable` (HTTP 503); contract errors pass through.
+/// Turns driver failures and missed deadlines into `PersistenceError.unavailable` (HTTP 503);
+/// contract errors pass through.
 func storeOperation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    do {
-        return try await withOperationDeadline(storeOperationTimeout, body)
-    } catch let error as EventStreamError {
-        throw error
-    } catch let error as PersistenceError {
-        throw error
-    } catch is CancellationError {
-        throw CancellationError()
-    } catch {
-        throw PersistenceError.unavailable(String(reflecting: error))
-    }
+    try await withStoreErrors("Postgres") { try await withOperationDeadline(storeOperationTimeout, body) }
 }
 
 extension JSONValue {

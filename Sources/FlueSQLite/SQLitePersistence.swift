@@ -117,17 +117,7 @@ enum SQLiteSchema {
     ]
 }
 
-/// Driver failures become `FluePersistence.PersistenceError.unavailable`; contract errors pass through.
+/// Driver failures become `PersistenceError.unavailable`; contract errors pass through.
 func sqliteOperation<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as EventStreamError {
-        throw error
-    } catch let error as FluePersistence.PersistenceError {
-        throw error
-    } catch is CancellationError {
-        throw CancellationError()
-    } catch {
-        throw FluePersistence.PersistenceError.unavailable("SQLite: \(error)")
-    }
+    try await withStoreErrors("SQLite", body)
 }
