@@ -25,15 +25,15 @@ fake=$!
 trap 'kill $fake 2>/dev/null' EXIT
 wait_for_http "http://127.0.0.1:$FAKE_PORT/health" 20
 
-(cd "$work/demo-agents" && env PORT=$APP_PORT ANTHROPIC_API_KEY=sk-test ANTHROPIC_BASE_URL=http://127.0.0.1:$FAKE_PORT \
-  SQLITE_PATH="$work/demo.sqlite" .build/debug/demo-agents serve >"$work/app.log" 2>&1) &
+env PORT=$APP_PORT ANTHROPIC_API_KEY=sk-test ANTHROPIC_BASE_URL=http://127.0.0.1:$FAKE_PORT \
+  SQLITE_PATH="$work/demo.sqlite" "$work/demo-agents/.build/debug/demo-agents" serve >"$work/app.log" 2>&1 &
 app=$!
 check "GET /health answers 200" wait_for_http "http://127.0.0.1:$APP_PORT/health" 30
 result=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/greet?wait=result" -H 'content-type: application/json' -d '{"name":"Ada"}')
 echo "  greet -> $result"
 check "the greet workflow returns a structured result" grep -q '"greeting"' <<<"$result"
 check "the run was persisted to the SQLite file" test -s "$work/demo.sqlite"
-kill -TERM "$(pgrep -f "$work/demo-agents/.build/debug/demo-agents" | head -1)"
+kill -TERM "$app"
 wait "$app"; code=$?
 check "SIGTERM exits 0" test "$code" -eq 0
 finish
