@@ -48,6 +48,7 @@ final class ClaimOnce: Sendable {
 
 /// Turns driver failures and missed deadlines into `PersistenceError.unavailable` (HTTP 503);
 /// contract errors pass through.
+@discardableResult
 func storeOperation<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withStoreErrors("Postgres") { try await withOperationDeadline(storeOperationTimeout, body) }
 }
