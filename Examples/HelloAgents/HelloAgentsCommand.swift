@@ -36,9 +36,7 @@ struct Serve: AsyncParsableCommand {
         var fake: FakeModelServer?
         if fakeModel {
             let server = try await FakeModelServer.start()
-            environment["ANTHROPIC_BASE_URL"] = server.anthropicBaseURL
-            environment["ANTHROPIC_API_KEY"] = "fake-key"
-            environment["MODEL_SPECIFIER"] = "anthropic/fake-model"
+            environment.merge(server.providerEnvironment) { $1 }
             print("hello-agents: using the fake model server at \(server.anthropicBaseURL)")
             fake = server
         }

@@ -135,9 +135,7 @@ public enum ProjectTemplates {
                 var fake: FakeModelServer?
                 if fakeModel {
                     let server = try await FakeModelServer.start()
-                    environment["ANTHROPIC_BASE_URL"] = server.anthropicBaseURL
-                    environment["ANTHROPIC_API_KEY"] = "fake-key"
-                    environment["MODEL_SPECIFIER"] = "anthropic/fake-model"
+                    environment.merge(server.providerEnvironment) { $1 }
                     fake = server
                 }
                 try await FlueServer.serve(environment: environment, label: "\(options.name)") { model in

@@ -61,6 +61,12 @@ public final class FakeModelServer: Sendable {
         return FakeModelServer(port: actualPort, state: state, task: task, group: group)
     }
 
+    /// Variables that point the `anthropic` provider at this server with a placeholder key and
+    /// make it the default model: merge them into an app's environment for a key-less demo.
+    public var providerEnvironment: [String: String] {
+        ["ANTHROPIC_BASE_URL": anthropicBaseURL, "ANTHROPIC_API_KEY": "fake-key", "MODEL_SPECIFIER": "anthropic/fake-model"]
+    }
+
     /// Queues scripted replies.
     public func enqueue(_ replies: ScriptedReply...) async { await state.enqueue(replies) }
 
