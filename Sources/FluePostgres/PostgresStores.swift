@@ -18,16 +18,16 @@ func withOperationDeadline<T: Sendable>(
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let claim = ClaimOnce()
-            Task {
-                let result = await work.result
-                if claim.take() { continuation.resume(with: result) }
+            let timer = Task {
+                guard (try? await Task.sleep(for: limit)) != nil, claim.take() else { return }
+                work.cancel()
+                continuation.resume(throwing: PersistenceError.unavailable("no answer from Postgres within \(limit)"))
             }
             Task {
-                try? await Task.sleep(for: limit)
-                if claim.take() {
-                    work.cancel()
-                    continuation.resume(throwing: PersistenceError.unavailable("no answer from Postgres within \(limit)"))
-                }
+                let result = await work.result
+                // The timer must not outlive a finished operation (appends run thousands per second).
+                timer.cancel()
+                if claim.take() { continuation.resume(with: result) }
             }
         }
     } onCancel: {
