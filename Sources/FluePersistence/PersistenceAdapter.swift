@@ -6,16 +6,22 @@ public struct FlueStores: Sendable {
     public var runs: any RunStore
     public var streams: any EventStreamStore
     public var sessions: any SessionStore
+    public var submissions: any SubmissionStore
 
-    public init(runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore) {
+    public init(
+        runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore, submissions: any SubmissionStore
+    ) {
         self.runs = runs
         self.streams = streams
         self.sessions = sessions
+        self.submissions = submissions
     }
 
     /// Everything in process memory: lost on exit, not shared between processes.
     public static func inMemory() -> FlueStores {
-        FlueStores(runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore())
+        FlueStores(
+            runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore(),
+            submissions: InMemorySubmissionStore())
     }
 }
 
@@ -32,9 +38,14 @@ public protocol PersistenceAdapter: Sendable {
     func overwriteSchemaVersion(_ version: Int) async throws
 }
 
-/// The schema version this build reads and writes.
+/// The schema version this build reads and writes. Version 2 added durable agent submissions;
+/// a version-1 database is upgraded in place by `migrate()` (the change is additive), a newer
+/// one is refused.
 public enum FlueSchema {
-    public static let version = 1
+    public static let version = 2
+
+    /// Whether `migrate()` may bring a database at `stored` to ``version``.
+    public static func canUpgrade(from stored: Int) -> Bool { (1...version).contains(stored) }
 }
 
 /// Storage failures with a stable meaning.
@@ -56,7 +67,8 @@ public enum PersistenceError: Error, Sendable, Hashable, CustomStringConvertible
     }
 }
 
-/// Runs one store operation: contract errors (`EventStreamError`, `PersistenceError`) and
+/// Runs one store operation: contract errors (`EventStreamError`, `PersistenceError`,
+/// `SubmissionStoreError`) and
 /// cancellation pass through; any driver failure becomes `PersistenceError.unavailable`, which the
 /// server answers with `503 store_unavailable`.
 public func withStoreErrors<T>(_ backend: String, _ body: () async throws -> T) async throws -> T {
@@ -65,6 +77,8 @@ public func withStoreErrors<T>(_ backend: String, _ body: () async throws -> T) 
     } catch let error as EventStreamError {
         throw error
     } catch let error as PersistenceError {
+        throw error
+    } catch let error as SubmissionStoreError {
         throw error
     } catch is CancellationError {
         throw CancellationError()
@@ -82,7 +96,7 @@ public final class InMemoryPersistence: PersistenceAdapter {
 
     public func migrate() async throws {
         try storedVersion.withLock { version in
-            if let existing = version, existing != FlueSchema.version {
+            if let existing = version, !FlueSchema.canUpgrade(from: existing) {
                 throw PersistenceError.unsupportedSchemaVersion(stored: existing, supported: FlueSchema.version)
             }
             version = FlueSchema.version

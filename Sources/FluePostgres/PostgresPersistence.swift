@@ -57,16 +57,19 @@ public final class PostgresPersistence: PersistenceAdapter {
                     "SELECT value FROM flue_meta WHERE key = 'schema_version'", logger: self.logger)
                 var stored: Int?
                 for try await value in rows.decode(String.self) { stored = Int(value) ?? -1 }
-                if let stored, stored != FlueSchema.version {
+                if let stored, !FlueSchema.canUpgrade(from: stored) {
                     throw PersistenceError.unsupportedSchemaVersion(stored: stored, supported: FlueSchema.version)
                 }
                 for statement in PostgresSchema.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
                 }
-                if stored == nil {
+                if stored != FlueSchema.version {
                     let version = String(FlueSchema.version)
                     try await connection.query(
-                        "INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(version))", logger: self.logger)
+                        """
+                        INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(version))
+                        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                        """, logger: self.logger)
                 }
             }
         }
@@ -88,7 +91,8 @@ public final class PostgresPersistence: PersistenceAdapter {
         return FlueStores(
             runs: PostgresRunStore(client: client, logger: logger),
             streams: PostgresEventStreamStore(client: client, logger: logger, notifier: notifier, announcer: announcer),
-            sessions: PostgresSessionStore(client: client, logger: logger))
+            sessions: PostgresSessionStore(client: client, logger: logger),
+            submissions: PostgresSubmissionStore(client: client, logger: logger))
     }
 
     public func close() async throws {
@@ -168,7 +172,7 @@ public final class PostgresPersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 1. Every statement is idempotent.
+/// The schema, version 2 (version 1 without the submission tables). Every statement is idempotent.
 enum PostgresSchema {
     static let statements = [
         """
@@ -214,6 +218,64 @@ enum PostgresSchema {
             snapshot text NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (agent, instance_id, harness, session)
+        )
+        """,
+        // Version 2: durable agent submissions.
+        """
+        CREATE TABLE IF NOT EXISTS flue_submissions (
+            submission_id text PRIMARY KEY,
+            sequence bigserial NOT NULL,
+            agent text NOT NULL,
+            instance_id text NOT NULL,
+            session text NOT NULL,
+            kind text NOT NULL,
+            input text NOT NULL,
+            status text NOT NULL,
+            accepted_at timestamptz NOT NULL,
+            attempt_id text,
+            owner text,
+            lease_expires_at timestamptz,
+            attempt_count integer NOT NULL DEFAULT 0,
+            max_attempts integer NOT NULL,
+            timeout_ms bigint NOT NULL,
+            started_at timestamptz,
+            input_applied_at timestamptz,
+            settled_at timestamptz,
+            result text,
+            error text,
+            journal text
+        )
+        """,
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_unsettled
+        ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running')
+        """,
+        "CREATE INDEX IF NOT EXISTS flue_submissions_leases ON flue_submissions (lease_expires_at) WHERE status = 'running'",
+        """
+        CREATE TABLE IF NOT EXISTS flue_submission_chunks (
+            submission_id text NOT NULL,
+            stream_key text NOT NULL,
+            idx integer NOT NULL,
+            text text NOT NULL,
+            PRIMARY KEY (submission_id, stream_key, idx)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_submission_attempts (
+            submission_id text NOT NULL,
+            attempt integer NOT NULL,
+            owner text NOT NULL,
+            at timestamptz NOT NULL,
+            PRIMARY KEY (submission_id, attempt)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_session_deletions (
+            agent text NOT NULL,
+            instance_id text NOT NULL,
+            session text NOT NULL,
+            started_at timestamptz NOT NULL,
+            PRIMARY KEY (agent, instance_id, session)
         )
         """,
     ]

@@ -43,13 +43,16 @@ public final class SQLitePersistence: PersistenceAdapter {
             try await database.write { db in
                 try db.execute(sql: "CREATE TABLE IF NOT EXISTS flue_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 let stored = try String.fetchOne(db, sql: "SELECT value FROM flue_meta WHERE key = 'schema_version'")
-                if let stored, Int(stored) != FlueSchema.version {
+                if let stored, !FlueSchema.canUpgrade(from: Int(stored) ?? -1) {
                     throw FluePersistence.PersistenceError.unsupportedSchemaVersion(stored: Int(stored) ?? -1, supported: FlueSchema.version)
                 }
                 for statement in SQLiteSchema.statements { try db.execute(sql: statement) }
-                if stored == nil {
+                if stored.flatMap(Int.init) != FlueSchema.version {
                     try db.execute(
-                        sql: "INSERT INTO flue_meta (key, value) VALUES ('schema_version', ?)",
+                        sql: """
+                            INSERT INTO flue_meta (key, value) VALUES ('schema_version', ?)
+                            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                            """,
                         arguments: [String(FlueSchema.version)])
                 }
             }
@@ -67,7 +70,8 @@ public final class SQLitePersistence: PersistenceAdapter {
         return FlueStores(
             runs: SQLiteRunStore(database: database),
             streams: SQLiteEventStreamStore(database: database, notifier: notifier),
-            sessions: SQLiteSessionStore(database: database))
+            sessions: SQLiteSessionStore(database: database),
+            submissions: SQLiteSubmissionStore(database: database))
     }
 
     public func close() async throws {
@@ -90,7 +94,7 @@ public final class SQLitePersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 1. Dates are Unix seconds (REAL).
+/// The schema, version 2 (version 1 without the submission tables). Dates are Unix seconds (REAL).
 enum SQLiteSchema {
     static let statements = [
         """
@@ -113,6 +117,34 @@ enum SQLiteSchema {
         CREATE TABLE IF NOT EXISTS flue_sessions (
             agent TEXT NOT NULL, instance_id TEXT NOT NULL, harness TEXT NOT NULL, session TEXT NOT NULL,
             snapshot TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (agent, instance_id, harness, session))
+        """,
+        // Version 2: durable agent submissions.
+        """
+        CREATE TABLE IF NOT EXISTS flue_submissions (
+            sequence INTEGER PRIMARY KEY AUTOINCREMENT, submission_id TEXT NOT NULL UNIQUE, agent TEXT NOT NULL,
+            instance_id TEXT NOT NULL, session TEXT NOT NULL, kind TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
+            accepted_at REAL NOT NULL, attempt_id TEXT, owner TEXT, lease_expires_at REAL,
+            attempt_count INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL, timeout_ms INTEGER NOT NULL,
+            started_at REAL, input_applied_at REAL, settled_at REAL, result TEXT, error TEXT, journal TEXT)
+        """,
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_unsettled
+        ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running')
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_submission_chunks (
+            submission_id TEXT NOT NULL, stream_key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (submission_id, stream_key, idx)) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_submission_attempts (
+            submission_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT NOT NULL, at REAL NOT NULL,
+            PRIMARY KEY (submission_id, attempt)) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flue_session_deletions (
+            agent TEXT NOT NULL, instance_id TEXT NOT NULL, session TEXT NOT NULL, started_at REAL NOT NULL,
+            PRIMARY KEY (agent, instance_id, session))
         """,
     ]
 }

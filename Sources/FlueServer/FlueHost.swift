@@ -127,11 +127,13 @@ public final class FlueHost: Service {
     /// Number of runs still executing in this process.
     public var runningCount: Int { running.withLock { $0.count } }
 
-    /// The event pipe of a run: finalizes the record from `run_end` before it becomes visible.
-    private func makePipe(runId: String) -> RunEventPipe {
+    /// The event pipe of a run: finalizes the record from `run_end` before it becomes visible,
+    /// closes the stream after it.
+    private func makePipe(runId: String) -> EventPipe {
         let runs = stores.runs
         let logger = self.logger
-        return RunEventPipe(path: "runs/\(runId)", store: stores.streams, logger: logger) { end in
+        return EventPipe(path: "runs/\(runId)", store: stores.streams, logger: logger) { event in
+            guard case .runEnd(let end) = event.body else { return }
             do {
                 try await runs.endRun(
                     runId,
@@ -141,6 +143,8 @@ public final class FlueHost: Service {
             } catch {
                 logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
             }
+        } closesStream: { event in
+            if case .runEnd = event.body { true } else { false }
         }
     }
 

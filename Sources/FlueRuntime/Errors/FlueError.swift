@@ -42,6 +42,16 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidPayload = Kind(rawValue: "invalid_payload")
         /// A definition is invalid (bad name, duplicate tool, ...).
         public static let invalidDefinition = Kind(rawValue: "invalid_definition")
+        /// A durable submission ran past its timeout before starting another model turn.
+        public static let submissionTimeout = Kind(rawValue: "submission_timeout")
+        /// Recovery could not safely continue an interrupted submission.
+        public static let submissionInterrupted = Kind(rawValue: "submission_interrupted")
+        /// A durable submission used all its attempts.
+        public static let submissionRetryExhausted = Kind(rawValue: "submission_retry_exhausted")
+        /// An id was reused with a different payload (e.g. a dispatch id).
+        public static let conflict = Kind(rawValue: "conflict")
+        /// The agent is not registered with the host.
+        public static let agentNotRegistered = Kind(rawValue: "agent_not_registered")
     }
 
     public var kind: Kind

@@ -47,6 +47,8 @@ struct AgentLoop: Sendable {
     var events: EventEmitter
     /// Session, operation and task ids stamped on every event.
     var correlation: EventCorrelation
+    /// Receives durable progress (model requests, streamed text, tool calls, saved messages).
+    var journal: (any OperationJournal)?
     /// Appends a message to the session (and persists it) as soon as it exists.
     var record: @Sendable (Message) async throws -> Void
 
@@ -63,24 +65,24 @@ struct AgentLoop: Sendable {
         var outcome = Outcome()
         let specs = tools.map(\.spec)
         let byName = Dictionary(tools.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for _ in 0..<maxTurns {
+        for turnIndex in 0..<maxTurns {
             try Task.checkCancellation()
-            let assistant = try await turn(messages: messages, specs: specs)
+            try await journal?.modelRequestStarting(turn: turnIndex)
+            let assistant = try await turn(turnIndex, messages: messages, specs: specs)
             outcome.usage += assistant.usage
             outcome.lastAssistant = assistant
             messages.append(.assistant(assistant))
             try await record(.assistant(assistant))
+            try await journal?.assistantRecorded(turn: turnIndex, assistant)
             let calls = assistant.toolCalls
             if calls.isEmpty { return outcome }
-            let results = try await runTools(calls, byName: byName)
-            for (call, result) in zip(calls, results) {
-                let message = Message.toolResult(
-                    ToolResultMessage(
-                        toolCallId: call.id, toolName: call.name, content: result.content, isError: result.isError))
-                messages.append(message)
-                try await record(message)
+            let results = try await runTools(calls, turn: turnIndex, byName: byName)
+            for result in results {
+                messages.append(.toolResult(result.message))
+                try await record(.toolResult(result.message))
             }
-            if results.contains(where: \.terminate) {
+            try await journal?.toolResultsRecorded(turn: turnIndex)
+            if results.contains(where: \.outcome.terminate) {
                 outcome.terminated = true
                 return outcome
             }
@@ -90,7 +92,7 @@ struct AgentLoop: Sendable {
             details: ["maxTurns": .int(maxTurns)])
     }
 
-    private func turn(messages: [Message], specs: [ToolSpec]) async throws -> AssistantMessage {
+    private func turn(_ index: Int, messages: [Message], specs: [ToolSpec]) async throws -> AssistantMessage {
         var turnScope = correlation
         turnScope.turnId = FlueID.make("turn")
         let scope = turnScope
@@ -100,10 +102,13 @@ struct AgentLoop: Sendable {
             model: model, systemPrompt: systemPrompt, messages: messages, tools: specs, thinking: thinking,
             maxOutputTokens: maxOutputTokens)
         let events = self.events
+        let journal = self.journal
         do {
             let assistant = try await client.complete(request) { delta in
                 switch delta {
-                case .textDelta(let text): events.emit(.textDelta(.init(delta: text)), scope)
+                case .textDelta(let text):
+                    events.emit(.textDelta(.init(delta: text)), scope)
+                    await journal?.streamed(turn: index, text: text)
                 case .thinkingStart: events.emit(.thinkingStart, scope)
                 case .thinkingDelta(let text): events.emit(.thinkingDelta(.init(delta: text)), scope)
                 case .thinkingEnd: events.emit(.thinkingEnd, scope)
@@ -128,14 +133,18 @@ struct AgentLoop: Sendable {
     }
 
     /// Runs a batch of tool calls concurrently; results come back in call order.
-    private func runTools(_ calls: [ToolCall], byName: [String: LoopTool]) async throws -> [ToolOutcome] {
+    private func runTools(_ calls: [ToolCall], turn: Int, byName: [String: LoopTool]) async throws
+        -> [(outcome: ToolOutcome, message: ToolResultMessage)]
+    {
         let events = self.events
         let scope = correlation
+        let journal = self.journal
         let results = await withTaskGroup(of: (Int, ToolOutcome).self) { group in
             for (index, call) in calls.enumerated() {
                 group.addTask {
                     events.emit(
                         .toolStart(.init(toolName: call.name, toolCallId: call.id, args: call.arguments)), scope)
+                    await journal?.toolStarted(turn: turn, call)
                     let started = ContinuousClock.now
                     let outcome: ToolOutcome
                     if let tool = byName[call.name] {
@@ -155,6 +164,7 @@ struct AgentLoop: Sendable {
                             .init(
                                 toolName: call.name, toolCallId: call.id, isError: outcome.isError,
                                 result: outcome.content, durationMs: started.millisecondsElapsed)), scope)
+                    await journal?.toolFinished(turn: turn, call, result: Self.resultMessage(call, outcome))
                     return (index, outcome)
                 }
             }
@@ -163,7 +173,11 @@ struct AgentLoop: Sendable {
             return ordered.map { $0! }
         }
         try Task.checkCancellation()
-        return results
+        return zip(calls, results).map { call, outcome in (outcome, Self.resultMessage(call, outcome)) }
+    }
+
+    private static func resultMessage(_ call: ToolCall, _ outcome: ToolOutcome) -> ToolResultMessage {
+        ToolResultMessage(toolCallId: call.id, toolName: call.name, content: outcome.content, isError: outcome.isError)
     }
 }
 

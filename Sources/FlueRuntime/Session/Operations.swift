@@ -11,11 +11,19 @@ public struct PromptOptions: Sendable {
     /// For structured results: how many times an invalid or missing result is sent back to the
     /// model before the call fails with `result_unavailable`.
     public var resultRetries: Int
+    /// Identifies the input in the saved history (a durable submission id), so a host can tell
+    /// after a crash whether the input was applied.
+    public var inputId: String?
+    /// Receives durable progress of the operation (see ``OperationJournal``).
+    public var journal: (any OperationJournal)?
 
     public init(
         model: ModelSpecifier? = nil, thinking: ThinkingLevel? = nil, tools: [any Tool] = [],
-        images: [ImageContent] = [], resultRetries: Int = 3
+        images: [ImageContent] = [], resultRetries: Int = 3, inputId: String? = nil,
+        journal: (any OperationJournal)? = nil
     ) {
+        self.inputId = inputId
+        self.journal = journal
         self.model = model
         self.thinking = thinking
         self.tools = tools

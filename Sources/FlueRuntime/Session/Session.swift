@@ -52,6 +52,29 @@ public actor Session {
         }
     }
 
+    /// Continues the saved conversation without new input: runs the agent loop from the history
+    /// as it stands (its last message is a user input or tool results), as a `prompt` operation.
+    /// Hosts use it to resume an interrupted durable submission. When the history already ends
+    /// with a final answer, that answer is returned without calling the model.
+    public func resume(options: PromptOptions = PromptOptions()) async throws -> PromptResponse {
+        try await operation(kind: "prompt") { scope in
+            if case .assistant(let last)? = self.snapshot.messages.last, last.toolCalls.isEmpty {
+                let response = PromptResponse(text: last.text, usage: last.usage, model: last.model)
+                return (response, try JSONValue(encoding: response), last.usage)
+            }
+            let (model, outcome) = try await self.runLoop(input: nil, options: options, extraTools: [], scope: scope)
+            let response = PromptResponse(text: outcome.lastAssistant?.text ?? "", usage: outcome.usage, model: model)
+            return (response, try JSONValue(encoding: response), outcome.usage)
+        }
+    }
+
+    /// Appends messages to the saved history outside any operation: hosts repair an interrupted
+    /// turn with them (partial output, results for tool calls whose outcome is unknown).
+    public func appendRecovered(_ messages: [Message]) async throws {
+        try ensureIdle()
+        for message in messages { try await append(message) }
+    }
+
     /// Sends a prompt and returns a value of `T` that the model produced through the `finish`
     /// tool, whose parameters are the JSON Schema derived from `T`.
     ///
@@ -170,15 +193,17 @@ public actor Session {
         }
     }
 
-    private func append(_ message: Message) async throws {
+    private func append(_ message: Message, inputId: String? = nil) async throws {
         snapshot.messages.append(message)
+        if let inputId { snapshot.recordInput(inputId, at: snapshot.messages.count - 1) }
         snapshot.updatedAt = Date()
         if persisted { try await harness.store.saveSession(key, snapshot) }
     }
 
-    /// Appends `input`, then runs the loop with the agent's tools, call tools and `extraTools`.
+    /// Appends `input` (when given), then runs the loop with the agent's tools, call tools and
+    /// `extraTools`. Without input the loop continues the saved history as it is.
     private func runLoop(
-        input: Message, options: PromptOptions, extraTools: [LoopTool], scope: EventCorrelation
+        input: Message?, options: PromptOptions, extraTools: [LoopTool], scope: EventCorrelation
     ) async throws -> (ModelSpecifier, AgentLoop.Outcome) {
         let (model, client) = try harness.resolveModel(options.model, agent: agent)
         var tools = agent.tools.map(LoopTool.init) + options.tools.map(LoopTool.init)
@@ -188,11 +213,15 @@ public actor Session {
         for tool in tools where !names.insert(tool.spec.name).inserted {
             throw FlueError(.toolNameConflict, "two tools are named \(tool.spec.name) in this call")
         }
-        try await append(input)
+        if let input {
+            try await append(input, inputId: options.inputId)
+            try await options.journal?.inputApplied()
+        }
         let loop = AgentLoop(
             client: client, model: model, systemPrompt: agent.systemPrompt, tools: tools,
             thinking: options.thinking ?? agent.thinking, maxTurns: agent.maxTurns,
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
+            journal: options.journal,
             record: { [weak self] message in try await self?.append(message) })
         harness.events.emit(.agentStart, scope)
         defer { harness.events.emit(.agentEnd, scope) }

@@ -10,6 +10,30 @@ public struct SessionSnapshot: Sendable, Hashable, Codable {
     public var metadata: [String: JSONValue]
     public var createdAt: Date
     public var updatedAt: Date
+    /// Identified inputs (durable submissions) and where they sit in `messages`, newest last;
+    /// the most recent ``appliedInputLimit`` are kept. Absent in snapshots written before it existed.
+    public var appliedInputs: [AppliedInput]?
+
+    /// An identified input message.
+    public struct AppliedInput: Sendable, Hashable, Codable {
+        public var id: String
+        public var messageIndex: Int
+    }
+
+    /// How many identified inputs a snapshot remembers.
+    public static let appliedInputLimit = 200
+
+    /// Where the input `id` sits in `messages`, if it was applied.
+    public func messageIndex(ofInput id: String) -> Int? {
+        appliedInputs?.last(where: { $0.id == id })?.messageIndex
+    }
+
+    /// Records that the message at `index` is the input `id`.
+    public mutating func recordInput(_ id: String, at index: Int) {
+        var inputs = appliedInputs ?? []
+        inputs.append(AppliedInput(id: id, messageIndex: index))
+        appliedInputs = Array(inputs.suffix(Self.appliedInputLimit))
+    }
 
     /// The snapshot format this build writes.
     public static let currentVersion = 1

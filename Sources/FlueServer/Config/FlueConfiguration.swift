@@ -11,7 +11,10 @@ import Logging
 /// | `LOG_LEVEL` | `info` | `trace` … `critical` |
 /// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
 /// | `RUN_LEASE_SECONDS` | 30 | a run whose process sent no heartbeat for this long is orphaned |
-/// | `RECOVERY_SCAN_SECONDS` | 15 | how often orphaned runs are looked for |
+/// | `RECOVERY_SCAN_SECONDS` | 15 | how often orphaned runs and expired submission leases are looked for |
+/// | `AGENT_REQUEST_BODY_LIMIT` | 33554432 | largest accepted agent prompt body in bytes (images are large) |
+/// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
+/// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
 ///
 /// Provider variables (`MODEL_SPECIFIER`, `ANTHROPIC_API_KEY`, …) are read by `ProviderRegistry`.
 /// `FLUE_MODE`, `FLUE_CLI_*` and `FLUE_INTERNAL_CLI_IPC` are reserved for Flue's own CLI: the server
@@ -34,16 +37,44 @@ public struct FlueConfiguration: Sendable {
     public var runLease: Duration
     /// How often the owner renews its runs' heartbeats.
     public var runHeartbeatInterval: Duration
-    /// How often orphaned runs are looked for (also once at start).
+    /// How often orphaned runs and expired submission leases are looked for (also once at start).
     public var recoveryScanInterval: Duration
+    /// Largest agent prompt body accepted, in bytes (`{message, images}`; an image may carry up
+    /// to 14 MiB of base64).
+    public var agentRequestBodyLimit: Int
+    /// How long a running agent submission stays claimed without a renewal.
+    public var submissionLease: Duration
+    /// How often the owner renews its submission leases.
+    public var submissionLeaseRenewal: Duration
+    /// Agent submissions this process runs at once.
+    public var agentConcurrency: Int
+    /// Attempts (the first included) before a submission fails as exhausted.
+    public var submissionMaxAttempts: Int
+    /// How long after its first start a submission may still begin a model turn.
+    public var submissionTimeout: Duration
+    /// How often streamed model output is saved as a stream-chunk segment.
+    public var streamChunkInterval: Duration
+    /// How often the claim loop looks for queued work admitted by other processes.
+    public var claimPollInterval: Duration
 
     public init(
         host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
         requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, shutdownGracePeriod: Duration = .seconds(30),
         longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15),
         runLease: Duration = .seconds(30), runHeartbeatInterval: Duration = .seconds(10),
-        recoveryScanInterval: Duration = .seconds(15)
+        recoveryScanInterval: Duration = .seconds(15), agentRequestBodyLimit: Int = 32 << 20,
+        submissionLease: Duration = .seconds(30), submissionLeaseRenewal: Duration = .seconds(10),
+        agentConcurrency: Int = 32, submissionMaxAttempts: Int = 10, submissionTimeout: Duration = .seconds(3600),
+        streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1)
     ) {
+        self.agentRequestBodyLimit = agentRequestBodyLimit
+        self.submissionLease = submissionLease
+        self.submissionLeaseRenewal = submissionLeaseRenewal
+        self.agentConcurrency = agentConcurrency
+        self.submissionMaxAttempts = submissionMaxAttempts
+        self.submissionTimeout = submissionTimeout
+        self.streamChunkInterval = streamChunkInterval
+        self.claimPollInterval = claimPollInterval
         self.runLease = runLease
         self.runHeartbeatInterval = runHeartbeatInterval
         self.recoveryScanInterval = recoveryScanInterval
@@ -115,6 +146,30 @@ public struct FlueConfiguration: Sendable {
                     variable: "RECOVERY_SCAN_SECONDS", message: "RECOVERY_SCAN_SECONDS must be a positive number of seconds, got \"\(scan)\"")
             }
             configuration.recoveryScanInterval = .milliseconds(Int(seconds * 1000))
+        }
+        if let limit = value("AGENT_REQUEST_BODY_LIMIT") {
+            guard let bytes = Int(limit), bytes > 0 else {
+                throw ConfigurationError(
+                    variable: "AGENT_REQUEST_BODY_LIMIT",
+                    message: "AGENT_REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
+            }
+            configuration.agentRequestBodyLimit = bytes
+        }
+        if let lease = value("SUBMISSION_LEASE_SECONDS") {
+            guard let seconds = Double(lease), seconds >= 1 else {
+                throw ConfigurationError(
+                    variable: "SUBMISSION_LEASE_SECONDS",
+                    message: "SUBMISSION_LEASE_SECONDS must be a number of seconds ≥ 1, got \"\(lease)\"")
+            }
+            configuration.submissionLease = .milliseconds(Int(seconds * 1000))
+            configuration.submissionLeaseRenewal = .milliseconds(Int(seconds * 1000 / 3))
+        }
+        if let concurrency = value("AGENT_CONCURRENCY") {
+            guard let count = Int(concurrency), count >= 1 else {
+                throw ConfigurationError(
+                    variable: "AGENT_CONCURRENCY", message: "AGENT_CONCURRENCY must be a whole number ≥ 1, got \"\(concurrency)\"")
+            }
+            configuration.agentConcurrency = count
         }
         return configuration
     }

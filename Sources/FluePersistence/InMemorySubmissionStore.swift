@@ -1,0 +1,217 @@
+import FlueRuntime
+import Foundation
+import Synchronization
+
+/// Submissions in process memory: ordering, leases and settlement within one process; lost on exit.
+public final class InMemorySubmissionStore: SubmissionStore {
+    private struct State {
+        var records: [String: SubmissionRecord] = [:]
+        var nextSequence: Int64 = 1
+        var chunks: [String: [Int: String]] = [:]
+        var markers: [String: [Int: AttemptMarker]] = [:]
+        var deleting: Set<SubmissionSessionKey> = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func admit(_ new: NewSubmission) throws -> Admission {
+        try state.withLock { state in
+            if let existing = state.records[new.submissionId] {
+                guard existing.key == new.key, existing.kind == new.kind, existing.input == new.input else {
+                    throw SubmissionStoreError.conflict(submissionId: new.submissionId)
+                }
+                return .existing(existing)
+            }
+            guard !state.deleting.contains(new.key) else { throw SubmissionStoreError.sessionDeleting(new.key) }
+            let record = SubmissionRecord(
+                submissionId: new.submissionId, sequence: state.nextSequence, key: new.key, kind: new.kind,
+                input: new.input, status: .queued, acceptedAt: new.acceptedAt, maxAttempts: new.maxAttempts,
+                timeoutMs: new.timeout.milliseconds)
+            state.nextSequence += 1
+            state.records[new.submissionId] = record
+            return .admitted(record)
+        }
+    }
+
+    public func submission(_ submissionId: String) -> SubmissionRecord? {
+        state.withLock { $0.records[submissionId] }
+    }
+
+    /// Oldest unsettled submission per session.
+    private static func heads(_ records: [String: SubmissionRecord]) -> [SubmissionSessionKey: SubmissionRecord] {
+        var heads: [SubmissionSessionKey: SubmissionRecord] = [:]
+        for record in records.values where !record.status.isSettled {
+            if let current = heads[record.key], current.sequence < record.sequence { continue }
+            heads[record.key] = record
+        }
+        return heads
+    }
+
+    public func runnableHeads(limit: Int) -> [SubmissionRecord] {
+        state.withLock { state in
+            Array(Self.heads(state.records).values.filter { $0.status == .queued }.sorted { $0.sequence < $1.sequence }.prefix(limit))
+        }
+    }
+
+    public func claim(_ submissionId: String, owner: String, attemptId: String, now: Date, leaseUntil: Date)
+        -> SubmissionRecord?
+    {
+        state.withLock { state in
+            guard var record = state.records[submissionId], record.status == .queued,
+                Self.heads(state.records)[record.key]?.submissionId == submissionId
+            else { return nil }
+            record.status = .running
+            record.attemptId = attemptId
+            record.owner = owner
+            record.leaseExpiresAt = leaseUntil
+            record.attemptCount += 1
+            record.startedAt = record.startedAt ?? now
+            record.journal = nil
+            state.records[submissionId] = record
+            return record
+        }
+    }
+
+    public func renewLeases(owner: String, attemptIds: [String], until: Date) {
+        let attempts = Set(attemptIds)
+        state.withLock { state in
+            for (id, record) in state.records
+            where record.status == .running && record.owner == owner && attempts.contains(record.attemptId ?? "") {
+                state.records[id]?.leaseExpiresAt = until
+            }
+        }
+    }
+
+    /// Applies `change` when the submission is running under `attemptId`.
+    private func update(_ id: String, attemptId: String, _ change: (inout SubmissionRecord) -> Void) -> Bool {
+        state.withLock { state in
+            guard var record = state.records[id], record.status == .running, record.attemptId == attemptId else {
+                return false
+            }
+            change(&record)
+            state.records[id] = record
+            return true
+        }
+    }
+
+    public func markInputApplied(_ submissionId: String, attemptId: String, at: Date) -> Bool {
+        update(submissionId, attemptId: attemptId) { $0.inputAppliedAt = $0.inputAppliedAt ?? at }
+    }
+
+    public func writeJournal(_ submissionId: String, attemptId: String, _ journal: TurnJournal) -> Bool {
+        update(submissionId, attemptId: attemptId) { $0.journal = journal }
+    }
+
+    public func appendStreamChunk(_ submissionId: String, streamKey: String, index: Int, text: String) -> Bool {
+        state.withLock { state in
+            let key = submissionId + "\u{0}" + streamKey
+            guard state.chunks[key]?[index] == nil else { return false }
+            state.chunks[key, default: [:]][index] = text
+            return true
+        }
+    }
+
+    public func streamChunks(_ submissionId: String, streamKey: String) -> [String] {
+        state.withLock { state in
+            (state.chunks[submissionId + "\u{0}" + streamKey] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+        }
+    }
+
+    public func markAttempt(_ submissionId: String, _ marker: AttemptMarker) -> Bool {
+        state.withLock { state in
+            guard state.markers[submissionId]?[marker.attempt] == nil else { return false }
+            state.markers[submissionId, default: [:]][marker.attempt] = marker
+            return true
+        }
+    }
+
+    public func attemptMarkers(_ submissionId: String) -> [AttemptMarker] {
+        state.withLock { ($0.markers[submissionId] ?? [:]).values.sorted { $0.attempt < $1.attempt } }
+    }
+
+    public func expiredLeases(now: Date, limit: Int) -> [SubmissionRecord] {
+        state.withLock { state in
+            Array(
+                state.records.values.filter { $0.status == .running && ($0.leaseExpiresAt ?? .distantPast) < now }
+                    .sorted { $0.sequence < $1.sequence }.prefix(limit))
+        }
+    }
+
+    public func takeOver(
+        _ submissionId: String, expectedAttemptId: String, owner: String, attemptId: String, now: Date, leaseUntil: Date
+    ) -> SubmissionRecord? {
+        state.withLock { state in
+            guard var record = state.records[submissionId], record.status == .running,
+                record.attemptId == expectedAttemptId, (record.leaseExpiresAt ?? .distantPast) < now
+            else { return nil }
+            record.attemptId = attemptId
+            record.owner = owner
+            record.leaseExpiresAt = leaseUntil
+            record.attemptCount += 1
+            state.records[submissionId] = record
+            return record
+        }
+    }
+
+    public func requeue(_ submissionId: String, attemptId: String) -> Bool {
+        state.withLock { state in
+            guard var record = state.records[submissionId], record.status == .running, record.attemptId == attemptId
+            else { return false }
+            record.status = .queued
+            record.attemptId = nil
+            record.owner = nil
+            record.leaseExpiresAt = nil
+            record.journal = nil
+            state.records[submissionId] = record
+            return true
+        }
+    }
+
+    public func releaseLease(_ submissionId: String, attemptId: String, at: Date) -> Bool {
+        update(submissionId, attemptId: attemptId) { $0.leaseExpiresAt = at }
+    }
+
+    public func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) -> Bool {
+        state.withLock { state in
+            guard var record = state.records[submissionId], !record.status.isSettled else { return false }
+            if let attemptId, record.attemptId != attemptId { return false }
+            switch outcome {
+            case .completed(let value):
+                record.status = .completed
+                record.result = value
+            case .failed(let error):
+                record.status = .failed
+                record.error = error
+            }
+            record.settledAt = at
+            record.leaseExpiresAt = nil
+            state.records[submissionId] = record
+            state.chunks = state.chunks.filter { !$0.key.hasPrefix(submissionId + "\u{0}") }
+            return true
+        }
+    }
+
+    public func beginSessionDeletion(_ key: SubmissionSessionKey) -> Bool {
+        state.withLock { state in
+            guard !state.records.values.contains(where: { $0.key == key && !$0.status.isSettled }) else { return false }
+            state.deleting.insert(key)
+            return true
+        }
+    }
+
+    public func finishSessionDeletion(_ key: SubmissionSessionKey) {
+        state.withLock { state in
+            state.records = state.records.filter { $0.value.key != key || !$0.value.status.isSettled }
+            state.deleting.remove(key)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    public var milliseconds: Int {
+        Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
+    }
+}

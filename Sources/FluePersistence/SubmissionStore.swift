@@ -1,0 +1,235 @@
+import FlueRuntime
+import Foundation
+
+/// Where a durable agent submission is in its life: `queued → running → completed | failed`.
+public enum SubmissionStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case queued, running, completed, failed
+
+    /// `completed` or `failed`: nothing changes any more.
+    public var isSettled: Bool { self == .completed || self == .failed }
+}
+
+/// How a submission entered the queue.
+public enum SubmissionKind: String, Sendable, Hashable, Codable {
+    /// `POST /agents/:name/:id` with `{message, images?}`.
+    case direct
+    /// `dispatch(...)` from application code (webhooks); idempotent on its dispatch id.
+    case dispatch
+}
+
+/// The conversation a submission belongs to. Submissions of one session run one at a time, in
+/// admission order; different sessions run in parallel.
+public struct SubmissionSessionKey: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var agent: String
+    public var instanceId: String
+    public var session: String
+
+    public init(agent: String, instanceId: String, session: String = "default") {
+        self.agent = agent
+        self.instanceId = instanceId
+        self.session = session
+    }
+
+    public var description: String { "\(agent)/\(instanceId)/\(session)" }
+}
+
+/// A submission to admit.
+public struct NewSubmission: Sendable, Hashable {
+    /// Unique id; for `dispatch` it is the dispatch id, which makes admission idempotent.
+    public var submissionId: String
+    public var key: SubmissionSessionKey
+    public var kind: SubmissionKind
+    /// `{message, images}` for direct prompts; the application's input for dispatches.
+    public var input: JSONValue
+    public var acceptedAt: Date
+    /// Attempts (the first run included) before the submission fails as exhausted.
+    public var maxAttempts: Int
+    /// How long after its first start the submission may still begin a new model turn.
+    public var timeout: Duration
+
+    public init(
+        submissionId: String, key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue, acceptedAt: Date,
+        maxAttempts: Int = 10, timeout: Duration = .seconds(3600)
+    ) {
+        self.submissionId = submissionId
+        self.key = key
+        self.kind = kind
+        self.input = input
+        self.acceptedAt = acceptedAt
+        self.maxAttempts = maxAttempts
+        self.timeout = timeout
+    }
+}
+
+/// A submission as stored.
+public struct SubmissionRecord: Sendable, Hashable {
+    public var submissionId: String
+    /// Admission order, increasing across the whole store.
+    public var sequence: Int64
+    public var key: SubmissionSessionKey
+    public var kind: SubmissionKind
+    public var input: JSONValue
+    public var status: SubmissionStatus
+    public var acceptedAt: Date
+    /// The attempt that currently owns the submission (new on every claim and take-over).
+    public var attemptId: String?
+    /// The process that owns the current attempt.
+    public var owner: String?
+    public var leaseExpiresAt: Date?
+    /// Attempts started so far (claims and take-overs).
+    public var attemptCount: Int
+    public var maxAttempts: Int
+    /// Timeout in milliseconds, counted from `startedAt`.
+    public var timeoutMs: Int
+    public var startedAt: Date?
+    public var inputAppliedAt: Date?
+    public var settledAt: Date?
+    /// The settled value (`completed`).
+    public var result: JSONValue?
+    /// The settled error (`failed`): `{type, message, details}`.
+    public var error: JSONValue?
+    /// The current attempt's turn journal.
+    public var journal: TurnJournal?
+
+    public init(
+        submissionId: String, sequence: Int64, key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue,
+        status: SubmissionStatus, acceptedAt: Date, attemptId: String? = nil, owner: String? = nil,
+        leaseExpiresAt: Date? = nil, attemptCount: Int = 0, maxAttempts: Int = 10, timeoutMs: Int = 3_600_000,
+        startedAt: Date? = nil, inputAppliedAt: Date? = nil, settledAt: Date? = nil, result: JSONValue? = nil,
+        error: JSONValue? = nil, journal: TurnJournal? = nil
+    ) {
+        self.submissionId = submissionId
+        self.sequence = sequence
+        self.key = key
+        self.kind = kind
+        self.input = input
+        self.status = status
+        self.acceptedAt = acceptedAt
+        self.attemptId = attemptId
+        self.owner = owner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.attemptCount = attemptCount
+        self.maxAttempts = maxAttempts
+        self.timeoutMs = timeoutMs
+        self.startedAt = startedAt
+        self.inputAppliedAt = inputAppliedAt
+        self.settledAt = settledAt
+        self.result = result
+        self.error = error
+        self.journal = journal
+    }
+
+    /// When the submission may no longer start a model turn (`nil` before its first start).
+    public var timeoutAt: Date? { startedAt.map { $0.addingTimeInterval(Double(timeoutMs) / 1000) } }
+}
+
+/// The result of an admission.
+public enum Admission: Sendable, Hashable {
+    /// A new submission was queued.
+    case admitted(SubmissionRecord)
+    /// The same id with the same input was admitted before: the original record.
+    case existing(SubmissionRecord)
+
+    public var record: SubmissionRecord {
+        switch self {
+        case .admitted(let record), .existing(let record): record
+        }
+    }
+}
+
+/// How a submission settled.
+public enum SubmissionOutcome: Sendable, Hashable {
+    case completed(JSONValue)
+    case failed(JSONValue)
+}
+
+/// Failures of the submission contract.
+public enum SubmissionStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The id was admitted before with a different input or for another session.
+    case conflict(submissionId: String)
+    /// The session is being deleted; nothing new is admitted to it.
+    case sessionDeleting(SubmissionSessionKey)
+
+    public var description: String {
+        switch self {
+        case .conflict(let id): "submission \(id) was already admitted with a different input"
+        case .sessionDeleting(let key): "session \(key) is being deleted"
+        }
+    }
+}
+
+/// A record that an attempt began, written once per attempt number.
+public struct AttemptMarker: Sendable, Hashable {
+    public var attempt: Int
+    public var owner: String
+    public var at: Date
+
+    public init(attempt: Int, owner: String, at: Date) {
+        self.attempt = attempt
+        self.owner = owner
+        self.at = at
+    }
+}
+
+/// Durable agent submissions: ordered admission per session, an atomic claim of each session's
+/// runnable head under a lease, a turn journal, stream-chunk segments and settlement.
+///
+/// Contract (the suite in `FluePersistenceTesting` checks each clause, across two connections
+/// for Postgres):
+/// - `admit` is idempotent on `submissionId`: the same id with the same key and input returns the
+///   original record; anything else is `SubmissionStoreError.conflict`. Admission to a session
+///   that is being deleted fails with `sessionDeleting`.
+/// - `claim` moves `queued → running` only when the submission is the oldest unsettled one of
+///   its session and nothing in the session runs; of concurrent claimers at most one wins.
+/// - Every write made by an attempt (`markInputApplied`, `writeJournal`, `requeue`,
+///   `releaseLease`, `settle` with an attempt id) is a compare-and-set on `attemptId`: a stale
+///   attempt changes nothing and learns so from the `false` it gets back.
+/// - `settle`: the first terminal state wins.
+public protocol SubmissionStore: Sendable {
+    /// Queues a submission after every earlier one of its session.
+    func admit(_ submission: NewSubmission) async throws -> Admission
+    func submission(_ submissionId: String) async throws -> SubmissionRecord?
+    /// For each session with unsettled work, its oldest unsettled submission when that is
+    /// still queued (nothing runs in the session), oldest first.
+    func runnableHeads(limit: Int) async throws -> [SubmissionRecord]
+    /// Compare-and-set `queued → running` of a session head: new attempt id, owner, lease,
+    /// `attemptCount + 1`, `startedAt` on the first start. `nil` when another claimer won or the
+    /// submission is not the head.
+    func claim(_ submissionId: String, owner: String, attemptId: String, now: Date, leaseUntil: Date) async throws
+        -> SubmissionRecord?
+    /// Extends the leases of the listed running attempts of `owner` (the ones it still works on:
+    /// an attempt that ended without a settlement must not be kept alive).
+    func renewLeases(owner: String, attemptIds: [String], until: Date) async throws
+    /// Records that the input is in the session history.
+    func markInputApplied(_ submissionId: String, attemptId: String, at: Date) async throws -> Bool
+    /// Replaces the turn journal of the current attempt.
+    func writeJournal(_ submissionId: String, attemptId: String, _ journal: TurnJournal) async throws -> Bool
+    /// Stores one segment of streamed model output; a segment is written once (a second write
+    /// of the same key and index changes nothing and returns false).
+    func appendStreamChunk(_ submissionId: String, streamKey: String, index: Int, text: String) async throws -> Bool
+    /// The segments of one streamed turn, in index order.
+    func streamChunks(_ submissionId: String, streamKey: String) async throws -> [String]
+    /// Writes the marker of attempt number `attempt` once; false when it exists.
+    func markAttempt(_ submissionId: String, _ marker: AttemptMarker) async throws -> Bool
+    func attemptMarkers(_ submissionId: String) async throws -> [AttemptMarker]
+    /// Running submissions whose lease expired before `now`, oldest first.
+    func expiredLeases(now: Date, limit: Int) async throws -> [SubmissionRecord]
+    /// Compare-and-set take-over of an expired running submission for recovery: new attempt id,
+    /// owner and lease, `attemptCount + 1`. `nil` when the lease is not expired or another
+    /// recoverer won.
+    func takeOver(
+        _ submissionId: String, expectedAttemptId: String, owner: String, attemptId: String, now: Date, leaseUntil: Date
+    ) async throws -> SubmissionRecord?
+    /// Puts a running submission back in the queue (its input was never applied).
+    func requeue(_ submissionId: String, attemptId: String) async throws -> Bool
+    /// Lets the lease expire now (graceful shutdown), so another process reclaims it at once.
+    func releaseLease(_ submissionId: String, attemptId: String, at: Date) async throws -> Bool
+    /// Settles a submission; `attemptId` nil settles whatever attempt holds it. The first
+    /// terminal state wins.
+    func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) async throws -> Bool
+    /// Marks a session as being deleted (admissions fail) when none of its submissions is
+    /// unsettled; false (and no mark) otherwise.
+    func beginSessionDeletion(_ key: SubmissionSessionKey) async throws -> Bool
+    /// Removes the deletion mark and the session's settled submissions.
+    func finishSessionDeletion(_ key: SubmissionSessionKey) async throws
+}
