@@ -78,6 +78,11 @@ enum HelloAgentsApp {
         return [.http(translate), .http(summarize)]
     }
 
+    /// The HTTP-exposed agents: `POST /agents/assistant/<id>` continues conversation `<id>`.
+    static func agents(model: ModelSpecifier) throws -> [AgentRegistration] {
+        [.http(try assistant(model: model))]
+    }
+
     /// The host, configured from the environment, over `stores` (in-memory unless given).
     static func makeHost(
         environment: [String: String] = ProcessInfo.processInfo.environment, developmentMode: Bool = false,
@@ -90,8 +95,8 @@ enum HelloAgentsApp {
         var logger = Logger(label: "hello-agents")
         logger.logLevel = configuration.logLevel
         return try FlueHost(
-            workflows: workflows(model: model), models: registry, stores: stores, configuration: configuration,
-            logger: logger)
+            workflows: workflows(model: model), agents: agents(model: model), models: registry, stores: stores,
+            configuration: configuration, logger: logger)
     }
 
     /// The application's own routes: `GET /health` for load balancers.

@@ -43,6 +43,8 @@ struct Serve: AsyncParsableCommand {
         do {
             try await FlueServer.serve(environment: environment, developmentMode: dev, label: "hello-agents") { model in
                 try HelloAgentsApp.workflows(model: model ?? HelloAgentsApp.fallbackModel)
+            } agents: { model in
+                try HelloAgentsApp.agents(model: model ?? HelloAgentsApp.fallbackModel)
             } routes: { router in
                 HelloAgentsApp.addRoutes(to: router)
             }
@@ -110,6 +112,10 @@ struct Routes: AsyncParsableCommand {
         let host = try HelloAgentsApp.makeHost(environment: environment)
         print("GET  /health")
         for name in host.exposedWorkflowNames { print("POST /workflows/\(name)") }
+        for name in host.exposedAgentNames {
+            print("POST /agents/\(name)/:id        (prompt; body {message, images?})")
+            print("GET  /agents/\(name)/:id        (Durable Streams read of the instance's events)")
+        }
         print("GET  /runs/:runId            (Durable Streams read; ?meta for the run record)")
         print("HEAD /runs/:runId")
         print("GET  /openapi.json")

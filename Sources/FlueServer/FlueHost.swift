@@ -43,11 +43,14 @@ public final class FlueHost: Service {
     /// Identifies this process as the owner of the runs it starts.
     public let ownerId = "owner_" + UUID().uuidString.lowercased()
     let workflows: [String: WorkflowRegistration]
+    let agents: [String: AgentRegistration]
+    let coordinator: AgentCoordinator
     private let running = Mutex<[String: Task<RunResult, Never>]>([:])
 
     public init(
-        workflows: [WorkflowRegistration], models: any ModelResolver, stores: FlueStores = .inMemory(),
-        configuration: FlueConfiguration = FlueConfiguration(), logger: Logger = Logger(label: "flue")
+        workflows: [WorkflowRegistration], agents: [AgentRegistration] = [], models: any ModelResolver,
+        stores: FlueStores = .inMemory(), configuration: FlueConfiguration = FlueConfiguration(),
+        logger: Logger = Logger(label: "flue")
     ) throws {
         var byName: [String: WorkflowRegistration] = [:]
         for registration in workflows {
@@ -56,15 +59,107 @@ public final class FlueHost: Service {
             }
             byName[registration.workflow.name] = registration
         }
+        var agentsByName: [String: AgentRegistration] = [:]
+        for registration in agents {
+            guard agentsByName[registration.agent.name] == nil else {
+                throw FlueError(.invalidDefinition, "two agents are named \(registration.agent.name)")
+            }
+            agentsByName[registration.agent.name] = registration
+        }
         self.workflows = byName
+        self.agents = agentsByName
         self.models = models
         self.stores = stores
         self.configuration = configuration
         self.logger = logger
+        self.coordinator = AgentCoordinator(
+            agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
+            ownerId: ownerId)
     }
 
     /// Names of workflows with an HTTP route, sorted.
     public var exposedWorkflowNames: [String] { workflows.values.filter(\.exposed).map(\.workflow.name).sorted() }
+
+    /// Names of agents with HTTP routes, sorted.
+    public var exposedAgentNames: [String] { agents.values.filter(\.exposed).map(\.agent.name).sorted() }
+
+    // MARK: agents
+
+    /// Admits a prompt to agent instance `id` (what `POST /agents/:name/:id` does): a durable
+    /// submission in the instance's FIFO, run by whichever process claims it.
+    public func prompt(
+        agent: String, id: String, message: String, images: [ImageContent] = []
+    ) async throws -> SubmissionReceipt {
+        var input: [String: JSONValue] = ["message": .string(message)]
+        if !images.isEmpty {
+            input["images"] = .array(
+                images.map { ["type": "image", "data": .string($0.data), "mimeType": .string($0.mimeType)] })
+        }
+        return try await admitPrompt(agent: agent, id: id, input: .object(input))
+    }
+
+    func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {
+        try refuseWhileShuttingDown()
+        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        let (admission, offset) = try await coordinator.admit(
+            key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
+        return SubmissionReceipt(
+            submissionId: admission.record.submissionId, streamPath: AgentAddress.streamPath(key),
+            offset: offset.description, acceptedAt: admission.record.acceptedAt)
+    }
+
+    /// Sends application input (a webhook delivery, a scheduled job) to agent instance `id`,
+    /// exposed or not. Idempotent on `dispatchId`: the same id with the same input returns the
+    /// original receipt; with a different input it fails with `conflict` (HTTP 409 where
+    /// surfaced). Without an id, a fresh one is minted. The input reaches the model as a
+    /// `<dispatch>` block with the JSON inside.
+    public func dispatch(
+        agent: String, id: String, input: JSONValue, dispatchId: String? = nil
+    ) async throws -> DispatchReceipt {
+        try refuseWhileShuttingDown()
+        guard AgentAddress.isValidInstanceId(id) else {
+            throw FlueError(.invalidPayload, "instance id \"\(id)\" must be 1–256 letters, digits or ._~:@+-")
+        }
+        let dispatchId = dispatchId ?? FlueID.make("dsp")
+        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        let (admission, _) = try await coordinator.admit(key: key, kind: .dispatch, input: input, submissionId: dispatchId)
+        return DispatchReceipt(
+            dispatchId: dispatchId, streamPath: AgentAddress.streamPath(key), acceptedAt: admission.record.acceptedAt)
+    }
+
+    /// Waits until a submission settles (in any process sharing the store) and returns how.
+    public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionResult {
+        let record = try await coordinator.waitForSettlement(
+            submissionId, key: SubmissionSessionKey(agent: agent, instanceId: id), lifecycle: lifecycle)
+        if record.status == .completed { return .completed(record.result ?? .null) }
+        return .failed(record.error ?? FlueError(.operationFailed, "the submission failed").json)
+    }
+
+    /// Deletes the stored conversation of agent instance `id`; fails with `session_busy` while
+    /// any of its submissions is queued or running. Admissions wait for the deletion to finish.
+    public func deleteAgentSession(agent: String, id: String) async throws {
+        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        guard try await stores.submissions.beginSessionDeletion(key) else {
+            throw FlueError(.sessionBusy, "agent instance \(agent)/\(id) has submissions queued or running")
+        }
+        try await stores.sessions.deleteSession(SessionKey(agent: agent, instanceId: id))
+        try await stores.submissions.finishSessionDeletion(key)
+    }
+
+    /// Takes over expired submission leases now (also done at start and every scan interval).
+    @discardableResult
+    public func recoverInterruptedSubmissions() async -> Int {
+        await coordinator.recoverExpiredLeases()
+    }
+
+    /// Number of agent submissions running in this process.
+    public var runningSubmissionCount: Int { coordinator.runningCount }
+
+    private func refuseWhileShuttingDown() throws {
+        guard !lifecycle.isShuttingDown else {
+            throw FlueHTTPError.serviceUnavailable("The server is shutting down and accepts no new work.")
+        }
+    }
 
     /// The registered workflow, exposed or not.
     public func workflow(named name: String) -> Workflow? { workflows[name]?.workflow }
@@ -74,9 +169,7 @@ public final class FlueHost: Service {
     public func startRun(
         _ workflow: Workflow, payload: ValidatedPayload, observe: EventSink? = nil
     ) async throws -> RunReceipt {
-        guard !lifecycle.isShuttingDown else {
-            throw FlueHTTPError.serviceUnavailable("The server is shutting down and accepts no new runs.")
-        }
+        try refuseWhileShuttingDown()
         let runId = FlueID.make("run")
         let path = "runs/\(runId)"
         let startedAt = Date.nowMilliseconds
@@ -155,6 +248,7 @@ public final class FlueHost: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.recoveryLoop() }
+            group.addTask { await self.coordinator.run() }
             try? await gracefulShutdown()
             group.cancelAll()
         }
@@ -236,9 +330,16 @@ public final class FlueHost: Service {
         await pipe.drain()
     }
 
-    /// Ends live reads and waits for running workflows (bounded by the grace period).
+    /// Ends live reads, stops agent submissions at their next turn boundary (leaving them for
+    /// the next process) and waits for running workflows, each bounded by the grace period.
     public func drain() async {
         lifecycle.beginShutdown()
+        async let submissionsStopped: Void = coordinator.drain(grace: configuration.shutdownGracePeriod)
+        await drainWorkflows()
+        await submissionsStopped
+    }
+
+    private func drainWorkflows() async {
         let tasks = running.withLock { Array($0.values) }
         logger.info("shutting down", metadata: ["runningWorkflows": "\(tasks.count)"])
         guard !tasks.isEmpty else { return }

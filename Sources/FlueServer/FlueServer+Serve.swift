@@ -13,6 +13,8 @@ extension FlueServer {
     /// ```swift
     /// try await FlueServer.serve(label: "my-app") { defaultModel in
     ///     [.http(try makeTranslateWorkflow(model: defaultModel ?? "anthropic/claude-sonnet-4-6"))]
+    /// } agents: { defaultModel in
+    ///     [.http(try Agent(name: "assistant", model: defaultModel, instructions: "Be concise."))]
     /// } routes: { router in
     ///     router.get("/health") { _, _ in Response(status: .ok) }
     /// }
@@ -24,6 +26,7 @@ extension FlueServer {
         label: String = "flue",
         prefix: String = "",
         workflows: (_ defaultModel: ModelSpecifier?) throws -> [WorkflowRegistration],
+        agents: (_ defaultModel: ModelSpecifier?) throws -> [AgentRegistration] = { _ in [] },
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) async throws {
         var configuration = try FlueConfiguration.fromEnvironment(environment)
@@ -36,8 +39,8 @@ extension FlueServer {
         let stores = try await persistence.connect()
         logger.info("persistence ready", metadata: ["adapter": "\(PersistenceSelection.describe(persistence))"])
         let host = try FlueHost(
-            workflows: workflows(registry.defaultModel), models: registry, stores: stores, configuration: configuration,
-            logger: logger)
+            workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
+            stores: stores, configuration: configuration, logger: logger)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware())
         routes(router)

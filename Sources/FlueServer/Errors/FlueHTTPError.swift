@@ -103,6 +103,13 @@ extension FlueHTTPError {
             details: "The stream is created when the first prompt is admitted.")
     }
 
+    public static func agentNotFound(_ name: String, available: [String]) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "agent_not_found", message: "Agent \"\(name)\" was not found.",
+            details: "Check the agent name in the URL.",
+            dev: "Agents exposed over HTTP: " + (available.isEmpty ? "(none)" : available.joined(separator: ", ")))
+    }
+
     public static func workflowNotFound(_ name: String, available: [String]) -> FlueHTTPError {
         FlueHTTPError(
             .notFound, type: "workflow_not_found", message: "Workflow \"\(name)\" was not found.",
@@ -136,8 +143,9 @@ extension FlueHTTPError {
                 details: "The server cannot reach its database right now; retry shortly.")
         }
         if let flue = error as? FlueError {
+            let status: HTTPResponse.Status = flue.kind == .conflict || flue.kind == .sessionBusy ? .conflict : .internalServerError
             return FlueHTTPError(
-                .internalServerError, type: flue.type, message: flue.message,
+                status, type: flue.type, message: flue.message,
                 details: flue.details["reason"]?["message"]?.stringValue ?? "",
                 meta: flue.details.isEmpty ? nil : .object(flue.details))
         }

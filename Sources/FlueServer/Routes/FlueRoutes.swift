@@ -22,15 +22,21 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     public let host: FlueHost
     /// Guards by workflow name.
     public let guards: [String: RouteGuard<Context>]
+    /// Guards by agent name: they run before admission and before stream reads of the agent.
+    public let agentGuards: [String: RouteGuard<Context>]
 
-    public init(host: FlueHost, guards: [String: RouteGuard<Context>] = [:]) {
+    public init(
+        host: FlueHost, guards: [String: RouteGuard<Context>] = [:], agentGuards: [String: RouteGuard<Context>] = [:]
+    ) {
         self.host = host
         self.guards = guards
+        self.agentGuards = agentGuards
     }
 
     static var otherMethods: [HTTPRequest.Method] { [.put, .delete, .patch, .options] }
 
-    /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId` and `GET /openapi.json`.
+    /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId`, `POST|GET|HEAD /agents/:name/:id`
+    /// and `GET /openapi.json`.
     public func register(on router: Router<Context>, prefix: String = "") {
         let base = "/" + prefix.split(separator: "/").joined(separator: "/")
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
@@ -57,6 +63,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                 }
             }
         }
+        registerAgentRoutes(on: group)
         group.get("openapi.json") { request, _ in
             try await routes.handle(request) {
                 let document = OpenAPIDocument.make(host: routes.host, prefix: base == "/" ? "" : base)

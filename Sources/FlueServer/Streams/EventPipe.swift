@@ -9,7 +9,13 @@ import Logging
 /// becomes visible, so a reader that saw `run_end` never reads `active` from `?meta`);
 /// when `closesStream` says so, the stream is closed after the event.
 final class EventPipe: Sendable {
-    private let continuation: AsyncStream<FlueEvent>.Continuation
+    private enum Item: Sendable {
+        case event(FlueEvent)
+        /// Resumed once everything queued before it is stored.
+        case flush(CheckedContinuation<Void, Never>)
+    }
+
+    private let continuation: AsyncStream<Item>.Continuation
     private let consumer: Task<Void, Never>
 
     init(
@@ -17,11 +23,15 @@ final class EventPipe: Sendable {
         beforeAppend: @escaping @Sendable (FlueEvent) async -> Void = { _ in },
         closesStream: @escaping @Sendable (FlueEvent) -> Bool = { _ in false }
     ) {
-        let (events, continuation) = AsyncStream<FlueEvent>.makeStream()
+        let (items, continuation) = AsyncStream<Item>.makeStream()
         self.continuation = continuation
         self.consumer = Task {
             let encoder = JSONEncoder.flue
-            for await event in events {
+            for await item in items {
+                guard case .event(let event) = item else {
+                    if case .flush(let waiter) = item { waiter.resume() }
+                    continue
+                }
                 await beforeAppend(event)
                 do {
                     try await store.append(path, try encoder.encode(event))
@@ -38,7 +48,14 @@ final class EventPipe: Sendable {
     /// The sink to hand to an emitter.
     var sink: EventSink {
         let continuation = self.continuation
-        return { event in continuation.yield(event) }
+        return { event in continuation.yield(.event(event)) }
+    }
+
+    /// Waits until every event emitted so far is stored; the pipe stays open.
+    func flush() async {
+        await withCheckedContinuation { waiter in
+            if case .terminated = continuation.yield(.flush(waiter)) { waiter.resume() }
+        }
     }
 
     /// Waits until every event emitted so far is stored; the pipe accepts nothing after.

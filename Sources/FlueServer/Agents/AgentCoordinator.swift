@@ -1,0 +1,420 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs durable agent submissions: admits them into one FIFO per session, claims each runnable
+/// head under a lease (renewed while the attempt runs), runs it through the agent loop with a
+/// turn journal, settles it exactly once, and recovers submissions whose owner died.
+///
+/// Different instances run in parallel up to ``FlueConfiguration/agentConcurrency``; the store
+/// guarantees that one session never runs two submissions at once, across processes.
+final class AgentCoordinator: Sendable {
+    let agents: [String: AgentRegistration]
+    let stores: FlueStores
+    let models: any ModelResolver
+    let configuration: FlueConfiguration
+    let logger: Logger
+    let ownerId: String
+    private let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    private let active = Mutex<[String: ActiveAttempt]>([:])
+    private let stopping = Mutex(false)
+
+    /// One attempt running in this process.
+    final class ActiveAttempt: Sendable {
+        let attemptId: String
+        let control = AttemptControl()
+        let task = Mutex<Task<Void, Never>?>(nil)
+        init(attemptId: String) { self.attemptId = attemptId }
+    }
+
+    init(
+        agents: [String: AgentRegistration], stores: FlueStores, models: any ModelResolver,
+        configuration: FlueConfiguration, logger: Logger, ownerId: String
+    ) {
+        self.agents = agents
+        self.stores = stores
+        self.models = models
+        self.configuration = configuration
+        self.logger = logger
+        self.ownerId = ownerId
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Attempts running in this process.
+    var runningCount: Int { active.withLock { $0.count } }
+
+    // MARK: admission
+
+    /// Queues a submission and wakes the claim loop. The offset is the instance stream's tail
+    /// taken before admission; the stream exists from this moment on.
+    func admit(
+        key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue, submissionId: String
+    ) async throws -> (Admission, offset: StreamOffset) {
+        guard agents[key.agent] != nil else {
+            throw FlueError(.agentNotRegistered, "no agent named \(key.agent) is registered")
+        }
+        let path = AgentAddress.streamPath(key)
+        let offset = try await stores.streams.meta(path)?.tail ?? .start
+        try await stores.streams.createStream(path)
+        let admission: Admission
+        do {
+            admission = try await stores.submissions.admit(
+                NewSubmission(
+                    submissionId: submissionId, key: key, kind: kind, input: input, acceptedAt: Date.nowMilliseconds,
+                    maxAttempts: configuration.submissionMaxAttempts, timeout: configuration.submissionTimeout))
+        } catch SubmissionStoreError.conflict(let id) {
+            throw FlueError(
+                .conflict, "dispatch id \(id) was already used with a different input",
+                details: ["dispatchId": .string(id)])
+        } catch SubmissionStoreError.sessionDeleting(let key) {
+            throw FlueError(.sessionBusy, "session \(key) is being deleted; retry after the deletion finishes")
+        }
+        wake.yield()
+        return (admission, offset)
+    }
+
+    /// Waits until the submission is settled, woken by appends to the instance's stream (from
+    /// any process sharing the store) and re-checking every second.
+    func waitForSettlement(_ submissionId: String, key: SubmissionSessionKey, lifecycle: ServerLifecycle) async throws
+        -> SubmissionRecord
+    {
+        let changes = stores.streams.subscribe(AgentAddress.streamPath(key))
+        return try await withLiveWakes(changes: changes, shutdown: lifecycle.shutdownSignal(), tick: .seconds(1)) { wakes in
+            if let record = try await stores.submissions.submission(submissionId), record.status.isSettled { return record }
+            for await wake in wakes {
+                if case .shutdown = wake { break }
+                if let record = try await stores.submissions.submission(submissionId), record.status.isSettled {
+                    return record
+                }
+            }
+            throw FlueHTTPError.serviceUnavailable(
+                "The server is shutting down. The submission \(submissionId) is durable and continues; read its events from the stream.")
+        }
+    }
+
+    // MARK: loops
+
+    /// Claims work as it arrives, renews leases and recovers expired ones, until cancelled.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.leaseRenewalLoop() }
+            group.addTask { await self.recoveryLoop() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.configuration.claimPollInterval)
+                    self.wake.yield()
+                }
+            }
+            group.addTask {
+                for await _ in self.wakes {
+                    if Task.isCancelled { return }
+                    await self.claimRunnable()
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    private func leaseRenewalLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: configuration.submissionLeaseRenewal)
+            if Task.isCancelled { return }
+            await renewLeases()
+        }
+    }
+
+    private func renewLeases() async {
+        let attempts = active.withLock { $0.values.map(\.attemptId) }
+        guard !attempts.isEmpty else { return }
+        do {
+            try await stores.submissions.renewLeases(
+                owner: ownerId, attemptIds: attempts, until: Date().addingTimeInterval(configuration.submissionLease.seconds))
+        } catch {
+            logger.warning("could not renew submission leases", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func recoveryLoop() async {
+        while !Task.isCancelled {
+            await recoverExpiredLeases()
+            try? await Task.sleep(for: configuration.recoveryScanInterval)
+        }
+    }
+
+    private var isStopping: Bool { stopping.withLock { $0 } }
+
+    /// Claims runnable session heads while there is capacity.
+    func claimRunnable() async {
+        while !isStopping {
+            let free = configuration.agentConcurrency - runningCount
+            guard free > 0 else { return }
+            let heads: [SubmissionRecord]
+            do {
+                heads = try await stores.submissions.runnableHeads(limit: free + 16)
+            } catch {
+                logger.warning("could not list runnable submissions", metadata: ["error": "\(error)"])
+                return
+            }
+            var started = 0
+            for head in heads where agents[head.key.agent] != nil {
+                guard !isStopping, runningCount < configuration.agentConcurrency else { return }
+                let attemptId = FlueID.make("att")
+                let now = Date()
+                do {
+                    guard
+                        let claimed = try await stores.submissions.claim(
+                            head.submissionId, owner: ownerId, attemptId: attemptId, now: now,
+                            leaseUntil: now.addingTimeInterval(configuration.submissionLease.seconds))
+                    else { continue }
+                    _ = try? await stores.submissions.markAttempt(
+                        claimed.submissionId, AttemptMarker(attempt: claimed.attemptCount, owner: ownerId, at: now))
+                    start(claimed, repair: [])
+                    started += 1
+                } catch {
+                    logger.warning("could not claim a submission", metadata: ["submissionId": "\(head.submissionId)", "error": "\(error)"])
+                }
+            }
+            // Another pass only when this one found work: what it started may have freed heads.
+            guard started > 0, heads.count >= free + 16 else { return }
+        }
+    }
+
+    /// Runs an attempt in the background, tracked until it ends.
+    private func start(_ record: SubmissionRecord, repair: [Message], recoveryReason: String? = nil) {
+        guard let attemptId = record.attemptId else { return }
+        let attempt = ActiveAttempt(attemptId: attemptId)
+        active.withLock { $0[record.submissionId] = attempt }
+        let task = Task {
+            await self.process(record, attempt: attempt, repair: repair, recoveryReason: recoveryReason)
+            self.active.withLock { active in
+                if active[record.submissionId] === attempt { active[record.submissionId] = nil }
+            }
+            self.wake.yield()
+        }
+        attempt.task.withLock { $0 = task }
+    }
+
+    // MARK: processing
+
+    /// The instance's stream with an emitter whose indices continue the stream's sequence.
+    private func openStream(_ record: SubmissionRecord) async throws -> (EventEmitter, EventPipe) {
+        let path = AgentAddress.streamPath(record.key)
+        try await stores.streams.createStream(path)
+        let tail = try await stores.streams.meta(path)?.tail ?? .start
+        let pipe = EventPipe(path: path, store: stores.streams, logger: logger)
+        let correlation = EventCorrelation(
+            instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
+            submissionId: record.kind == .direct ? record.submissionId : nil)
+        return (EventEmitter(base: correlation, startIndex: Int(tail.sequence + 1), sink: pipe.sink), pipe)
+    }
+
+    /// One attempt: opens the session, applies the input (or repairs and resumes the history),
+    /// runs the agent loop with the journal, settles. A stop request (shutdown) leaves the
+    /// submission unsettled with its lease released, for the next process to resume.
+    private func process(
+        _ record: SubmissionRecord, attempt: ActiveAttempt, repair: [Message], recoveryReason: String?
+    ) async {
+        guard let registration = agents[record.key.agent] else { return }
+        let id = record.submissionId
+        let control = attempt.control
+        var metadata: Logger.Metadata = ["submissionId": "\(id)", "attempt": "\(record.attemptCount)"]
+        metadata["instance"] = "\(record.key)"
+        let emitter: EventEmitter
+        let pipe: EventPipe
+        do {
+            (emitter, pipe) = try await openStream(record)
+        } catch {
+            logger.error("could not open the agent stream; the submission is left for recovery", metadata: metadata)
+            _ = try? await stores.submissions.releaseLease(id, attemptId: attempt.attemptId, at: Date())
+            return
+        }
+        if let recoveryReason {
+            emitter.emit(.log(.init(level: "warn", message: "resuming an interrupted submission: \(recoveryReason)")))
+        }
+        let journal = SubmissionJournalWriter(
+            store: stores.submissions, record: record, attemptId: attempt.attemptId, control: control,
+            chunkInterval: configuration.streamChunkInterval, logger: logger)
+        let harness = Harness(
+            agent: registration.agent, instanceId: record.key.instanceId, models: models, store: stores.sessions,
+            events: emitter)
+        let outcome: SubmissionOutcome
+        do {
+            let session = try await harness.session(record.key.session)
+            if !repair.isEmpty { try await session.appendRecovered(repair) }
+            var options = PromptOptions(inputId: id, journal: journal)
+            let response: PromptResponse
+            if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
+                let (text, images) = AgentInput.message(for: record)
+                options.images = images
+                response = try await session.prompt(text, options: options)
+            } else {
+                response = try await session.resume(options: options)
+            }
+            outcome = .completed(try JSONValue(encoding: response))
+        } catch {
+            if control.stopRequested || control.superseded {
+                await pipe.drain()
+                if !control.superseded {
+                    _ = try? await stores.submissions.releaseLease(id, attemptId: attempt.attemptId, at: Date())
+                    logger.info("submission stopped at a turn boundary; left for the next process", metadata: metadata)
+                }
+                return
+            }
+            if case PersistenceError.unavailable = error {
+                await pipe.drain()
+                logger.error("the store failed during a submission; it is left for recovery", metadata: metadata)
+                _ = try? await stores.submissions.releaseLease(id, attemptId: attempt.attemptId, at: Date())
+                return
+            }
+            outcome = .failed(FlueError.describe(error))
+        }
+        await settle(record, attemptId: attempt.attemptId, outcome, emitter: emitter, pipe: pipe)
+    }
+
+    /// Settles (first terminal state wins), then emits `submission_settled` — after every event
+    /// of the submission is stored, so a waiter that sees the settlement can read them all.
+    private func settle(
+        _ record: SubmissionRecord, attemptId: String?, _ outcome: SubmissionOutcome, emitter: EventEmitter, pipe: EventPipe
+    ) async {
+        await pipe.flush()
+        var won = false
+        for delay in [0, 200, 1000, 3000] {
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            do {
+                won = try await stores.submissions.settle(record.submissionId, attemptId: attemptId, outcome, at: Date())
+                break
+            } catch {
+                logger.warning("could not settle a submission; retrying", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+            }
+        }
+        if won {
+            switch outcome {
+            case .completed: emitter.emit(.submissionSettled(.init(outcome: "completed", error: nil)))
+            case .failed(let error): emitter.emit(.submissionSettled(.init(outcome: "failed", error: error)))
+            }
+        }
+        await pipe.drain()
+        wake.yield()
+    }
+
+    // MARK: recovery
+
+    /// Takes over running submissions whose lease expired (their owner died or was stopped)
+    /// and applies ``SubmissionRecovery`` to each. Returns how many were taken over.
+    @discardableResult
+    func recoverExpiredLeases() async -> Int {
+        guard !isStopping else { return 0 }
+        let expired: [SubmissionRecord]
+        do {
+            expired = try await stores.submissions.expiredLeases(now: Date(), limit: 100)
+        } catch {
+            logger.warning("expired-lease scan failed", metadata: ["error": "\(error)"])
+            return 0
+        }
+        var recovered = 0
+        for record in expired where agents[record.key.agent] != nil && active.withLock({ $0[record.submissionId] == nil }) {
+            if await recover(record) { recovered += 1 }
+        }
+        return recovered
+    }
+
+    private func recover(_ expired: SubmissionRecord) async -> Bool {
+        guard let previous = expired.attemptId else { return false }
+        let attemptId = FlueID.make("att")
+        let now = Date()
+        let record: SubmissionRecord
+        let decision: RecoveryDecision
+        do {
+            guard
+                let taken = try await stores.submissions.takeOver(
+                    expired.submissionId, expectedAttemptId: previous, owner: ownerId, attemptId: attemptId, now: now,
+                    leaseUntil: now.addingTimeInterval(configuration.submissionLease.seconds))
+            else { return false }
+            record = taken
+            _ = try? await stores.submissions.markAttempt(
+                record.submissionId, AttemptMarker(attempt: record.attemptCount, owner: ownerId, at: now))
+            let history = try await stores.sessions.loadSession(
+                SessionKey(agent: record.key.agent, instanceId: record.key.instanceId, session: record.key.session))
+            var partial: [String] = []
+            if record.journal?.phase == .modelRequestStarted, let key = record.journal?.streamKey {
+                partial = try await stores.submissions.streamChunks(record.submissionId, streamKey: key)
+            }
+            decision = SubmissionRecovery.decide(record, history: history, partialOutput: partial, now: now)
+        } catch {
+            logger.warning("could not inspect an expired submission", metadata: ["submissionId": "\(expired.submissionId)", "error": "\(error)"])
+            return false
+        }
+        logger.notice(
+            "recovering an interrupted submission",
+            metadata: [
+                "submissionId": "\(record.submissionId)", "previousOwner": "\(expired.owner ?? "unknown")",
+                "decision": "\(decision)",
+            ])
+        switch decision {
+        case .requeue:
+            _ = try? await stores.submissions.requeue(record.submissionId, attemptId: attemptId)
+            wake.yield()
+        case .complete(let result):
+            await settleFromRecovery(record, attemptId: attemptId, .completed(result))
+        case .fail(let error):
+            await settleFromRecovery(record, attemptId: attemptId, .failed(error.json))
+        case .resume(let repair, let reason):
+            start(record, repair: repair, recoveryReason: reason)
+        }
+        return true
+    }
+
+    private func settleFromRecovery(_ record: SubmissionRecord, attemptId: String, _ outcome: SubmissionOutcome) async {
+        do {
+            let (emitter, pipe) = try await openStream(record)
+            await settle(record, attemptId: attemptId, outcome, emitter: emitter, pipe: pipe)
+        } catch {
+            logger.error("could not settle a recovered submission", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: shutdown
+
+    /// Stops claiming, asks running attempts to stop at their next turn boundary, and waits up
+    /// to `grace` (renewing their leases meanwhile); attempts still running then are cancelled.
+    /// Stopped submissions stay unsettled with released leases, so the next start resumes them.
+    func drain(grace: Duration) async {
+        stopping.withLock { $0 = true }
+        let attempts = active.withLock { Array($0.values) }
+        guard !attempts.isEmpty else { return }
+        logger.info("stopping agent submissions at their next turn boundary", metadata: ["count": "\(attempts.count)"])
+        for attempt in attempts { attempt.control.requestStop() }
+        let tasks = attempts.compactMap { $0.task.withLock { $0 } }
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for task in tasks { await task.value }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: grace)
+                return false
+            }
+            group.addTask {
+                await self.leaseRenewalLoop()
+                return false
+            }
+            let finished = await group.next() ?? false
+            if !finished {
+                self.logger.warning("grace period over; cancelling agent submissions", metadata: ["count": "\(tasks.count)"])
+                for task in tasks { task.cancel() }
+                for task in tasks { await task.value }
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, for `Date` arithmetic.
+    var seconds: TimeInterval {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

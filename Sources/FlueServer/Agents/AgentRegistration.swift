@@ -1,0 +1,65 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+
+/// An agent and whether it has HTTP routes.
+public struct AgentRegistration: Sendable {
+    public var agent: Agent
+    /// `true`: `POST`/`GET`/`HEAD /agents/<name>/:id` exist. `false`: instances only receive
+    /// input from code (``FlueHost/dispatch(agent:id:input:dispatchId:)``).
+    public var exposed: Bool
+
+    /// An agent with HTTP routes.
+    public static func http(_ agent: Agent) -> AgentRegistration {
+        AgentRegistration(agent: agent, exposed: true)
+    }
+
+    /// An agent reachable from code only.
+    public static func `internal`(_ agent: Agent) -> AgentRegistration {
+        AgentRegistration(agent: agent, exposed: false)
+    }
+}
+
+/// What admitting a prompt hands back.
+public struct SubmissionReceipt: Sendable, Hashable {
+    public var submissionId: String
+    /// The instance's event stream, `agents/<name>/<id>`.
+    public var streamPath: String
+    /// The stream tail taken just before admission: reading after it shows this prompt's events.
+    public var offset: String
+    public var acceptedAt: Date
+}
+
+/// What `dispatch` hands back: the same receipt for every repeat of a dispatch id.
+public struct DispatchReceipt: Sendable, Hashable {
+    public var dispatchId: String
+    /// The instance's event stream, `agents/<name>/<id>`.
+    public var streamPath: String
+    public var acceptedAt: Date
+}
+
+/// How a submission ended, as `?wait=result` reports it.
+public enum SubmissionResult: Sendable, Hashable {
+    /// `{text, usage, model}`.
+    case completed(JSONValue)
+    /// `{type, message, details}`.
+    case failed(JSONValue)
+}
+
+/// Instance ids and agent names as they appear in URLs and store paths.
+enum AgentAddress {
+    /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`.
+    static func isValidInstanceId(_ id: String) -> Bool {
+        (1...256).contains(id.utf8.count)
+            && id.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._~:@+-".unicodeScalars.contains(scalar))
+            }
+    }
+
+    /// Agent names follow the definition rules: a letter, then letters, digits, `_` or `-`.
+    static func isValidAgentName(_ name: String) -> Bool {
+        name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil
+    }
+
+    static func streamPath(_ key: SubmissionSessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }
+}

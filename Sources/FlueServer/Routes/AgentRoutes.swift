@@ -1,0 +1,107 @@
+import FluePersistence
+import FlueRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension FlueRoutes {
+    /// `POST /agents/:name/:id` admits a prompt; `GET`/`HEAD` read the instance's event stream.
+    func registerAgentRoutes(on group: RouterGroup<Context>) {
+        let routes = self
+        group.post("agents/:name/:id") { request, context in
+            try await routes.handle(request) { try await routes.promptAgent(request, context) }
+        }
+        group.get("agents/:name/:id") { request, context in
+            try await routes.handle(request) { try await routes.readAgent(request, context) }
+        }
+        group.head("agents/:name/:id") { request, context in
+            try await routes.handle(request) { try await routes.readAgent(request, context) }
+        }
+        for method in Self.otherMethods {
+            group.on("agents/:name/:id", method: method) { request, _ in
+                try await routes.handle(request) {
+                    throw FlueHTTPError.methodNotAllowed(request.method, allow: [.get, .head, .post])
+                }
+            }
+        }
+    }
+
+    /// Checks the path segments, that the agent is exposed, and its guard. Returns the key, or
+    /// the guard's own response.
+    private func agentAddress(_ request: Request, _ context: Context) async throws
+        -> (key: SubmissionSessionKey, guardResponse: Response?)
+    {
+        let name = context.parameters.get("name") ?? ""
+        let id = context.parameters.get("id") ?? ""
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !id.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw FlueHTTPError.invalidRequest("Agent URLs must have the shape /agents/<name>/<id> with non-empty segments.")
+        }
+        guard AgentAddress.isValidAgentName(name) else {
+            throw FlueHTTPError.invalidRequest(
+                "Agent names start with a letter and contain only letters, digits, _ and - (at most 64 characters).")
+        }
+        guard AgentAddress.isValidInstanceId(id) else {
+            throw FlueHTTPError.invalidRequest(
+                "Instance ids are 1 to 256 characters: letters, digits and . _ ~ : @ + - (no slashes or spaces).")
+        }
+        guard let registration = host.agents[name], registration.exposed else {
+            throw FlueHTTPError.agentNotFound(name, available: host.exposedAgentNames)
+        }
+        let guardResponse = try await agentGuards[name]?(request, context)
+        return (SubmissionSessionKey(agent: name, instanceId: id), guardResponse)
+    }
+
+    private func promptAgent(_ request: Request, _ context: Context) async throws -> Response {
+        let waitForResult = try Self.waitParameter(request)
+        let (key, guardResponse) = try await agentAddress(request, context)
+        if let guardResponse { return guardResponse }
+        let body = try await JSONBody.read(request, limit: host.configuration.agentRequestBodyLimit)
+        let input = try AgentInput.validateDirect(body)
+        let receipt = try await host.admitPrompt(agent: key.agent, id: key.instanceId, input: input)
+        let streamURL = Self.agentStreamURL(request)
+        guard waitForResult else {
+            var response = Self.json(
+                .accepted,
+                [
+                    "streamUrl": .string(streamURL), "offset": .string(receipt.offset),
+                    "submissionId": .string(receipt.submissionId),
+                ])
+            response.headers[.location] = streamURL
+            response.headers[.streamNextOffset] = receipt.offset
+            return response
+        }
+        let outcome = try await host.result(ofSubmission: receipt.submissionId, agent: key.agent, id: key.instanceId)
+        switch outcome {
+        case .completed(let result):
+            let tail = try await host.stores.streams.meta(receipt.streamPath)?.tail ?? .start
+            return Self.json(
+                .ok,
+                [
+                    "result": result, "streamUrl": .string(streamURL), "offset": .string(tail.description),
+                    "submissionId": .string(receipt.submissionId),
+                ])
+        case .failed(let error):
+            let kind = FlueError.Kind(rawValue: error["type"]?.stringValue ?? "operation_failed")
+            throw FlueError(
+                kind, error["message"]?.stringValue ?? "the submission failed",
+                details: error["details"]?.objectValue ?? [:])
+        }
+    }
+
+    private func readAgent(_ request: Request, _ context: Context) async throws -> Response {
+        let (key, guardResponse) = try await agentAddress(request, context)
+        if let guardResponse { return guardResponse }
+        let path = AgentAddress.streamPath(key)
+        let reader = StreamReader(
+            store: host.stores.streams, path: path, notFound: .streamNotFound(path), configuration: host.configuration,
+            lifecycle: host.lifecycle)
+        if request.method == .head { return try await reader.head() }
+        return try await reader.get(request)
+    }
+
+    /// The prompt URL itself (prefix included, no query): where the instance's events are read.
+    static func agentStreamURL(_ request: Request) -> String {
+        "http://\(request.head.authority ?? "localhost")\(request.uri.path)"
+    }
+}
