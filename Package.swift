@@ -147,6 +147,16 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // The server the submission fault tests start and kill (agent `worker`, tool `side_effect`).
+        .executableTarget(
+            name: "FlueFaultApp",
+            dependencies: [
+                "FlueServer",
+                "FlueRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Tests/FaultTestApp"
+        ),
         .testTarget(
             name: "FlueRuntimeTests",
             dependencies: ["FlueRuntime"]
@@ -164,6 +174,9 @@ let package = Package(
             dependencies: [
                 "FlueServer",
                 "FlueTestSupport",
+                "FluePostgres",
+                "FlueSQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),

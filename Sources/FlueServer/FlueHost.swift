@@ -245,6 +245,9 @@ public final class FlueHost: Service {
     /// runs orphaned by dead processes (at start and periodically). Then drains: live reads
     /// end, new runs are refused, running runs get up to `shutdownGracePeriod` to finish.
     public func run() async throws {
+        logger.info(
+            "flue host running",
+            metadata: ["owner": "\(ownerId)", "workflows": "\(workflows.count)", "agents": "\(agents.count)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.recoveryLoop() }

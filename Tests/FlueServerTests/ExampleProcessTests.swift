@@ -16,11 +16,11 @@ final class ChildProcess {
     private let process: Process
     private let output = Output()
 
-    init(arguments: [String], environment: [String: String]) throws {
+    init(executable: String = "hello-agents", arguments: [String], environment: [String: String]) throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("hello-agents")
+            .appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw FlueError(.invalidDefinition, "hello-agents is not built at \(binary.path); run swift build first")
+            throw FlueError(.invalidDefinition, "\(executable) is not built at \(binary.path); run swift build first")
         }
         let process = Process()
         process.executableURL = binary

@@ -1,0 +1,50 @@
+import FlueRuntime
+import FlueServer
+import Foundation
+import Hummingbird
+
+/// A Flue server for the fault tests: agent `worker` with a `side_effect` tool that appends a
+/// line to `$SIDE_EFFECT_LOG` (one line per real invocation, across processes) and then sleeps,
+/// so a test can kill the process while a tool call is in flight and count how often it ran.
+@main
+struct FlueFaultApp {
+    struct SideEffectArguments: Codable, Sendable {
+        var label: String
+        var sleepMs: Int
+    }
+
+    static func main() async throws { try await serve() }
+
+    nonisolated static func serve() async throws {
+        let log = ProcessInfo.processInfo.environment["SIDE_EFFECT_LOG"] ?? "/dev/null"
+        try await FlueServer.serve(label: "flue-fault-app") { _ in
+            []
+        } agents: { model in
+            let sideEffect = try FunctionTool(
+                name: "side_effect", description: "Performs an external action exactly once (e.g. charges a card)."
+            ) { (args: SideEffectArguments) in
+                try appendLine("\(args.label) pid=\(getpid())\n", to: log)
+                try await Task.sleep(for: .milliseconds(args.sleepMs))
+                return "done: \(args.label)"
+            }
+            return [
+                .http(
+                    try Agent(
+                        name: "worker", model: model, instructions: "Do what you are asked.", tools: [sideEffect]))
+            ]
+        } routes: { router in
+            router.get("/health") { _, _ in Response(status: .ok) }
+        }
+    }
+
+    /// Appends with `O_APPEND`, so concurrent writers from several processes never interleave.
+    static func appendLine(_ line: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else { throw FlueError(.operationFailed, "cannot open \(path)") }
+        defer { close(descriptor) }
+        let bytes = Array(line.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else {
+            throw FlueError(.operationFailed, "cannot write \(path)")
+        }
+    }
+}

@@ -1,0 +1,355 @@
+import AsyncHTTPClient
+import FluePersistence
+import FluePostgres
+import FlueRuntime
+import FlueTestSupport
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// Real `FlueFaultApp` processes on a real Postgres, killed with SIGKILL at the worst moments:
+/// every accepted submission must be settled by a surviving process, in order, without running
+/// a tool twice.
+@Suite(
+    .serialized,
+    .enabled(
+        if: ProcessInfo.processInfo.environment["TEST_DATABASE_URL"] != nil
+            || ProcessInfo.processInfo.environment["CI"] != nil,
+        "set TEST_DATABASE_URL to run the submission fault tests"))
+struct SubmissionFaultTests {
+    /// One test's world: a fresh database, a fake model, worker processes and a store view.
+    final class Cluster: Sendable {
+        let model: FakeModelServer
+        let databaseURL: String
+        let persistence: PostgresPersistence
+        let stores: FlueStores
+        let sideEffectLog: String
+        let workers = Mutex<[Worker]>([])
+
+        struct Worker: @unchecked Sendable {
+            // ChildProcess wraps Foundation.Process (not Sendable); the tests only signal and
+            // read it, and Process is thread-safe for those calls.
+            let process: ChildProcess
+            let base: String
+            let owner: String
+        }
+
+        init(model: FakeModelServer, databaseURL: String, persistence: PostgresPersistence, stores: FlueStores) {
+            self.model = model
+            self.databaseURL = databaseURL
+            self.persistence = persistence
+            self.stores = stores
+            self.sideEffectLog = FileManager.default.temporaryDirectory
+                .appendingPathComponent("flue-side-effects-\(UUID().uuidString).log").path
+        }
+
+        static func start() async throws -> Cluster {
+            let url = try await freshDatabase()
+            let persistence = try PostgresPersistence(url: url, logger: Logger(label: "fault-test"))
+            try await persistence.migrate()
+            let stores = try await persistence.connect()
+            return Cluster(model: try await FakeModelServer.start(), databaseURL: url, persistence: persistence, stores: stores)
+        }
+
+        /// Starts a worker process with a 2 s lease and a 1 s recovery scan.
+        @discardableResult
+        func startWorker() async throws -> Worker {
+            var environment = ExampleProcessTests.environment(model)
+            environment.merge(
+                [
+                    "DATABASE_URL": databaseURL, "SIDE_EFFECT_LOG": sideEffectLog, "MODEL_SPECIFIER": "anthropic/claude-fake",
+                    "SUBMISSION_LEASE_SECONDS": "2", "RECOVERY_SCAN_SECONDS": "1",
+                ], uniquingKeysWith: { $1 })
+            let child = try ChildProcess(executable: "FlueFaultApp", arguments: [], environment: environment)
+            let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+            let owner = try #require(child.stderr.firstMatch(of: /owner=(owner_[a-z0-9-]+)/).map { String($0.1) })
+            let worker = Worker(process: child, base: "http://127.0.0.1:\(port)", owner: owner)
+            workers.withLock { $0.append(worker) }
+            return worker
+        }
+
+        /// The worker whose process owns the submission's current attempt.
+        func owner(of submissionId: String) async throws -> Worker {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if let owner = try await stores.submissions.submission(submissionId)?.owner,
+                    let worker = workers.withLock({ $0.first { $0.owner == owner } })
+                {
+                    return worker
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw TestFailure()
+        }
+
+        func stop() async {
+            for worker in workers.withLock({ $0 }) {
+                worker.process.signal(SIGTERM)
+                _ = await worker.process.waitForExit()
+            }
+            try? await persistence.close()
+            await model.stop()
+            try? FileManager.default.removeItem(atPath: sideEffectLog)
+        }
+
+        var sideEffects: [String] {
+            ((try? String(contentsOfFile: sideEffectLog, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+
+        /// Waits until every submission is settled; returns the records.
+        func waitSettled(_ ids: [String], timeout: Duration = .seconds(60)) async throws -> [SubmissionRecord] {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                var records: [SubmissionRecord] = []
+                for id in ids {
+                    if let record = try await stores.submissions.submission(id), record.status.isSettled { records.append(record) }
+                }
+                if records.count == ids.count { return records }
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("only \(records.count) of \(ids.count) submissions settled")
+                    throw TestFailure()
+                }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+
+        func history(_ instance: String) async throws -> [Message] {
+            try await stores.sessions.loadSession(SessionKey(agent: "worker", instanceId: instance))?.messages ?? []
+        }
+    }
+
+    /// A new database on the test server, so leftovers of one test never meet another.
+    static func freshDatabase() async throws -> String {
+        let url = try #require(ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], "TEST_DATABASE_URL is not set")
+        let parsed = try DatabaseURL(url)
+        let client = PostgresClient(configuration: parsed.clientConfiguration)
+        let name = "flue_fault_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+            group.cancelAll()
+        }
+        let parts = url.split(separator: "?", maxSplits: 1)
+        let server = parts[0][..<(parts[0].range(of: "/", options: .backwards)?.lowerBound ?? parts[0].endIndex)]
+        return "\(server)/\(name)" + (parts.count > 1 ? "?\(parts[1])" : "")
+    }
+
+    static func prompt(_ base: String, _ instance: String, _ message: String) async throws -> String {
+        var request = HTTPClientRequest(url: "\(base)/agents/worker/\(instance)")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: JSONValue.object(["message": .string(message)]).jsonString))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try JSONValue(parsing: Data(try await response.body.collect(upTo: 1 << 16).readableBytesView))
+        #expect(response.status == .accepted, "\(body)")
+        return try #require(body["submissionId"]?.stringValue)
+    }
+
+    /// Every event of an instance stream (catch-up reads until up to date).
+    static func events(_ base: String, _ instance: String) async throws -> [JSONValue] {
+        var events: [JSONValue] = []
+        var offset = "-1"
+        while true {
+            let response = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: "\(base)/agents/worker/\(instance)?offset=\(offset)"), timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 24)
+            events += (try JSONValue(parsing: Data(body.readableBytesView))).arrayValue ?? []
+            offset = response.headers.first(name: "Stream-Next-Offset") ?? offset
+            if response.headers.first(name: "Stream-Up-To-Date") == "true" { return events }
+        }
+    }
+
+    static func settledEvents(_ events: [JSONValue], _ submissionId: String) -> [JSONValue] {
+        events.filter { $0["type"] == "submission_settled" && $0["submissionId"]?.stringValue == submissionId }
+    }
+
+    static func killTime(_ label: String, from killed: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - killed
+        print("[fault] \(label): kill -9 → last stranded submission settled in \(elapsed.milliseconds) ms")
+    }
+
+    // MARK: tests
+
+    @Test func aTurnKilledWhileTheModelStreamsResumesFromTheSavedPartialOutput() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.startWorker()
+        try await cluster.startWorker()
+        let words = (1...40).map { "word\($0)" }.joined(separator: " ")
+        await cluster.model.enqueue(ScriptedReply(text: words, chunkDelayMs: 120))
+        let entry = cluster.workers.withLock { $0[0] }
+        let id = try await Self.prompt(entry.base, "story", "Tell a long story")
+        let owner = try await cluster.owner(of: id)
+        // Let output stream and be saved (segments every 500 ms).
+        while try await Self.events(owner.base, "story").filter({ $0["type"] == "text_delta" }).count < 16 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(600))
+        owner.process.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        _ = await owner.process.waitForExit()
+        let record = try #require(try await cluster.waitSettled([id]).first)
+        Self.killTime("mid-stream", from: killed)
+        #expect(record.status == .completed, "\(String(describing: record.error))")
+        #expect(record.attemptCount == 2)
+        #expect(try await cluster.stores.submissions.attemptMarkers(id).map(\.attempt) == [1, 2])
+
+        let history = try await cluster.history("story")
+        guard history.count == 4, case .assistant(let partial) = history[1], case .user(let note, _) = history[2],
+            case .assistant(let final) = history[3]
+        else {
+            Issue.record("expected input, partial output, continue note, final answer; got \(history)")
+            return
+        }
+        #expect(!partial.text.isEmpty && words.hasPrefix(partial.text), "partial: \(partial.text)")
+        #expect(partial.stopReason == .aborted)
+        #expect(note.contains("interrupted"))
+        #expect(!final.text.isEmpty)
+        // The recovering process sent the partial output back to the model.
+        let last = try #require(await cluster.model.requests().last)
+        #expect(last.body.jsonString.contains(partial.text.replacingOccurrences(of: "\n", with: "\\n")))
+
+        let survivor = try #require(cluster.workers.withLock { $0.first { $0.owner != owner.owner } })
+        let events = try await Self.events(survivor.base, "story")
+        #expect(Self.settledEvents(events, id).map { $0["outcome"] } == ["completed"])
+        #expect(events.contains { $0["type"] == "log" && ($0["message"]?.stringValue ?? "").contains("partial output") })
+        #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
+    }
+
+    @Test func aToolCallKilledMidwayIsReportedInterruptedAndNeverRunAgain() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.startWorker()
+        try await cluster.startWorker()
+        await cluster.model.enqueue(.toolCall("side_effect", ["label": "charge-card", "sleepMs": 30000]))
+        let entry = cluster.workers.withLock { $0[1] }
+        let id = try await Self.prompt(entry.base, "billing", "Charge the card")
+        let owner = try await cluster.owner(of: id)
+        while cluster.sideEffects.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
+        owner.process.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        _ = await owner.process.waitForExit()
+        let record = try #require(try await cluster.waitSettled([id]).first)
+        Self.killTime("mid-tool", from: killed)
+        #expect(record.status == .completed, "\(String(describing: record.error))")
+        #expect(cluster.sideEffects.count == 1, "the tool ran \(cluster.sideEffects.count) times: \(cluster.sideEffects)")
+
+        let history = try await cluster.history("billing")
+        let results = history.compactMap { if case .toolResult(let result) = $0 { result } else { nil } }
+        #expect(results.count == 1)
+        #expect(results.first?.isError == true && results.first?.content.contains("interrupted") == true)
+        if case .assistant(let final)? = history.last { #expect(final.toolCalls.isEmpty) } else { Issue.record("no final answer") }
+        let requests = await cluster.model.requests()
+        #expect(requests.count == 2, "one model call before the kill, one after")
+    }
+
+    @Test func aKillBetweenTurnsRepeatsOnlyTheModelRequest() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        try await cluster.startWorker()
+        try await cluster.startWorker()
+        await cluster.model.enqueue(
+            .toolCall("side_effect", ["label": "send-email", "sleepMs": 0]),
+            ScriptedReply(text: "too late", chunkDelayMs: 60_000))
+        let entry = cluster.workers.withLock { $0[0] }
+        let id = try await Self.prompt(entry.base, "mailer", "Send the email")
+        let owner = try await cluster.owner(of: id)
+        while await cluster.model.requests().count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
+        owner.process.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        _ = await owner.process.waitForExit()
+        let record = try #require(try await cluster.waitSettled([id]).first)
+        Self.killTime("between turns", from: killed)
+        #expect(record.status == .completed, "\(String(describing: record.error))")
+        #expect(cluster.sideEffects.count == 1)
+        let requests = await cluster.model.requests()
+        #expect(requests.count == 3)
+        if requests.count == 3 {
+            #expect(requests[2].body["messages"] == requests[1].body["messages"], "the repeated request has the same history")
+        }
+        let history = try await cluster.history("mailer")
+        #expect(history.filter { if case .toolResult = $0 { true } else { false } }.count == 1)
+    }
+
+    @Test func aHundredPromptsOverTenInstancesKeepTheirOrderThroughAKill() async throws {
+        let cluster = try await Cluster.start()
+        defer { Task { await cluster.stop() } }
+        let a = try await cluster.startWorker()
+        let b = try await cluster.startWorker()
+        await cluster.model.state.enqueue(Array(repeating: ScriptedReply(text: "ok then fine", chunkDelayMs: 40), count: 100))
+        let instances = (0..<10).map { "inst\($0)" }
+        let ids = try await withThrowingTaskGroup(of: (String, String).self) { group in
+            for instance in instances {
+                for index in 0..<10 {
+                    group.addTask {
+                        let id = try await Self.prompt(index % 2 == 0 ? a.base : b.base, instance, "\(instance) message \(index)")
+                        return (instance, id)
+                    }
+                }
+            }
+            var all: [(String, String)] = []
+            for try await pair in group { all.append(pair) }
+            return all
+        }
+        #expect(ids.count == 100)
+        // Kill one process while work is in flight on it.
+        while (try await ids.asyncCount { try await cluster.stores.submissions.submission($0.1)?.status.isSettled == true }) < 20 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        a.process.signal(SIGKILL)
+        let killed = ContinuousClock.now
+        _ = await a.process.waitForExit()
+        let stranded = try await ids.asyncCount { pair in
+            let record = try await cluster.stores.submissions.submission(pair.1)
+            return record?.status == .running && record?.owner == a.owner
+        }
+        #expect(stranded > 0, "the killed process had a submission running")
+        let records = try await cluster.waitSettled(ids.map(\.1), timeout: .seconds(90))
+        Self.killTime("100 prompts", from: killed)
+        #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
+
+        let client = PostgresClient(configuration: try DatabaseURL(cluster.databaseURL).clientConfiguration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            for instance in instances {
+                var admitted: [String] = []
+                for try await id in try await client.query(
+                    "SELECT submission_id FROM flue_submissions WHERE instance_id = \(instance) ORDER BY sequence"
+                ).decode(String.self) { admitted.append(id) }
+                #expect(admitted.count == 10)
+                // Processing order on the stream: first operation of each submission.
+                var processed: [String] = []
+                for event in try await Self.events(b.base, instance) where event["type"] == "operation_start" {
+                    if let id = event["submissionId"]?.stringValue, !processed.contains(id) { processed.append(id) }
+                }
+                #expect(processed == admitted, "\(instance): processed \(processed) admitted \(admitted)")
+                // Each input entered the history exactly once, in admission order.
+                let inputs = try await cluster.history(instance).compactMap { message -> String? in
+                    if case .user(let text, _) = message, text.hasPrefix(instance) { text } else { nil }
+                }
+                let expected = try await admitted.asyncMap { try await cluster.stores.submissions.submission($0)?.input["message"]?.stringValue ?? "" }
+                #expect(inputs == expected, "\(instance): history \(inputs)")
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+extension Sequence where Element: Sendable {
+    func asyncCount(_ predicate: (Element) async throws -> Bool) async rethrows -> Int {
+        var count = 0
+        for element in self where try await predicate(element) { count += 1 }
+        return count
+    }
+
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var mapped: [T] = []
+        for element in self { mapped.append(try await transform(element)) }
+        return mapped
+    }
+}
