@@ -11,8 +11,10 @@ extension PersistenceContract {
             submissionId: id, key: key, kind: kind, input: input, acceptedAt: Date(), maxAttempts: 10, timeout: timeout)
     }
 
+    /// A session of an agent no application registers, so servers sharing the test database
+    /// never pick up what the checks leave behind.
     static func freshKey() -> SubmissionSessionKey {
-        SubmissionSessionKey(agent: "assistant", instanceId: unique("i"))
+        SubmissionSessionKey(agent: "contract-agent", instanceId: unique("i"))
     }
 
     /// Claims the runnable head of `key`, failing the check when there is none.
