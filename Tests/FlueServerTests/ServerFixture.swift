@@ -55,6 +55,28 @@ final class Gate: Sendable {
 
 struct TestFailure: Error {}
 
+struct ToolArguments: Codable, Sendable {
+    var label: String
+    var sleepMs: Int?
+}
+
+/// What the fixture's agent tools saw: invocation labels and the most that ran at once.
+final class ToolLedger: Sendable {
+    private let state = Mutex<(calls: [String], running: Int, maxRunning: Int)>(([], 0, 0))
+
+    func begin(_ label: String) {
+        state.withLock { state in
+            state.calls.append(label)
+            state.running += 1
+            state.maxRunning = max(state.maxRunning, state.running)
+        }
+    }
+
+    func end() { state.withLock { $0.running -= 1 } }
+    var calls: [String] { state.withLock { $0.calls } }
+    var maxRunning: Int { state.withLock { $0.maxRunning } }
+}
+
 /// A Flue server on a real socket (127.0.0.1, free port) with test workflows, a fake model
 /// server behind it and an HTTP client.
 final class ServerFixture: Sendable {
@@ -68,9 +90,11 @@ final class ServerFixture: Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)\(prefix)" }
 
     static func start(
-        prefix: String = "", configure: (inout FlueConfiguration) -> Void = { _ in }
+        prefix: String = "", stores: FlueStores = .inMemory(), model existingModel: FakeModelServer? = nil,
+        ledger: ToolLedger = ToolLedger(), configure: (inout FlueConfiguration) -> Void = { _ in }
     ) async throws -> ServerFixture {
-        let model = try await FakeModelServer.start()
+        let model: FakeModelServer
+        if let existingModel { model = existingModel } else { model = try await FakeModelServer.start() }
         let registry = try ProviderRegistry(
             environment: [
                 "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": model.anthropicBaseURL,
@@ -115,7 +139,19 @@ final class ServerFixture: Sendable {
             .internal(
                 try Workflow(name: "nightly", payload: Empty.self, result: String.self) { _ in "internal result" }),
         ]
-        let host = try FlueHost(workflows: workflows, models: registry, configuration: configuration)
+        let work = try FunctionTool(name: "work", description: "Does some work and reports it.") { (args: ToolArguments) in
+            ledger.begin(args.label)
+            defer { ledger.end() }
+            if let sleepMs = args.sleepMs { try await Task.sleep(for: .milliseconds(sleepMs)) }
+            return "worked: \(args.label)"
+        }
+        let agents: [AgentRegistration] = [
+            .http(try Agent(name: "assistant", instructions: "Help.", tools: [work])),
+            .http(try Agent(name: "guarded-agent", instructions: "Secret.")),
+            .internal(try Agent(name: "hidden", instructions: "Handle webhooks.", tools: [work])),
+        ]
+        let host = try FlueHost(
+            workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware())
         router.get("/health") { _, _ in "ok" }
@@ -130,7 +166,8 @@ final class ServerFixture: Sendable {
             }
             return nil
         }
-        FlueRoutes(host: host, guards: ["guarded": requireToken]).register(on: router, prefix: prefix)
+        FlueRoutes(host: host, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": requireToken])
+            .register(on: router, prefix: prefix)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = FlueServer.application(host: host, router: router) { channel in
             continuation.yield(channel.localAddress?.port ?? 0)
@@ -142,15 +179,19 @@ final class ServerFixture: Sendable {
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure() }
-        return ServerFixture(model: model, host: host, port: port, gate: gate, prefix: prefix, group: group, serverTask: task)
+        return ServerFixture(
+            model: model, host: host, port: port, gate: gate, ledger: ledger, prefix: prefix, group: group, serverTask: task)
     }
 
     private let group: ServiceGroup
 
+    let ledger: ToolLedger
+
     private init(
-        model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, prefix: String, group: ServiceGroup,
-        serverTask: Task<Void, any Error>
+        model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, ledger: ToolLedger, prefix: String,
+        group: ServiceGroup, serverTask: Task<Void, any Error>
     ) {
+        self.ledger = ledger
         self.group = group
         self.model = model
         self.host = host
@@ -162,11 +203,11 @@ final class ServerFixture: Sendable {
 
     /// Graceful shutdown, as on SIGTERM: live reads end, running workflows finish (the gate is
     /// opened so gated runs can), then the HTTP server closes.
-    func stop() async {
+    func stop(keepModel: Bool = false) async {
         gate.open()
         await group.triggerGracefulShutdown()
         _ = try? await serverTask.value
-        await model.stop()
+        if !keepModel { await model.stop() }
     }
 
     // MARK: HTTP helpers

@@ -207,7 +207,8 @@ final class AgentCoordinator: Sendable {
         let pipe = EventPipe(path: path, store: stores.streams, logger: logger)
         let correlation = EventCorrelation(
             instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
-            submissionId: record.kind == .direct ? record.submissionId : nil)
+            submissionId: record.kind == .direct ? record.submissionId : nil, harness: "default",
+            session: record.key.session)
         return (EventEmitter(base: correlation, startIndex: Int(tail.sequence + 1), sink: pipe.sink), pipe)
     }
 
