@@ -124,6 +124,8 @@ let package = Package(
                 "FluePersistence",
                 "FluePostgres",
                 "FlueRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/FlueBench"

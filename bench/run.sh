@@ -9,18 +9,7 @@ cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-32}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 
-if [ -z "${BENCH_DATABASE_URL:-}" ]; then
-  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  PG_DIR=$(mktemp -d /tmp/flue-bench-pg.XXXXXX)
-  PG_PORT=55433
-  chown postgres "$PG_DIR"
-  su postgres -c "$PG_BIN/initdb -D $PG_DIR/data -U postgres -A trust" >/dev/null
-  su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -w -l $PG_DIR/log -o '-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200' start" >/dev/null
-  trap 'su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop" >/dev/null 2>&1 || true' EXIT
-  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE flue_bench'
-  BENCH_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/flue_bench?sslmode=disable"
-fi
-PSQL_URL=${BENCH_DATABASE_URL%%\?*}
+source bench/postgres.sh
 
 echo "== building flue-bench (release)"
 swift build -c release --product flue-bench >/dev/null
@@ -58,6 +47,8 @@ field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
 pgversion=$(psql "$PSQL_URL" -tAc 'SHOW server_version')
+# The agent-submission section (bench/agents.sh) is kept as it is.
+agents_section=$(sed -n '/<!-- agents:begin -->/,/<!-- agents:end -->/p' BENCHMARKS.md 2>/dev/null || true)
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -100,4 +91,5 @@ and measures arrival time minus the writer's timestamp.
 | --- | --- | --- | --- |
 | $(field "$latency" events) | $(field "$latency" p50Ms) ms | $(field "$latency" p99Ms) ms | $(field "$latency" maxMs) ms |
 MD
+if [ -n "$agents_section" ]; then printf '\n%s\n' "$agents_section" >> BENCHMARKS.md; fi
 echo "== wrote BENCHMARKS.md"

@@ -52,6 +52,11 @@ check "GET /health answers 200 (Postgres)" wait_for_http "http://127.0.0.1:$APP_
 postgres_ms=$(ms_since "$t0")
 result=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/summarize?wait=result" -H 'content-type: application/json' -d '{"text":"A long text."}')
 check "a workflow run completes (?wait=result)" grep -q '"summary"' <<<"$result"
+instance="smoke-$(date +%s%N)"
+answer=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/agents/assistant/$instance?wait=result" -H 'content-type: application/json' -d '{"message":"Hello agent"}')
+check "an agent prompt is answered (?wait=result)" grep -q '"text":"Echo: Hello agent"' <<<"$answer"
+status=$(psql "${TEST_DATABASE_URL%%\?*}" -tAc "SELECT status FROM flue_submissions WHERE instance_id = '$instance'")
+check "the submission is settled in Postgres ($status)" test "$status" = completed
 curl -s -X POST "http://127.0.0.1:$FAKE_PORT/_fake/script" -d '[{"text":"one two three four five six seven eight","chunkDelayMs":250,"toolCalls":[{"name":"finish","arguments":{"translation":"Bonjour","confidence":"high"}}]}]'
 receipt=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/translate" -H 'content-type: application/json' -d '{"text":"Hello","language":"French"}')
 run_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["runId"])' "$receipt")

@@ -33,6 +33,9 @@ result=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/greet?wait=result
 echo "  greet -> $result"
 check "the greet workflow returns a structured result" grep -q '"greeting"' <<<"$result"
 check "the run was persisted to the SQLite file" test -s "$work/demo.sqlite"
+answer=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/agents/assistant/ada?wait=result" -H 'content-type: application/json' -d '{"message":"Hi, I am Ada"}')
+echo "  assistant -> $answer"
+check "the assistant agent answers a prompt" grep -q '"text":"Echo: Hi, I am Ada"' <<<"$answer"
 kill -TERM "$app"
 wait "$app"; code=$?
 check "SIGTERM exits 0" test "$code" -eq 0

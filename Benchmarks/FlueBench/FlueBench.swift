@@ -4,13 +4,14 @@ import FluePostgres
 import FlueRuntime
 import Foundation
 
-/// Storage benchmarks against a real Postgres: append throughput and cross-process delivery latency.
+/// Benchmarks against a real Postgres: append throughput, cross-process delivery latency, and
+/// agent submissions end to end through running servers.
 @main
 struct FlueBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flue-bench",
         abstract: "Flue persistence benchmarks (Postgres).",
-        subcommands: [Append.self, LatencyWriter.self, LatencyReader.self])
+        subcommands: [Append.self, LatencyWriter.self, LatencyReader.self, AgentSubmissions.self])
 }
 
 /// A realistic event body (~220 bytes), like a `text_delta` with correlation ids.

@@ -49,7 +49,7 @@ public enum FlueSchema {
 }
 
 /// Storage failures with a stable meaning.
-public enum PersistenceError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum PersistenceError: InfrastructureError, Sendable, Hashable, CustomStringConvertible {
     /// The database records a schema version this build does not know.
     case unsupportedSchemaVersion(stored: Int, supported: Int)
     /// The database cannot be reached or refused the operation.

@@ -296,21 +296,20 @@ struct PostgresSubmissionStore: SubmissionStore {
             case .completed(let value): ("completed", value.jsonString, nil)
             case .failed(let value): ("failed", nil, value.jsonString)
             }
-        let won = try await changed(
+        // One statement: settle, and drop the streamed-output segments nobody needs any more.
+        return try await changed(
             """
-            UPDATE flue_submissions
-            SET status = \(status), result = \(result), error = \(error), settled_at = \(at), lease_expires_at = NULL
-            WHERE submission_id = \(submissionId) AND status IN ('queued', 'running')
-              AND (\(attemptId)::text IS NULL OR attempt_id = \(attemptId))
-            RETURNING 1
+            WITH settled AS (
+                UPDATE flue_submissions
+                SET status = \(status), result = \(result), error = \(error), settled_at = \(at), lease_expires_at = NULL
+                WHERE submission_id = \(submissionId) AND status IN ('queued', 'running')
+                  AND (\(attemptId)::text IS NULL OR attempt_id = \(attemptId))
+                RETURNING submission_id
+            ), dropped AS (
+                DELETE FROM flue_submission_chunks WHERE submission_id IN (SELECT submission_id FROM settled)
+            )
+            SELECT 1 FROM settled
             """)
-        if won {
-            try await storeOperation {
-                try await client.query(
-                    "DELETE FROM flue_submission_chunks WHERE submission_id = \(submissionId)", logger: logger)
-            }
-        }
-        return won
     }
 
     func beginSessionDeletion(_ key: SubmissionSessionKey) async throws -> Bool {

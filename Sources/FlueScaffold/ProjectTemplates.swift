@@ -103,6 +103,12 @@ public enum ProjectTemplates {
                 name: "assistant", model: model, instructions: "You are a concise, helpful assistant.", tools: [clock])
         }
 
+        /// The agents this server runs. `.http` exposes POST/GET /agents/<name>/<id>: every id is
+        /// one durable conversation.
+        func agents(model: ModelSpecifier) throws -> [AgentRegistration] {
+            [.http(try assistant(model: model))]
+        }
+
         /// The workflows this server runs. `.http` exposes POST /workflows/<name>.
         func workflows(model: ModelSpecifier) throws -> [WorkflowRegistration] {
             let agent = try assistant(model: model)
@@ -140,6 +146,8 @@ public enum ProjectTemplates {
                 }
                 try await FlueServer.serve(environment: environment, label: "\(options.name)") { model in
                     try workflows(model: model ?? fallbackModel)
+                } agents: { model in
+                    try agents(model: model ?? fallbackModel)
                 } routes: { router in
                     router.get("\(ScaffoldOptions.healthPath)") { _, _ in
                         Response(
@@ -192,6 +200,8 @@ public enum ProjectTemplates {
             swift run \(options.name) serve --fake-model        # no key needed; or set \(options.keyVariable)
             curl -s -X POST 'localhost:3000/workflows/greet?wait=result' -H 'content-type: application/json' -d '{"name":"Ada"}'
             curl -N 'localhost:3000/runs/RUN_ID?offset=-1&live=sse'
+            curl -s -X POST 'localhost:3000/agents/assistant/ada?wait=result' -H 'content-type: application/json' -d '{"message":"Hi, I am Ada"}'
+            curl -N 'localhost:3000/agents/assistant/ada?offset=-1&live=sse'
             ```
 
             Configuration comes from the environment (see `.env.example`): `PORT`, `\(options.keyVariable)`,

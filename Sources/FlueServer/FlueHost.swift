@@ -100,6 +100,7 @@ public final class FlueHost: Service {
 
     func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {
         try refuseWhileShuttingDown()
+        try Self.validateInstanceId(id)
         let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (admission, offset) = try await coordinator.admit(
             key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
@@ -117,9 +118,7 @@ public final class FlueHost: Service {
         agent: String, id: String, input: JSONValue, dispatchId: String? = nil
     ) async throws -> DispatchReceipt {
         try refuseWhileShuttingDown()
-        guard AgentAddress.isValidInstanceId(id) else {
-            throw FlueError(.invalidPayload, "instance id \"\(id)\" must be 1–256 letters, digits or ._~:@+-")
-        }
+        try Self.validateInstanceId(id)
         let dispatchId = dispatchId ?? FlueID.make("dsp")
         let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (admission, _) = try await coordinator.admit(key: key, kind: .dispatch, input: input, submissionId: dispatchId)
@@ -154,6 +153,12 @@ public final class FlueHost: Service {
 
     /// Number of agent submissions running in this process.
     public var runningSubmissionCount: Int { coordinator.runningCount }
+
+    private static func validateInstanceId(_ id: String) throws {
+        guard AgentAddress.isValidInstanceId(id) else {
+            throw FlueError(.invalidPayload, "instance id \"\(id)\" must be 1–256 letters, digits or ._~:@+-")
+        }
+    }
 
     private func refuseWhileShuttingDown() throws {
         guard !lifecycle.isShuttingDown else {

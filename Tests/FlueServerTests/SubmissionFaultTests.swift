@@ -56,13 +56,14 @@ struct SubmissionFaultTests {
 
         /// Starts a worker process with a 2 s lease and a 1 s recovery scan.
         @discardableResult
-        func startWorker() async throws -> Worker {
+        func startWorker(_ extra: [String: String] = [:]) async throws -> Worker {
             var environment = ExampleProcessTests.environment(model)
             environment.merge(
                 [
                     "DATABASE_URL": databaseURL, "SIDE_EFFECT_LOG": sideEffectLog, "MODEL_SPECIFIER": "anthropic/claude-fake",
                     "SUBMISSION_LEASE_SECONDS": "2", "RECOVERY_SCAN_SECONDS": "1",
                 ], uniquingKeysWith: { $1 })
+            environment.merge(extra, uniquingKeysWith: { $1 })
             let child = try ChildProcess(executable: "FlueFaultApp", arguments: [], environment: environment)
             let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
             let owner = try #require(child.stderr.firstMatch(of: /owner=(owner_[a-z0-9-]+)/).map { String($0.1) })
@@ -166,6 +167,18 @@ struct SubmissionFaultTests {
         events.filter { $0["type"] == "submission_settled" && $0["submissionId"]?.stringValue == submissionId }
     }
 
+    /// Runs `body` with a started cluster and always stops it (worker processes included).
+    static func withCluster(_ body: (Cluster) async throws -> Void) async throws {
+        let cluster = try await Cluster.start()
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     static func killTime(_ label: String, from killed: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - killed
         print("[fault] \(label): kill -9 → last stranded submission settled in \(elapsed.milliseconds) ms")
@@ -174,168 +187,217 @@ struct SubmissionFaultTests {
     // MARK: tests
 
     @Test func aTurnKilledWhileTheModelStreamsResumesFromTheSavedPartialOutput() async throws {
-        let cluster = try await Cluster.start()
-        defer { Task { await cluster.stop() } }
-        try await cluster.startWorker()
-        try await cluster.startWorker()
-        let words = (1...40).map { "word\($0)" }.joined(separator: " ")
-        await cluster.model.enqueue(ScriptedReply(text: words, chunkDelayMs: 120))
-        let entry = cluster.workers.withLock { $0[0] }
-        let id = try await Self.prompt(entry.base, "story", "Tell a long story")
-        let owner = try await cluster.owner(of: id)
-        // Let output stream and be saved (segments every 500 ms).
-        while try await Self.events(owner.base, "story").filter({ $0["type"] == "text_delta" }).count < 16 {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        try await Task.sleep(for: .milliseconds(600))
-        owner.process.signal(SIGKILL)
-        let killed = ContinuousClock.now
-        _ = await owner.process.waitForExit()
-        let record = try #require(try await cluster.waitSettled([id]).first)
-        Self.killTime("mid-stream", from: killed)
-        #expect(record.status == .completed, "\(String(describing: record.error))")
-        #expect(record.attemptCount == 2)
-        #expect(try await cluster.stores.submissions.attemptMarkers(id).map(\.attempt) == [1, 2])
+        try await Self.withCluster { cluster in
+            try await cluster.startWorker()
+            try await cluster.startWorker()
+            let words = (1...40).map { "word\($0)" }.joined(separator: " ")
+            await cluster.model.enqueue(ScriptedReply(text: words, chunkDelayMs: 120))
+            let entry = cluster.workers.withLock { $0[0] }
+            let id = try await Self.prompt(entry.base, "story", "Tell a long story")
+            let owner = try await cluster.owner(of: id)
+            // Let output stream and be saved (segments every 500 ms).
+            while try await Self.events(owner.base, "story").filter({ $0["type"] == "text_delta" }).count < 16 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(600))
+            owner.process.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = await owner.process.waitForExit()
+            let record = try #require(try await cluster.waitSettled([id]).first)
+            Self.killTime("mid-stream", from: killed)
+            #expect(record.status == .completed, "\(String(describing: record.error))")
+            #expect(record.attemptCount == 2)
+            #expect(try await cluster.stores.submissions.attemptMarkers(id).map(\.attempt) == [1, 2])
 
-        let history = try await cluster.history("story")
-        guard history.count == 4, case .assistant(let partial) = history[1], case .user(let note, _) = history[2],
-            case .assistant(let final) = history[3]
-        else {
-            Issue.record("expected input, partial output, continue note, final answer; got \(history)")
-            return
-        }
-        #expect(!partial.text.isEmpty && words.hasPrefix(partial.text), "partial: \(partial.text)")
-        #expect(partial.stopReason == .aborted)
-        #expect(note.contains("interrupted"))
-        #expect(!final.text.isEmpty)
-        // The recovering process sent the partial output back to the model.
-        let last = try #require(await cluster.model.requests().last)
-        #expect(last.body.jsonString.contains(partial.text.replacingOccurrences(of: "\n", with: "\\n")))
+            let history = try await cluster.history("story")
+            guard history.count == 4, case .assistant(let partial) = history[1], case .user(let note, _) = history[2],
+                case .assistant(let final) = history[3]
+            else {
+                Issue.record("expected input, partial output, continue note, final answer; got \(history)")
+                return
+            }
+            #expect(!partial.text.isEmpty && words.hasPrefix(partial.text), "partial: \(partial.text)")
+            #expect(partial.stopReason == .aborted)
+            #expect(note.contains("interrupted"))
+            #expect(!final.text.isEmpty)
+            // The recovering process sent the partial output back to the model.
+            let last = try #require(await cluster.model.requests().last)
+            #expect(last.body.jsonString.contains(partial.text.replacingOccurrences(of: "\n", with: "\\n")))
 
-        let survivor = try #require(cluster.workers.withLock { $0.first { $0.owner != owner.owner } })
-        let events = try await Self.events(survivor.base, "story")
-        #expect(Self.settledEvents(events, id).map { $0["outcome"] } == ["completed"])
-        #expect(events.contains { $0["type"] == "log" && ($0["message"]?.stringValue ?? "").contains("partial output") })
-        #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
+            let survivor = try #require(cluster.workers.withLock { $0.first { $0.owner != owner.owner } })
+            let events = try await Self.events(survivor.base, "story")
+            #expect(Self.settledEvents(events, id).map { $0["outcome"] } == ["completed"])
+            #expect(events.contains { $0["type"] == "log" && ($0["message"]?.stringValue ?? "").contains("partial output") })
+            #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
+        }
     }
 
     @Test func aToolCallKilledMidwayIsReportedInterruptedAndNeverRunAgain() async throws {
-        let cluster = try await Cluster.start()
-        defer { Task { await cluster.stop() } }
-        try await cluster.startWorker()
-        try await cluster.startWorker()
-        await cluster.model.enqueue(.toolCall("side_effect", ["label": "charge-card", "sleepMs": 30000]))
-        let entry = cluster.workers.withLock { $0[1] }
-        let id = try await Self.prompt(entry.base, "billing", "Charge the card")
-        let owner = try await cluster.owner(of: id)
-        while cluster.sideEffects.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
-        try await Task.sleep(for: .milliseconds(200))
-        owner.process.signal(SIGKILL)
-        let killed = ContinuousClock.now
-        _ = await owner.process.waitForExit()
-        let record = try #require(try await cluster.waitSettled([id]).first)
-        Self.killTime("mid-tool", from: killed)
-        #expect(record.status == .completed, "\(String(describing: record.error))")
-        #expect(cluster.sideEffects.count == 1, "the tool ran \(cluster.sideEffects.count) times: \(cluster.sideEffects)")
+        try await Self.withCluster { cluster in
+            try await cluster.startWorker()
+            try await cluster.startWorker()
+            await cluster.model.enqueue(.toolCall("side_effect", ["label": "charge-card", "sleepMs": 30000]))
+            let entry = cluster.workers.withLock { $0[1] }
+            let id = try await Self.prompt(entry.base, "billing", "Charge the card")
+            let owner = try await cluster.owner(of: id)
+            while cluster.sideEffects.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(200))
+            owner.process.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = await owner.process.waitForExit()
+            let record = try #require(try await cluster.waitSettled([id]).first)
+            Self.killTime("mid-tool", from: killed)
+            #expect(record.status == .completed, "\(String(describing: record.error))")
+            #expect(cluster.sideEffects.count == 1, "the tool ran \(cluster.sideEffects.count) times: \(cluster.sideEffects)")
 
-        let history = try await cluster.history("billing")
-        let results = history.compactMap { if case .toolResult(let result) = $0 { result } else { nil } }
-        #expect(results.count == 1)
-        #expect(results.first?.isError == true && results.first?.content.contains("interrupted") == true)
-        if case .assistant(let final)? = history.last { #expect(final.toolCalls.isEmpty) } else { Issue.record("no final answer") }
-        let requests = await cluster.model.requests()
-        #expect(requests.count == 2, "one model call before the kill, one after")
+            let history = try await cluster.history("billing")
+            let results = history.compactMap { if case .toolResult(let result) = $0 { result } else { nil } }
+            #expect(results.count == 1)
+            #expect(results.first?.isError == true && results.first?.content.contains("interrupted") == true)
+            if case .assistant(let final)? = history.last { #expect(final.toolCalls.isEmpty) } else { Issue.record("no final answer") }
+            let requests = await cluster.model.requests()
+            #expect(requests.count == 2, "one model call before the kill, one after")
+        }
     }
 
     @Test func aKillBetweenTurnsRepeatsOnlyTheModelRequest() async throws {
-        let cluster = try await Cluster.start()
-        defer { Task { await cluster.stop() } }
-        try await cluster.startWorker()
-        try await cluster.startWorker()
-        await cluster.model.enqueue(
-            .toolCall("side_effect", ["label": "send-email", "sleepMs": 0]),
-            ScriptedReply(text: "too late", chunkDelayMs: 60_000))
-        let entry = cluster.workers.withLock { $0[0] }
-        let id = try await Self.prompt(entry.base, "mailer", "Send the email")
-        let owner = try await cluster.owner(of: id)
-        while await cluster.model.requests().count < 2 { try await Task.sleep(for: .milliseconds(20)) }
-        try await Task.sleep(for: .milliseconds(200))
-        owner.process.signal(SIGKILL)
-        let killed = ContinuousClock.now
-        _ = await owner.process.waitForExit()
-        let record = try #require(try await cluster.waitSettled([id]).first)
-        Self.killTime("between turns", from: killed)
-        #expect(record.status == .completed, "\(String(describing: record.error))")
-        #expect(cluster.sideEffects.count == 1)
-        let requests = await cluster.model.requests()
-        #expect(requests.count == 3)
-        if requests.count == 3 {
-            #expect(requests[2].body["messages"] == requests[1].body["messages"], "the repeated request has the same history")
+        try await Self.withCluster { cluster in
+            try await cluster.startWorker()
+            try await cluster.startWorker()
+            await cluster.model.enqueue(
+                .toolCall("side_effect", ["label": "send-email", "sleepMs": 0]),
+                ScriptedReply(text: "too late", chunkDelayMs: 60_000))
+            let entry = cluster.workers.withLock { $0[0] }
+            let id = try await Self.prompt(entry.base, "mailer", "Send the email")
+            let owner = try await cluster.owner(of: id)
+            while await cluster.model.requests().count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(200))
+            owner.process.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = await owner.process.waitForExit()
+            let record = try #require(try await cluster.waitSettled([id]).first)
+            Self.killTime("between turns", from: killed)
+            #expect(record.status == .completed, "\(String(describing: record.error))")
+            #expect(cluster.sideEffects.count == 1)
+            let requests = await cluster.model.requests()
+            #expect(requests.count == 3)
+            if requests.count == 3 {
+                #expect(requests[2].body["messages"] == requests[1].body["messages"], "the repeated request has the same history")
+            }
+            let history = try await cluster.history("mailer")
+            #expect(history.filter { if case .toolResult = $0 { true } else { false } }.count == 1)
         }
-        let history = try await cluster.history("mailer")
-        #expect(history.filter { if case .toolResult = $0 { true } else { false } }.count == 1)
+    }
+
+    @Test func waitResultAndLiveReadersOnOneReplicaSeeASubmissionSettledByAnother() async throws {
+        try await Self.withCluster { cluster in
+            // Each process runs one submission at a time; the one busy with a long tool call cannot
+            // claim the next prompt, so the other process must run it.
+            try await cluster.startWorker(["AGENT_CONCURRENCY": "1"])
+            try await cluster.startWorker(["AGENT_CONCURRENCY": "1"])
+            await cluster.model.enqueue(.toolCall("side_effect", ["label": "blocker", "sleepMs": 6000]))
+            let entry = cluster.workers.withLock { $0[0] }
+            let blocker = try await Self.prompt(entry.base, "blocker", "Block")
+            let busy = try await cluster.owner(of: blocker)
+            while cluster.sideEffects.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+
+            // A live reader on the busy process, connected before the prompt exists.
+            let reader = Task { () -> String in
+                var raw = ""
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    let response = try await HTTPClient.shared.execute(
+                        HTTPClientRequest(url: "\(busy.base)/agents/worker/elsewhere?offset=-1&live=sse"), timeout: .seconds(30))
+                    guard response.status == .ok else {
+                        try await Task.sleep(for: .milliseconds(20))  // 404 until the prompt is admitted
+                        continue
+                    }
+                    for try await buffer in response.body {
+                        raw += String(buffer: buffer)
+                        if raw.contains("submission_settled") { return raw }
+                    }
+                }
+                return raw
+            }
+            var request = HTTPClientRequest(url: "\(busy.base)/agents/worker/elsewhere?wait=result")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"message":"Run me anywhere"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try JSONValue(parsing: Data(try await response.body.collect(upTo: 1 << 16).readableBytesView))
+            #expect(response.status == .ok, "\(body)")
+            #expect(body["result"]?["text"] == "Echo: Run me anywhere")
+            let id = try #require(body["submissionId"]?.stringValue)
+            let record = try #require(try await cluster.stores.submissions.submission(id))
+            #expect(record.owner != busy.owner, "settled by the other process")
+            #expect(record.status == .completed)
+            let raw = try await reader.value
+            #expect(raw.contains("Echo: ") && raw.contains("\"submissionId\":\"\(id)\""), "the reader saw the events live")
+            #expect(raw.contains("submission_settled"))
+            _ = try await cluster.waitSettled([blocker])
+        }
     }
 
     @Test func aHundredPromptsOverTenInstancesKeepTheirOrderThroughAKill() async throws {
-        let cluster = try await Cluster.start()
-        defer { Task { await cluster.stop() } }
-        let a = try await cluster.startWorker()
-        let b = try await cluster.startWorker()
-        await cluster.model.state.enqueue(Array(repeating: ScriptedReply(text: "ok then fine", chunkDelayMs: 40), count: 100))
-        let instances = (0..<10).map { "inst\($0)" }
-        let ids = try await withThrowingTaskGroup(of: (String, String).self) { group in
-            for instance in instances {
-                for index in 0..<10 {
-                    group.addTask {
-                        let id = try await Self.prompt(index % 2 == 0 ? a.base : b.base, instance, "\(instance) message \(index)")
-                        return (instance, id)
+        try await Self.withCluster { cluster in
+            let a = try await cluster.startWorker()
+            let b = try await cluster.startWorker()
+            await cluster.model.state.enqueue(Array(repeating: ScriptedReply(text: "ok then fine", chunkDelayMs: 40), count: 100))
+            let instances = (0..<10).map { "inst\($0)" }
+            let ids = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for instance in instances {
+                    for index in 0..<10 {
+                        group.addTask {
+                            let id = try await Self.prompt(index % 2 == 0 ? a.base : b.base, instance, "\(instance) message \(index)")
+                            return (instance, id)
+                        }
                     }
                 }
+                var all: [(String, String)] = []
+                for try await pair in group { all.append(pair) }
+                return all
             }
-            var all: [(String, String)] = []
-            for try await pair in group { all.append(pair) }
-            return all
-        }
-        #expect(ids.count == 100)
-        // Kill one process while work is in flight on it.
-        while (try await ids.asyncCount { try await cluster.stores.submissions.submission($0.1)?.status.isSettled == true }) < 20 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        a.process.signal(SIGKILL)
-        let killed = ContinuousClock.now
-        _ = await a.process.waitForExit()
-        let stranded = try await ids.asyncCount { pair in
-            let record = try await cluster.stores.submissions.submission(pair.1)
-            return record?.status == .running && record?.owner == a.owner
-        }
-        #expect(stranded > 0, "the killed process had a submission running")
-        let records = try await cluster.waitSettled(ids.map(\.1), timeout: .seconds(90))
-        Self.killTime("100 prompts", from: killed)
-        #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
+            #expect(ids.count == 100)
+            // Kill one process while work is in flight on it.
+            while (try await ids.asyncCount { try await cluster.stores.submissions.submission($0.1)?.status.isSettled == true }) < 20 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            a.process.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = await a.process.waitForExit()
+            let stranded = try await ids.asyncCount { pair in
+                let record = try await cluster.stores.submissions.submission(pair.1)
+                return record?.status == .running && record?.owner == a.owner
+            }
+            #expect(stranded > 0, "the killed process had a submission running")
+            let records = try await cluster.waitSettled(ids.map(\.1), timeout: .seconds(90))
+            Self.killTime("100 prompts", from: killed)
+            #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
 
-        let client = PostgresClient(configuration: try DatabaseURL(cluster.databaseURL).clientConfiguration)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            for instance in instances {
-                var admitted: [String] = []
-                for try await id in try await client.query(
-                    "SELECT submission_id FROM flue_submissions WHERE instance_id = \(instance) ORDER BY sequence"
-                ).decode(String.self) { admitted.append(id) }
-                #expect(admitted.count == 10)
-                // Processing order on the stream: first operation of each submission.
-                var processed: [String] = []
-                for event in try await Self.events(b.base, instance) where event["type"] == "operation_start" {
-                    if let id = event["submissionId"]?.stringValue, !processed.contains(id) { processed.append(id) }
+            let client = PostgresClient(configuration: try DatabaseURL(cluster.databaseURL).clientConfiguration)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                for instance in instances {
+                    var admitted: [String] = []
+                    for try await id in try await client.query(
+                        "SELECT submission_id FROM flue_submissions WHERE instance_id = \(instance) ORDER BY sequence"
+                    ).decode(String.self) { admitted.append(id) }
+                    #expect(admitted.count == 10)
+                    // Processing order on the stream: first operation of each submission.
+                    var processed: [String] = []
+                    for event in try await Self.events(b.base, instance) where event["type"] == "operation_start" {
+                        if let id = event["submissionId"]?.stringValue, !processed.contains(id) { processed.append(id) }
+                    }
+                    #expect(processed == admitted, "\(instance): processed \(processed) admitted \(admitted)")
+                    // Each input entered the history exactly once, in admission order.
+                    let inputs = try await cluster.history(instance).compactMap { message -> String? in
+                        if case .user(let text, _) = message, text.hasPrefix(instance) { text } else { nil }
+                    }
+                    let expected = try await admitted.asyncMap { try await cluster.stores.submissions.submission($0)?.input["message"]?.stringValue ?? "" }
+                    #expect(inputs == expected, "\(instance): history \(inputs)")
                 }
-                #expect(processed == admitted, "\(instance): processed \(processed) admitted \(admitted)")
-                // Each input entered the history exactly once, in admission order.
-                let inputs = try await cluster.history(instance).compactMap { message -> String? in
-                    if case .user(let text, _) = message, text.hasPrefix(instance) { text } else { nil }
-                }
-                let expected = try await admitted.asyncMap { try await cluster.stores.submissions.submission($0)?.input["message"]?.stringValue ?? "" }
-                #expect(inputs == expected, "\(instance): history \(inputs)")
+                group.cancelAll()
             }
-            group.cancelAll()
         }
     }
 }

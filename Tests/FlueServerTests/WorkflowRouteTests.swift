@@ -211,5 +211,12 @@ import Testing
         #expect(resultSchema?["properties"]?["confidence"]?["enum"] == ["low", "medium", "high"])
         #expect(document["paths"]?["/workflows/nightly"] == nil)
         #expect(document["paths"]?["/runs/{runId}"]?["get"] != nil)
+        let agents = document["paths"]?["/agents/{name}/{id}"]
+        #expect(agents?["post"]?["operationId"] == "invokeAgent")
+        let names = agents?["post"]?["parameters"]?.arrayValue?.first?["schema"]?["enum"]
+        #expect(names == ["assistant", "guarded-agent"], "exposed agents only")
+        #expect(agents?["get"] != nil && agents?["head"] != nil)
+        // The agent routes are mounted beneath the prefix too.
+        #expect(try await f.post("/agents/assistant/p1?wait=result", #"{"message":"hi"}"#).status == 200)
     }
 }

@@ -85,3 +85,8 @@ extension FlueError {
         return ["type": "error", "message": .string(String(describing: error)), "details": [:]]
     }
 }
+
+/// A failure of the host's infrastructure (its database, say) rather than of the operation itself.
+/// Sessions pass such errors through unchanged instead of reporting `operation_failed`, so a host
+/// can tell "retry later" from "this prompt failed".
+public protocol InfrastructureError: Error {}

@@ -174,11 +174,11 @@ public actor Session {
         }
     }
 
-    /// Model and provider errors surface as `operation_failed`; typed runtime errors and
-    /// cancellation pass through unchanged.
+    /// Model and provider errors surface as `operation_failed`; typed runtime errors,
+    /// infrastructure errors and cancellation pass through unchanged.
     private static func operationError(_ error: any Error, kind: String) -> any Error {
         guard let flue = error as? FlueError else {
-            if error is CancellationError { return error }
+            if error is CancellationError || error is any InfrastructureError { return error }
             return FlueError(
                 .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind)])
         }

@@ -83,11 +83,12 @@ enum OpenAPIDocument {
                 "responses": ["200": ["description": "Stream metadata headers."], "404": ["description": "Unknown run."]],
             ],
         ]
+        if !host.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(host, readResponses: readResponses) }
         var document: [String: JSONValue] = [
             "openapi": "3.1.0",
             "info": [
                 "title": "Flue API", "version": "0.1.0",
-                "description": "Workflows and their durable event streams.",
+                "description": "Workflows, agent instances and their durable event streams.",
             ],
             "paths": .object(paths),
             "components": [
@@ -126,6 +127,76 @@ enum OpenAPIDocument {
         ]
         if !prefix.isEmpty { document["servers"] = [["url": .string(prefix)]] }
         return .object(document)
+    }
+
+    /// `POST`/`GET`/`HEAD /agents/{name}/{id}`: one generic path for every exposed agent.
+    private static func agentPath(_ host: FlueHost, readResponses: [String: JSONValue]) -> JSONValue {
+        let parameters: JSONValue = [
+            [
+                "name": "name", "in": "path", "required": true,
+                "schema": ["type": "string", "enum": .array(host.exposedAgentNames.map(JSONValue.string))],
+            ],
+            [
+                "name": "id", "in": "path", "required": true,
+                "schema": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$"],
+            ],
+        ]
+        let image: JSONValue = [
+            "type": "object",
+            "properties": [
+                "type": ["type": "string", "enum": ["image"]], "data": ["type": "string", "maxLength": 14_680_064],
+                "mimeType": ["type": "string"],
+            ],
+            "required": ["type", "data", "mimeType"],
+        ]
+        let receipt: JSONValue = [
+            "streamUrl": ["type": "string"], "offset": ["type": "string"], "submissionId": ["type": "string"],
+        ]
+        var postResponses = errorResponses([400, 404, 405, 409, 413, 415, 500, 503])
+        postResponses["202"] = [
+            "description": "Prompt admitted as a durable submission; read its events at streamUrl after offset.",
+            "content": ["application/json": ["schema": ["type": "object", "properties": receipt]]],
+        ]
+        var answered = receipt.objectValue ?? [:]
+        answered["result"] = [
+            "type": "object",
+            "properties": ["text": ["type": "string"], "usage": ["type": "object"], "model": ["type": "object"]],
+        ]
+        postResponses["200"] = [
+            "description": "With ?wait=result: the settled answer.",
+            "content": ["application/json": ["schema": ["type": "object", "properties": .object(answered)]]],
+        ]
+        return [
+            "post": [
+                "operationId": "invokeAgent",
+                "tags": ["agents"],
+                "parameters": .array(
+                    (parameters.arrayValue ?? []) + [
+                        ["name": "wait", "in": "query", "required": false, "schema": ["type": "string", "enum": ["result"]]]
+                    ]),
+                "requestBody": [
+                    "required": true,
+                    "content": [
+                        "application/json": [
+                            "schema": [
+                                "type": "object",
+                                "properties": ["message": ["type": "string"], "images": ["type": "array", "items": image]],
+                                "required": ["message"],
+                            ]
+                        ]
+                    ],
+                ],
+                "responses": .object(postResponses),
+            ],
+            "get": [
+                "operationId": "readAgent", "tags": ["agents"], "parameters": parameters,
+                "responses": .object(readResponses),
+            ],
+            "head": [
+                "operationId": "readAgentMetadata", "tags": ["agents"], "parameters": parameters,
+                "responses": ["200": ["description": "Stream metadata headers."], "404": ["description": "No prompt yet."]],
+            ],
+        ]
     }
 
     private static func errorResponses(_ statuses: [Int]) -> [String: JSONValue] {
