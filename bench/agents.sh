@@ -75,7 +75,7 @@ kill_run() { # kill_run [VAR=value...]: two processes, prompts to A, A killed af
   stop_servers "$B_PID"
   curl -sf -X POST "$FAKE/_fake/reset" >/dev/null || true
 }
-echo "== kill -9, default lease (30 s, scan every 15 s)"
+echo "== kill -9, default lease (30 s, scan every 5 s)"
 kill_run
 kill_default=$KILL_RESULT
 echo "$kill_default"
@@ -114,7 +114,7 @@ an input that never reached the history) and settles it.
 
 | lease / scan | stranded | kill → last stranded settled | kill → all 100 settled | completed | failed |
 | --- | --- | --- | --- | --- | --- |
-| 30 s / 15 s (defaults) | $(field "$kill_default" stranded) | $(field "$kill_default" killToStrandedSettledMs) ms | $(field "$kill_default" killToAllSettledMs) ms | $(field "$kill_default" completed) | $(field "$kill_default" failed) |
+| 30 s / 5 s (defaults) | $(field "$kill_default" stranded) | $(field "$kill_default" killToStrandedSettledMs) ms | $(field "$kill_default" killToAllSettledMs) ms | $(field "$kill_default" completed) | $(field "$kill_default" failed) |
 | 5 s / 1 s | $(field "$kill_short" stranded) | $(field "$kill_short" killToStrandedSettledMs) ms | $(field "$kill_short" killToAllSettledMs) ms | $(field "$kill_short" completed) | $(field "$kill_short" failed) |
 
 The time is dominated by the lease (a live owner must be given the benefit of the doubt until its

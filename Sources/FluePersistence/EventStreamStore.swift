@@ -62,10 +62,15 @@ public enum EventStreamError: Error, Sendable, Hashable, CustomStringConvertible
 /// Contract: `createStream` is idempotent; `append` returns strictly increasing offsets and
 /// throws for a missing or closed stream; `read` returns events strictly after an offset and, for
 /// a missing stream, an empty up-to-date result; `subscribe` yields after every append or close.
+/// `appendBatch` behaves like consecutive appends that no other writer interleaves with.
 public protocol EventStreamStore: Sendable {
     func createStream(_ path: String) async throws
     @discardableResult
     func append(_ path: String, _ data: Data) async throws -> StreamOffset
+    /// Appends several events in order as one write (dense offsets, all or nothing); returns the
+    /// offset of the last one. Throws like `append`.
+    @discardableResult
+    func appendBatch(_ path: String, _ events: [Data]) async throws -> StreamOffset
     func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult
     func closeStream(_ path: String) async throws
     func meta(_ path: String) async throws -> StreamMeta?

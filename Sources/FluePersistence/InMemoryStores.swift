@@ -24,14 +24,20 @@ public final class InMemoryEventStreamStore: EventStreamStore {
 
     @discardableResult
     public func append(_ path: String, _ data: Data) throws -> StreamOffset {
+        try appendBatch(path, [data])
+    }
+
+    @discardableResult
+    public func appendBatch(_ path: String, _ events: [Data]) throws -> StreamOffset {
         let offset = try state.withLock { streams -> StreamOffset in
             guard var stream = streams[path] else { throw EventStreamError.streamNotFound(path) }
             guard !stream.closed else { throw EventStreamError.streamClosed(path) }
-            let offset = StreamOffset(sequence: stream.nextSequence)
-            stream.nextSequence += 1
-            stream.events.append(StoredEvent(offset: offset, data: data))
+            for data in events {
+                stream.events.append(StoredEvent(offset: StreamOffset(sequence: stream.nextSequence), data: data))
+                stream.nextSequence += 1
+            }
             streams[path] = stream
-            return offset
+            return StreamOffset(sequence: stream.nextSequence - 1)
         }
         notifier.signal(path)
         return offset

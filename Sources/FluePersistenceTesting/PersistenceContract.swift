@@ -225,6 +225,42 @@ public enum PersistenceContract {
             }
             try expect(read.map(\.offset.sequence) == Array(0..<200), "reads return every event in order")
         },
+        ContractCheck(name: "streams: batches get dense offsets in order, never interleaved with other writers") { stores, _ in
+            let path = "runs/\(unique("run"))"
+            try await stores.streams.createStream(path)
+            let lasts = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for writer in 0..<6 {
+                    group.addTask {
+                        var last: Int64 = -1
+                        for batch in 0..<5 {
+                            let events = (0..<4).map { Data(#"{"w":\#(writer),"b":\#(batch),"i":\#($0)}"#.utf8) }
+                            last = try await stores.streams.appendBatch(path, events).sequence
+                        }
+                        return last
+                    }
+                }
+                var all: [Int64] = []
+                for try await last in group { all.append(last) }
+                return all
+            }
+            try expect(lasts.max() == 119, "120 events, the last at 119: \(lasts)")
+            let read = try await stores.streams.read(path, after: .start, limit: 1000)
+            try expect(read.events.map(\.offset.sequence) == Array(0..<120), "dense offsets")
+            let decoded = read.events.compactMap { try? JSONValue(parsing: $0.data) }
+            for start in stride(from: 0, to: 120, by: 4) {
+                let batch = decoded[start..<start + 4]
+                try expect(Set(batch.map { $0["w"] }).count == 1 && Set(batch.map { $0["b"] }).count == 1, "a batch is contiguous")
+                try expect(batch.map { $0["i"] } == [0, 1, 2, 3], "in order within the batch")
+            }
+            try await stores.streams.closeStream(path)
+            do {
+                try await stores.streams.appendBatch(path, [Data("{}".utf8)])
+                throw ContractViolation(check: "batch", message: "a batch to a closed stream must throw")
+            } catch let error as EventStreamError {
+                try expect(error == .streamClosed(path), "closed error, got \(error)")
+            }
+            try expect(try await stores.streams.meta(path)?.tail.sequence == 119, "nothing of a refused batch is stored")
+        },
         ContractCheck(name: "streams: subscribers wake on append and close") { stores, _ in
             let path = "runs/\(unique("run"))"
             try await stores.streams.createStream(path)

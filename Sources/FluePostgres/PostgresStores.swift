@@ -200,19 +200,35 @@ struct PostgresEventStreamStore: EventStreamStore {
     /// (a `NOTIFY` inside every append would serialize all commits on Postgres's notify lock).
     @discardableResult
     func append(_ path: String, _ data: Data) async throws -> StreamOffset {
-        let text = String(decoding: data, as: UTF8.self)
+        try await appendBatch(path, [data])
+    }
+
+    /// One statement for the whole batch: reserve `count` sequence numbers under the stream's row
+    /// lock and insert the events with them, in order.
+    @discardableResult
+    func appendBatch(_ path: String, _ events: [Data]) async throws -> StreamOffset {
+        guard !events.isEmpty else {
+            guard let meta = try await meta(path) else { throw EventStreamError.streamNotFound(path) }
+            return meta.tail
+        }
+        let texts = events.map { String(decoding: $0, as: UTF8.self) }
+        let count = texts.count
         let sequence: Int64? = try await storeOperation {
             let rows = try await client.query(
                 """
                 WITH bumped AS (
-                    UPDATE flue_streams SET next_seq = next_seq + 1
+                    UPDATE flue_streams SET next_seq = next_seq + \(count)
                     WHERE path = \(path) AND NOT closed
-                    RETURNING next_seq - 1 AS seq
+                    RETURNING next_seq - \(count) AS first
                 )
-                INSERT INTO flue_events (path, seq, data) SELECT \(path), seq, \(text) FROM bumped RETURNING seq
+                INSERT INTO flue_events (path, seq, data)
+                SELECT \(path), bumped.first + event.ordinality - 1, event.data
+                FROM bumped, unnest(\(texts)::text[]) WITH ORDINALITY AS event(data, ordinality)
+                RETURNING seq
                 """, logger: logger)
-            for try await seq in rows.decode(Int64.self) { return seq }
-            return nil
+            var last: Int64?
+            for try await seq in rows.decode(Int64.self) { last = max(last ?? seq, seq) }
+            return last
         }
         guard let sequence else {
             guard try await meta(path) != nil else { throw EventStreamError.streamNotFound(path) }

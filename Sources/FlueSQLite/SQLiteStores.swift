@@ -147,21 +147,30 @@ struct SQLiteEventStreamStore: EventStreamStore {
 
     @discardableResult
     func append(_ path: String, _ data: Data) async throws -> StreamOffset {
-        let text = String(decoding: data, as: UTF8.self)
-        let sequence = try await sqliteOperation {
+        try await appendBatch(path, [data])
+    }
+
+    /// One write transaction: read the counter, insert the events, bump the counter.
+    @discardableResult
+    func appendBatch(_ path: String, _ events: [Data]) async throws -> StreamOffset {
+        let texts = events.map { String(decoding: $0, as: UTF8.self) }
+        let last = try await sqliteOperation {
             try await database.write { db -> Int64 in
                 guard let row = try Row.fetchOne(db, sql: "SELECT next_seq, closed FROM flue_streams WHERE path = ?", arguments: [path])
                 else { throw EventStreamError.streamNotFound(path) }
-                let next: Int64 = row[0]
+                var next: Int64 = row[0]
                 let closed: Bool = row[1]
                 guard !closed else { throw EventStreamError.streamClosed(path) }
-                try db.execute(sql: "INSERT INTO flue_events (path, seq, data) VALUES (?, ?, ?)", arguments: [path, next, text])
-                try db.execute(sql: "UPDATE flue_streams SET next_seq = ? WHERE path = ?", arguments: [next + 1, path])
-                return next
+                for text in texts {
+                    try db.execute(sql: "INSERT INTO flue_events (path, seq, data) VALUES (?, ?, ?)", arguments: [path, next, text])
+                    next += 1
+                }
+                try db.execute(sql: "UPDATE flue_streams SET next_seq = ? WHERE path = ?", arguments: [next, path])
+                return next - 1
             }
         }
         notifier.signal(path)
-        return StreamOffset(sequence: sequence)
+        return StreamOffset(sequence: last)
     }
 
     func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult {

@@ -11,7 +11,7 @@ import Logging
 /// | `LOG_LEVEL` | `info` | `trace` … `critical` |
 /// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
 /// | `RUN_LEASE_SECONDS` | 30 | a run whose process sent no heartbeat for this long is orphaned |
-/// | `RECOVERY_SCAN_SECONDS` | 15 | how often orphaned runs and expired submission leases are looked for |
+/// | `RECOVERY_SCAN_SECONDS` | 5 | how often orphaned runs and expired submission leases are looked for |
 /// | `AGENT_REQUEST_BODY_LIMIT` | 33554432 | largest accepted agent prompt body in bytes (images are large) |
 /// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
 /// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
@@ -62,7 +62,7 @@ public struct FlueConfiguration: Sendable {
         requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, shutdownGracePeriod: Duration = .seconds(30),
         longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15),
         runLease: Duration = .seconds(30), runHeartbeatInterval: Duration = .seconds(10),
-        recoveryScanInterval: Duration = .seconds(15), agentRequestBodyLimit: Int = 32 << 20,
+        recoveryScanInterval: Duration = .seconds(5), agentRequestBodyLimit: Int = 32 << 20,
         submissionLease: Duration = .seconds(30), submissionLeaseRenewal: Duration = .seconds(10),
         agentConcurrency: Int = 32, submissionMaxAttempts: Int = 10, submissionTimeout: Duration = .seconds(3600),
         streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1)
