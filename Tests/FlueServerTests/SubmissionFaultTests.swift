@@ -86,6 +86,23 @@ struct SubmissionFaultTests {
             throw TestFailure()
         }
 
+        /// SIGKILLs the worker and waits until it is gone; returns when it was killed.
+        func kill(_ worker: Worker) async -> ContinuousClock.Instant {
+            worker.process.signal(SIGKILL)
+            let killed = ContinuousClock.now
+            _ = await worker.process.waitForExit()
+            return killed
+        }
+
+        /// Waits until the submissions are settled and prints how long that took since the kill.
+        func awaitRecovery(
+            _ ids: [String], killedAt killed: ContinuousClock.Instant, label: String
+        ) async throws -> [SubmissionRecord] {
+            let records = try await waitSettled(ids, timeout: .seconds(90))
+            print("[fault] \(label): kill -9 → last stranded submission settled in \((ContinuousClock.now - killed).milliseconds) ms")
+            return records
+        }
+
         func stop() async {
             for worker in workers.withLock({ $0 }) {
                 worker.process.signal(SIGTERM)
@@ -179,11 +196,6 @@ struct SubmissionFaultTests {
         await cluster.stop()
     }
 
-    static func killTime(_ label: String, from killed: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - killed
-        print("[fault] \(label): kill -9 → last stranded submission settled in \(elapsed.milliseconds) ms")
-    }
-
     // MARK: tests
 
     @Test func aTurnKilledWhileTheModelStreamsResumesFromTheSavedPartialOutput() async throws {
@@ -200,11 +212,8 @@ struct SubmissionFaultTests {
                 try await Task.sleep(for: .milliseconds(50))
             }
             try await Task.sleep(for: .milliseconds(600))
-            owner.process.signal(SIGKILL)
-            let killed = ContinuousClock.now
-            _ = await owner.process.waitForExit()
-            let record = try #require(try await cluster.waitSettled([id]).first)
-            Self.killTime("mid-stream", from: killed)
+            let killed = await cluster.kill(owner)
+            let record = try #require(try await cluster.awaitRecovery([id], killedAt: killed, label: "mid-stream").first)
             #expect(record.status == .completed, "\(String(describing: record.error))")
             #expect(record.attemptCount == 2)
             #expect(try await cluster.stores.submissions.attemptMarkers(id).map(\.attempt) == [1, 2])
@@ -242,11 +251,8 @@ struct SubmissionFaultTests {
             let owner = try await cluster.owner(of: id)
             while cluster.sideEffects.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(200))
-            owner.process.signal(SIGKILL)
-            let killed = ContinuousClock.now
-            _ = await owner.process.waitForExit()
-            let record = try #require(try await cluster.waitSettled([id]).first)
-            Self.killTime("mid-tool", from: killed)
+            let killed = await cluster.kill(owner)
+            let record = try #require(try await cluster.awaitRecovery([id], killedAt: killed, label: "mid-tool").first)
             #expect(record.status == .completed, "\(String(describing: record.error))")
             #expect(cluster.sideEffects.count == 1, "the tool ran \(cluster.sideEffects.count) times: \(cluster.sideEffects)")
 
@@ -272,11 +278,8 @@ struct SubmissionFaultTests {
             let owner = try await cluster.owner(of: id)
             while await cluster.model.requests().count < 2 { try await Task.sleep(for: .milliseconds(20)) }
             try await Task.sleep(for: .milliseconds(200))
-            owner.process.signal(SIGKILL)
-            let killed = ContinuousClock.now
-            _ = await owner.process.waitForExit()
-            let record = try #require(try await cluster.waitSettled([id]).first)
-            Self.killTime("between turns", from: killed)
+            let killed = await cluster.kill(owner)
+            let record = try #require(try await cluster.awaitRecovery([id], killedAt: killed, label: "between turns").first)
             #expect(record.status == .completed, "\(String(describing: record.error))")
             #expect(cluster.sideEffects.count == 1)
             let requests = await cluster.model.requests()
@@ -362,16 +365,13 @@ struct SubmissionFaultTests {
             while (try await ids.asyncCount { try await cluster.stores.submissions.submission($0.1)?.status.isSettled == true }) < 20 {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            a.process.signal(SIGKILL)
-            let killed = ContinuousClock.now
-            _ = await a.process.waitForExit()
+            let killed = await cluster.kill(a)
             let stranded = try await ids.asyncCount { pair in
                 let record = try await cluster.stores.submissions.submission(pair.1)
                 return record?.status == .running && record?.owner == a.owner
             }
             #expect(stranded > 0, "the killed process had a submission running")
-            let records = try await cluster.waitSettled(ids.map(\.1), timeout: .seconds(90))
-            Self.killTime("100 prompts", from: killed)
+            let records = try await cluster.awaitRecovery(ids.map(\.1), killedAt: killed, label: "100 prompts")
             #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
 
             let client = PostgresClient(configuration: try DatabaseURL(cluster.databaseURL).clientConfiguration)

@@ -56,9 +56,7 @@ final class AgentCoordinator: Sendable {
         guard agents[key.agent] != nil else {
             throw FlueError(.agentNotRegistered, "no agent named \(key.agent) is registered")
         }
-        let path = AgentAddress.streamPath(key)
-        let offset = try await stores.streams.meta(path)?.tail ?? .start
-        try await stores.streams.createStream(path)
+        let offset = try await ensureStream(AgentAddress.streamPath(key))
         let admission: Admission
         do {
             admission = try await stores.submissions.admit(
@@ -199,11 +197,17 @@ final class AgentCoordinator: Sendable {
 
     // MARK: processing
 
+    /// Creates the stream unless it exists; returns its tail.
+    private func ensureStream(_ path: String) async throws -> StreamOffset {
+        if let meta = try await stores.streams.meta(path) { return meta.tail }
+        try await stores.streams.createStream(path)
+        return try await stores.streams.meta(path)?.tail ?? .start
+    }
+
     /// The instance's stream with an emitter whose indices continue the stream's sequence.
     private func openStream(_ record: SubmissionRecord) async throws -> (EventEmitter, EventPipe) {
         let path = AgentAddress.streamPath(record.key)
-        try await stores.streams.createStream(path)
-        let tail = try await stores.streams.meta(path)?.tail ?? .start
+        let tail = try await ensureStream(path)
         let pipe = EventPipe(path: path, store: stores.streams, logger: logger)
         let correlation = EventCorrelation(
             instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
