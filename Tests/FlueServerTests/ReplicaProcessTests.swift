@@ -14,8 +14,11 @@ import Testing
             || ProcessInfo.processInfo.environment["CI"] != nil,
         "set TEST_DATABASE_URL to run the multi-process tests"))
 struct ReplicaProcessTests {
-    static func start(_ model: FakeModelServer, _ extra: [String: String] = [:]) async throws -> (ChildProcess, String) {
-        let url = try #require(ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], "TEST_DATABASE_URL is not set")
+    /// Starts `hello-agents serve` on `url` (each test makes a fresh database, so the servers never
+    /// meet rows left by other suites sharing the test server).
+    static func start(_ model: FakeModelServer, _ url: String, _ extra: [String: String] = [:]) async throws
+        -> (ChildProcess, String)
+    {
         var environment = ExampleProcessTests.environment(model, ["DATABASE_URL": url])
         environment.merge(extra, uniquingKeysWith: { $1 })
         let child = try ChildProcess(arguments: ["serve"], environment: environment)
@@ -55,8 +58,9 @@ struct ReplicaProcessTests {
     @Test func aRunStartedOnOneReplicaIsReadLiveFromAnother() async throws {
         let model = try await FakeModelServer.start()
         defer { Task { await model.stop() } }
-        let (a, baseA) = try await Self.start(model)
-        let (b, baseB) = try await Self.start(model)
+        let database = try await TestDatabase.fresh()
+        let (a, baseA) = try await Self.start(model, database)
+        let (b, baseB) = try await Self.start(model, database)
         defer {
             a.signal(SIGTERM)
             b.signal(SIGTERM)
@@ -91,14 +95,15 @@ struct ReplicaProcessTests {
         let model = try await FakeModelServer.start()
         defer { Task { await model.stop() } }
         let fast = ["RUN_LEASE_SECONDS": "2", "RECOVERY_SCAN_SECONDS": "1"]
-        let (a, baseA) = try await Self.start(model, fast)
+        let database = try await TestDatabase.fresh()
+        let (a, baseA) = try await Self.start(model, database, fast)
         await model.enqueue(ScriptedReply(text: String(repeating: "slow ", count: 200), chunkDelayMs: 200))
         let runId = try await Self.startTranslate(baseA)
         try await Task.sleep(for: .milliseconds(600))
         a.signal(SIGKILL)
         _ = await a.waitForExit()
 
-        let (b, baseB) = try await Self.start(model, fast)
+        let (b, baseB) = try await Self.start(model, database, fast)
         defer { b.signal(SIGTERM) }
         // A live reader on the new process is released by the terminalization.
         let (events, raw) = try await Self.sseEvents(baseB + "/runs/\(runId)?offset=-1&live=sse")

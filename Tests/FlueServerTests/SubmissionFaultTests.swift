@@ -47,7 +47,7 @@ struct SubmissionFaultTests {
         }
 
         static func start() async throws -> Cluster {
-            let url = try await freshDatabase()
+            let url = try await TestDatabase.fresh()
             let persistence = try PostgresPersistence(url: url, logger: Logger(label: "fault-test"))
             try await persistence.migrate()
             let stores = try await persistence.connect()
@@ -137,22 +137,6 @@ struct SubmissionFaultTests {
         func history(_ instance: String) async throws -> [Message] {
             try await stores.sessions.loadSession(SessionKey(agent: "worker", instanceId: instance))?.messages ?? []
         }
-    }
-
-    /// A new database on the test server, so leftovers of one test never meet another.
-    static func freshDatabase() async throws -> String {
-        let url = try #require(ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], "TEST_DATABASE_URL is not set")
-        let parsed = try DatabaseURL(url)
-        let client = PostgresClient(configuration: parsed.clientConfiguration)
-        let name = "flue_fault_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            group.cancelAll()
-        }
-        let parts = url.split(separator: "?", maxSplits: 1)
-        let server = parts[0][..<(parts[0].range(of: "/", options: .backwards)?.lowerBound ?? parts[0].endIndex)]
-        return "\(server)/\(name)" + (parts.count > 1 ? "?\(parts[1])" : "")
     }
 
     static func prompt(_ base: String, _ instance: String, _ message: String) async throws -> String {
