@@ -82,7 +82,11 @@ extension FlueRoutes {
                     "submissionId": .string(receipt.submissionId),
                 ])
         case .failed(let error):
-            let kind = FlueError.Kind(rawValue: error["type"]?.stringValue ?? "operation_failed")
+            // Failures that are not Flue errors (`error`, `aborted`) never leak their message.
+            guard let type = error["type"]?.stringValue, type != "error", type != "aborted" else {
+                throw FlueHTTPError.internalError
+            }
+            let kind = FlueError.Kind(rawValue: type)
             throw FlueError(
                 kind, error["message"]?.stringValue ?? "the submission failed",
                 details: error["details"]?.objectValue ?? [:])
