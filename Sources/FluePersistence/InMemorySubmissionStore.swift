@@ -49,9 +49,11 @@ public final class InMemorySubmissionStore: SubmissionStore {
         return heads
     }
 
-    public func runnableHeads(limit: Int) -> [SubmissionRecord] {
+    public func runnableHeads(agents: Set<String>, limit: Int) -> [SubmissionRecord] {
         state.withLock { state in
-            Array(Self.heads(state.records).values.filter { $0.status == .queued }.sorted { $0.sequence < $1.sequence }.prefix(limit))
+            Array(
+                Self.heads(state.records).values.filter { $0.status == .queued && agents.contains($0.key.agent) }
+                    .sorted { $0.sequence < $1.sequence }.prefix(limit))
         }
     }
 
@@ -131,10 +133,12 @@ public final class InMemorySubmissionStore: SubmissionStore {
         state.withLock { ($0.markers[submissionId] ?? [:]).values.sorted { $0.attempt < $1.attempt } }
     }
 
-    public func expiredLeases(now: Date, limit: Int) -> [SubmissionRecord] {
+    public func expiredLeases(agents: Set<String>, now: Date, limit: Int) -> [SubmissionRecord] {
         state.withLock { state in
             Array(
-                state.records.values.filter { $0.status == .running && ($0.leaseExpiresAt ?? .distantPast) < now }
+                state.records.values.filter {
+                    $0.status == .running && ($0.leaseExpiresAt ?? .distantPast) < now && agents.contains($0.key.agent)
+                }
                     .sorted { $0.sequence < $1.sequence }.prefix(limit))
         }
     }

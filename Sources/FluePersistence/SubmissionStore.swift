@@ -189,9 +189,11 @@ public protocol SubmissionStore: Sendable {
     /// Queues a submission after every earlier one of its session.
     func admit(_ submission: NewSubmission) async throws -> Admission
     func submission(_ submissionId: String) async throws -> SubmissionRecord?
-    /// For each session with unsettled work, its oldest unsettled submission when that is
-    /// still queued (nothing runs in the session), oldest first.
-    func runnableHeads(limit: Int) async throws -> [SubmissionRecord]
+    /// For each session of one of `agents` with unsettled work, its oldest unsettled submission
+    /// when that is still queued (nothing runs in the session), oldest first. Filtering by agent
+    /// keeps work of agents this process does not run (another app, an older release) from
+    /// crowding the page.
+    func runnableHeads(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord]
     /// Compare-and-set `queued → running` of a session head: new attempt id, owner, lease,
     /// `attemptCount + 1`, `startedAt` on the first start. `nil` when another claimer won or the
     /// submission is not the head.
@@ -212,8 +214,8 @@ public protocol SubmissionStore: Sendable {
     /// Writes the marker of attempt number `attempt` once; false when it exists.
     func markAttempt(_ submissionId: String, _ marker: AttemptMarker) async throws -> Bool
     func attemptMarkers(_ submissionId: String) async throws -> [AttemptMarker]
-    /// Running submissions whose lease expired before `now`, oldest first.
-    func expiredLeases(now: Date, limit: Int) async throws -> [SubmissionRecord]
+    /// Running submissions of `agents` whose lease expired before `now`, oldest first.
+    func expiredLeases(agents: Set<String>, now: Date, limit: Int) async throws -> [SubmissionRecord]
     /// Compare-and-set take-over of an expired running submission for recovery: new attempt id,
     /// owner and lease, `attemptCount + 1`. `nil` when the lease is not expired or another
     /// recoverer won.

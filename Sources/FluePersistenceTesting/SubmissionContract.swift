@@ -11,10 +11,12 @@ extension PersistenceContract {
             submissionId: id, key: key, kind: kind, input: input, acceptedAt: Date(), maxAttempts: 10, timeout: timeout)
     }
 
+    static let contractAgent = "contract-agent"
+
     /// A session of an agent no application registers, so servers sharing the test database
     /// never pick up what the checks leave behind.
     static func freshKey() -> SubmissionSessionKey {
-        SubmissionSessionKey(agent: "contract-agent", instanceId: unique("i"))
+        SubmissionSessionKey(agent: contractAgent, instanceId: unique("i"))
     }
 
     /// Claims the runnable head of `key`, failing the check when there is none.
@@ -22,7 +24,7 @@ extension PersistenceContract {
         _ store: any SubmissionStore, _ key: SubmissionSessionKey, owner: String = "p1", lease: TimeInterval = 30,
         check: String = #function
     ) async throws -> SubmissionRecord {
-        let heads = try await store.runnableHeads(limit: 10_000).filter { $0.key == key }
+        let heads = try await store.runnableHeads(agents: [contractAgent], limit: 10_000).filter { $0.key == key }
         guard let head = heads.first else { throw ContractViolation(check: check, message: "no runnable head for \(key)") }
         try expect(heads.count == 1, "one head per session, got \(heads.count)", check: check)
         let now = Date()
@@ -69,9 +71,12 @@ extension PersistenceContract {
                 _ = try await store.admit(submission)
             }
             let otherId = try await store.admit(newSubmission(other)).record.submissionId
-            let heads = try await store.runnableHeads(limit: 10_000)
+            let heads = try await store.runnableHeads(agents: [contractAgent], limit: 10_000)
             try expect(heads.filter { $0.key == key }.map(\.submissionId) == [ids[0]], "head of key is the first")
             try expect(heads.filter { $0.key == other }.map(\.submissionId) == [otherId], "other session runs in parallel")
+            try expect(
+                try await store.runnableHeads(agents: ["another-agent"], limit: 10_000).allSatisfy { $0.key.agent == "another-agent" },
+                "only the agents asked for are listed")
             let now = Date()
             let notHead = try await store.claim(
                 ids[1], owner: "p1", attemptId: unique("att"), now: now, leaseUntil: now.addingTimeInterval(30))
@@ -82,7 +87,7 @@ extension PersistenceContract {
                 try expect(claimed.status == .running && claimed.attemptCount == 1 && claimed.owner == "p1", "claimed")
                 try expect(claimed.startedAt != nil, "startedAt set on first start")
                 try expect(
-                    try await store.runnableHeads(limit: 10_000).allSatisfy { $0.key != key },
+                    try await store.runnableHeads(agents: [contractAgent], limit: 10_000).allSatisfy { $0.key != key },
                     "nothing runnable in a session while its head runs")
                 order.append(claimed.submissionId)
                 try expect(
@@ -168,9 +173,12 @@ extension PersistenceContract {
             let alive = try await claimHead(store, aliveKey, owner: "alive", lease: -60)
             try await store.renewLeases(owner: "alive", attemptIds: [alive.attemptId ?? ""], until: Date().addingTimeInterval(30))
             try await store.renewLeases(owner: "dead", attemptIds: ["an-attempt-that-ended"], until: Date().addingTimeInterval(30))
-            let listed = try await store.expiredLeases(now: Date(), limit: 10_000).map(\.submissionId)
+            let listed = try await store.expiredLeases(agents: [contractAgent], now: Date(), limit: 10_000).map(\.submissionId)
             try expect(listed.contains(expired.submissionId), "expired lease listed")
             try expect(!listed.contains(alive.submissionId), "renewed lease not listed")
+            try expect(
+                !(try await store.expiredLeases(agents: ["another-agent"], now: Date(), limit: 10_000)
+                    .contains { $0.submissionId == expired.submissionId }), "only the agents asked for are listed")
             let now = Date()
             let takers = try await withThrowingTaskGroup(of: SubmissionRecord?.self) { group in
                 for taker in 0..<3 {
@@ -195,7 +203,7 @@ extension PersistenceContract {
                 try await store.releaseLease(taken.submissionId, attemptId: taken.attemptId ?? "", at: Date().addingTimeInterval(-1)),
                 "release")
             try expect(
-                try await store.expiredLeases(now: Date(), limit: 10_000).contains { $0.submissionId == taken.submissionId },
+                try await store.expiredLeases(agents: [contractAgent], now: Date(), limit: 10_000).contains { $0.submissionId == taken.submissionId },
                 "a released lease is expired at once")
         },
         ContractCheck(name: "submissions: requeue returns a submission to the head of its queue") { stores, _ in
@@ -230,7 +238,7 @@ extension PersistenceContract {
                 "a later settle loses")
             try expect(!(try await store.requeue(claimed.submissionId, attemptId: claimed.attemptId ?? "")), "no requeue")
             try expect(
-                !(try await store.expiredLeases(now: Date().addingTimeInterval(3600), limit: 10_000)
+                !(try await store.expiredLeases(agents: [contractAgent], now: Date().addingTimeInterval(3600), limit: 10_000)
                     .contains { $0.submissionId == claimed.submissionId }), "settled submissions hold no lease")
         },
         ContractCheck(name: "submissions: session deletion waits for unsettled work and blocks admission") { stores, _ in
@@ -250,7 +258,7 @@ extension PersistenceContract {
             try await store.finishSessionDeletion(key)
             try expect(try await store.submission(claimed.submissionId) == nil, "settled submissions removed")
             _ = try await store.admit(newSubmission(key))
-            try expect(try await store.runnableHeads(limit: 10_000).contains { $0.key == key }, "admission works again")
+            try expect(try await store.runnableHeads(agents: [contractAgent], limit: 10_000).contains { $0.key == key }, "admission works again")
         },
     ]
 }

@@ -125,18 +125,21 @@ struct PostgresSubmissionStore: SubmissionStore {
         }
     }
 
-    func runnableHeads(limit: Int) async throws -> [SubmissionRecord] {
+    func runnableHeads(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord] {
         try await storeOperation {
-            try await records(
+            var binds = PostgresBindings()
+            binds.append(limit)
+            binds.append(agents.sorted())
+            return try await records(
                 PostgresQuery(
                     unsafeSQL: """
                         SELECT \(Self.columns) FROM (
                             SELECT DISTINCT ON (agent, instance_id, session) *
-                            FROM flue_submissions WHERE status IN ('queued', 'running')
+                            FROM flue_submissions WHERE status IN ('queued', 'running') AND agent = ANY($2::text[])
                             ORDER BY agent, instance_id, session, sequence
                         ) heads
                         WHERE status = 'queued' ORDER BY sequence LIMIT $1
-                        """, binds: { var b = PostgresBindings(); b.append(limit); return b }()))
+                        """, binds: binds))
         }
     }
 
@@ -236,16 +239,18 @@ struct PostgresSubmissionStore: SubmissionStore {
         }
     }
 
-    func expiredLeases(now: Date, limit: Int) async throws -> [SubmissionRecord] {
+    func expiredLeases(agents: Set<String>, now: Date, limit: Int) async throws -> [SubmissionRecord] {
         try await storeOperation {
             var binds = PostgresBindings()
             binds.append(now)
             binds.append(limit)
+            binds.append(agents.sorted())
             return try await records(
                 PostgresQuery(
                     unsafeSQL: """
                         SELECT \(Self.columns) FROM flue_submissions
-                        WHERE status = 'running' AND lease_expires_at < $1 ORDER BY sequence LIMIT $2
+                        WHERE status = 'running' AND lease_expires_at < $1 AND agent = ANY($3::text[])
+                        ORDER BY sequence LIMIT $2
                         """, binds: binds))
         }
     }

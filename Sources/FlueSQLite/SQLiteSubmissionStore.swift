@@ -86,16 +86,19 @@ struct SQLiteSubmissionStore: SubmissionStore {
                   AND (e.status = 'running' OR (e.status = 'queued' AND e.sequence < s.sequence)))
         """
 
-    func runnableHeads(limit: Int) async throws -> [SubmissionRecord] {
+    /// `agents` as a JSON array, for `agent IN (SELECT value FROM json_each(?))`.
+    private static func agentList(_ agents: Set<String>) -> String { JSONValue.array(agents.sorted().map(JSONValue.string)).jsonString }
+
+    func runnableHeads(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord] {
         try await sqliteOperation {
             try await database.read { db in
                 try Row.fetchAll(
                     db,
                     sql: """
                         SELECT \(Self.columns) FROM flue_submissions s
-                        WHERE s.status = 'queued' AND NOT \(Self.blockedByOther)
+                        WHERE s.status = 'queued' AND s.agent IN (SELECT value FROM json_each(?)) AND NOT \(Self.blockedByOther)
                         ORDER BY s.sequence LIMIT ?
-                        """, arguments: [limit]
+                        """, arguments: [Self.agentList(agents), limit]
                 ).map(Self.record)
             }
         }
@@ -179,12 +182,16 @@ struct SQLiteSubmissionStore: SubmissionStore {
         }
     }
 
-    func expiredLeases(now: Date, limit: Int) async throws -> [SubmissionRecord] {
+    func expiredLeases(agents: Set<String>, now: Date, limit: Int) async throws -> [SubmissionRecord] {
         try await sqliteOperation {
             try await database.read { db in
                 try Self.fetch(
-                    db, where: "status = 'running' AND lease_expires_at < ? ORDER BY sequence LIMIT ?",
-                    [now.timeIntervalSince1970, limit])
+                    db,
+                    where: """
+                        status = 'running' AND lease_expires_at < ? AND agent IN (SELECT value FROM json_each(?))
+                        ORDER BY sequence LIMIT ?
+                        """,
+                    [now.timeIntervalSince1970, Self.agentList(agents), limit])
             }
         }
     }

@@ -70,7 +70,7 @@ extension ServerFixture {
         // Nothing above was admitted: the instance has no stream.
         let read = try await f.get("/agents/assistant/x")
         #expect(read.status == 404 && read.errorType == "stream_not_found")
-        #expect(try await f.host.stores.submissions.runnableHeads(limit: 100).isEmpty)
+        #expect(try await f.host.stores.submissions.runnableHeads(agents: ["assistant"], limit: 100).isEmpty)
     }
 
     @Test func anOversizedImageIsRefusedAndALargeValidOneIsAccepted() async throws {

@@ -43,6 +43,9 @@ final class AgentCoordinator: Sendable {
         (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// The agents this process runs: it claims and recovers only their submissions.
+    private var agentNames: Set<String> { Set(agents.keys) }
+
     /// Attempts running in this process.
     var runningCount: Int { active.withLock { $0.count } }
 
@@ -97,6 +100,7 @@ final class AgentCoordinator: Sendable {
 
     /// Claims work as it arrives, renews leases and recovers expired ones, until cancelled.
     func run() async {
+        guard !agents.isEmpty else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.leaseRenewalLoop() }
             group.addTask { await self.recoveryLoop() }
@@ -151,13 +155,13 @@ final class AgentCoordinator: Sendable {
             guard free > 0 else { return }
             let heads: [SubmissionRecord]
             do {
-                heads = try await stores.submissions.runnableHeads(limit: free + 16)
+                heads = try await stores.submissions.runnableHeads(agents: agentNames, limit: free + 16)
             } catch {
                 logger.warning("could not list runnable submissions", metadata: ["error": "\(error)"])
                 return
             }
             var started = 0
-            for head in heads where agents[head.key.agent] != nil {
+            for head in heads {
                 guard !isStopping, runningCount < configuration.agentConcurrency else { return }
                 let attemptId = FlueID.make("att")
                 let now = Date()
@@ -314,13 +318,13 @@ final class AgentCoordinator: Sendable {
         guard !isStopping else { return 0 }
         let expired: [SubmissionRecord]
         do {
-            expired = try await stores.submissions.expiredLeases(now: Date(), limit: 100)
+            expired = try await stores.submissions.expiredLeases(agents: agentNames, now: Date(), limit: 100)
         } catch {
             logger.warning("expired-lease scan failed", metadata: ["error": "\(error)"])
             return 0
         }
         var recovered = 0
-        for record in expired where agents[record.key.agent] != nil && active.withLock({ $0[record.submissionId] == nil }) {
+        for record in expired where active.withLock({ $0[record.submissionId] == nil }) {
             if await recover(record) { recovered += 1 }
         }
         return recovered
