@@ -278,5 +278,31 @@ enum PostgresSchema {
             PRIMARY KEY (agent, instance_id, session)
         )
         """,
+        // Admission in one round trip: serialize the session's admissions (and deletions) on an
+        // advisory lock held to the end of the calling statement, so admission order (the
+        // sequence) is commit order; then refuse a deleting session, or insert unless the id exists.
+        """
+        CREATE OR REPLACE FUNCTION flue_admit_submission(
+            p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
+            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint
+        ) RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(hashtext(p_agent || '/' || p_instance || '/' || p_session));
+            IF EXISTS (SELECT 1 FROM flue_submissions WHERE submission_id = p_id) THEN
+                RETURN 'existing';
+            END IF;
+            IF EXISTS (
+                SELECT 1 FROM flue_session_deletions
+                WHERE agent = p_agent AND instance_id = p_instance AND session = p_session
+            ) THEN
+                RETURN 'deleting';
+            END IF;
+            INSERT INTO flue_submissions
+                (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms)
+            VALUES (p_id, p_agent, p_instance, p_session, p_kind, p_input, 'queued', p_accepted, p_max_attempts, p_timeout_ms);
+            RETURN 'admitted';
+        END
+        $$
+        """,
     ]
 }

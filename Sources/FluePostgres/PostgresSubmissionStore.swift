@@ -66,52 +66,40 @@ struct PostgresSubmissionStore: SubmissionStore {
         }
     }
 
+    /// Admission is one call of `flue_admit_submission` (see the schema), which takes the
+    /// session's advisory lock, checks for the id and for a deletion mark, and inserts — then one
+    /// read of the row. Two round trips, and admission order is commit order.
     func admit(_ new: NewSubmission) async throws -> Admission {
         try await storeOperation {
-            try await transaction(client, logger) { connection in
-                let lockKey = new.key.description
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: logger)
-                let existing = try await records(
+            var binds = PostgresBindings()
+            binds.append(new.submissionId)
+            binds.append(new.key.agent)
+            binds.append(new.key.instanceId)
+            binds.append(new.key.session)
+            binds.append(new.kind.rawValue)
+            binds.append(new.input.jsonString)
+            binds.append(new.acceptedAt)
+            binds.append(new.maxAttempts)
+            binds.append(new.timeout.milliseconds)
+            var outcome = ""
+            for try await text in try await client.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT flue_admit_submission($1, $2, $3, $4, $5, $6, $7, $8, $9)", binds: binds),
+                logger: logger
+            ).decode(String.self) { outcome = text }
+            if outcome == "deleting" { throw SubmissionStoreError.sessionDeleting(new.key) }
+            guard
+                let record = try await records(
                     PostgresQuery(
                         unsafeSQL: "SELECT \(Self.columns) FROM flue_submissions WHERE submission_id = $1",
-                        binds: { var b = PostgresBindings(); b.append(new.submissionId); return b }()),
-                    on: connection
+                        binds: { var b = PostgresBindings(); b.append(new.submissionId); return b }())
                 ).first
-                if let existing {
-                    guard existing.key == new.key, existing.kind == new.kind, existing.input == new.input else {
-                        throw SubmissionStoreError.conflict(submissionId: new.submissionId)
-                    }
-                    return .existing(existing)
-                }
-                for try await _ in try await connection.query(
-                    """
-                    SELECT 1 FROM flue_session_deletions
-                    WHERE agent = \(new.key.agent) AND instance_id = \(new.key.instanceId) AND session = \(new.key.session)
-                    """, logger: logger
-                ).decode(Int.self) {
-                    throw SubmissionStoreError.sessionDeleting(new.key)
-                }
-                var binds = PostgresBindings()
-                binds.append(new.submissionId)
-                binds.append(new.key.agent)
-                binds.append(new.key.instanceId)
-                binds.append(new.key.session)
-                binds.append(new.kind.rawValue)
-                binds.append(new.input.jsonString)
-                binds.append(new.acceptedAt)
-                binds.append(new.maxAttempts)
-                binds.append(new.timeout.milliseconds)
-                let inserted = try await records(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO flue_submissions
-                                (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms)
-                            VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9)
-                            RETURNING \(Self.columns)
-                            """, binds: binds), on: connection)
-                guard let record = inserted.first else { throw PersistenceError.unavailable("admission returned no row") }
-                return .admitted(record)
+            else { throw PersistenceError.unavailable("the admitted submission \(new.submissionId) cannot be read") }
+            guard outcome == "existing" else { return .admitted(record) }
+            guard record.key == new.key, record.kind == new.kind, record.input == new.input else {
+                throw SubmissionStoreError.conflict(submissionId: new.submissionId)
             }
+            return .existing(record)
         }
     }
 
