@@ -179,7 +179,7 @@ final class AgentCoordinator: Sendable {
                     logger.warning("could not claim a submission", metadata: ["submissionId": "\(head.submissionId)", "error": "\(error)"])
                 }
             }
-            // Another pass only when this one found work: what it started may have freed heads.
+            // Another pass only when the page was full and something was claimed: more may wait.
             guard started > 0, heads.count >= free + 16 else { return }
         }
     }
@@ -325,6 +325,9 @@ final class AgentCoordinator: Sendable {
         }
         var recovered = 0
         for record in expired where active.withLock({ $0[record.submissionId] == nil }) {
+            // Recovered attempts count against the concurrency bound like claimed ones; what does
+            // not fit now waits for the next scan (or another process).
+            guard runningCount < configuration.agentConcurrency, !isStopping else { break }
             if await recover(record) { recovered += 1 }
         }
         return recovered
