@@ -116,10 +116,7 @@ struct PostgresRunStore: RunStore {
     func getRun(_ runId: String) async throws -> RunRecord? {
         try await storeOperation {
             try await records(
-                client.query(
-                    PostgresQuery(
-                        unsafeSQL: "SELECT \(Self.columns) FROM flue_runs WHERE run_id = $1",
-                        binds: { var b = PostgresBindings(); b.append(runId); return b }()), logger: logger)
+                client.query("SELECT \(unescaped: Self.columns) FROM flue_runs WHERE run_id = \(runId)", logger: logger)
             ).first
         }
     }
@@ -128,23 +125,17 @@ struct PostgresRunStore: RunStore {
         try await storeOperation {
             let limit = min(max(1, limit), 1000)
             let after = cursor.flatMap(RunListCursor.init(token:))
-            var binds = PostgresBindings()
-            binds.append(status?.rawValue)
-            binds.append(workflowName)
-            binds.append(after?.s)
-            binds.append(after?.r)
-            binds.append(limit + 1)
+            let status = status?.rawValue
             let found = try await records(
                 client.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            SELECT \(Self.columns) FROM flue_runs
-                            WHERE ($1::text IS NULL OR status = $1)
-                              AND ($2::text IS NULL OR workflow_name = $2)
-                              AND ($3::timestamptz IS NULL OR (started_at, run_id) < ($3, $4::text))
-                            ORDER BY started_at DESC, run_id DESC
-                            LIMIT $5
-                            """, binds: binds), logger: logger))
+                    """
+                    SELECT \(unescaped: Self.columns) FROM flue_runs
+                    WHERE (\(status)::text IS NULL OR status = \(status))
+                      AND (\(workflowName)::text IS NULL OR workflow_name = \(workflowName))
+                      AND (\(after?.s)::timestamptz IS NULL OR (started_at, run_id) < (\(after?.s), \(after?.r)::text))
+                    ORDER BY started_at DESC, run_id DESC
+                    LIMIT \(limit + 1)
+                    """, logger: logger))
             let page = Array(found.prefix(limit))
             let next = found.count > limit ? page.last.map { RunListCursor(s: $0.startedAt, r: $0.runId).token } : nil
             return RunPage(runs: page.map(\.pointer), nextCursor: next)
@@ -160,23 +151,17 @@ struct PostgresRunStore: RunStore {
 
     func claimStaleRuns(staleBefore: Date, newOwner: String, now: Date, limit: Int) async throws -> [RunRecord] {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(newOwner)
-            binds.append(now)
-            binds.append(staleBefore)
-            binds.append(limit)
-            return try await records(
+            try await records(
                 client.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            UPDATE flue_runs SET owner = $1, heartbeat_at = $2
-                            WHERE run_id IN (
-                                SELECT run_id FROM flue_runs
-                                WHERE status = 'active' AND coalesce(heartbeat_at, started_at) < $3
-                                ORDER BY started_at LIMIT $4
-                                FOR UPDATE SKIP LOCKED)
-                            RETURNING \(Self.columns)
-                            """, binds: binds), logger: logger))
+                    """
+                    UPDATE flue_runs SET owner = \(newOwner), heartbeat_at = \(now)
+                    WHERE run_id IN (
+                        SELECT run_id FROM flue_runs
+                        WHERE status = 'active' AND coalesce(heartbeat_at, started_at) < \(staleBefore)
+                        ORDER BY started_at LIMIT \(limit)
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger))
         }
     }
 }

@@ -46,16 +46,17 @@ struct PostgresSubmissionStore: SubmissionStore {
             })
     }
 
-    private func records(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [SubmissionRecord] {
-        let rows: PostgresRowSequence
-        if let connection {
-            rows = try await connection.query(query, logger: logger)
-        } else {
-            rows = try await client.query(query, logger: logger)
-        }
+    private func records(_ query: PostgresQuery) async throws -> [SubmissionRecord] {
         var found: [SubmissionRecord] = []
-        for try await row in rows { found.append(try Self.record(row)) }
+        for try await row in try await client.query(query, logger: logger) { found.append(try Self.record(row)) }
         return found
+    }
+
+    /// The row of one submission (without the operation deadline: callers add it).
+    private func fetch(_ submissionId: String) async throws -> SubmissionRecord? {
+        try await records(
+            "SELECT \(unescaped: Self.columns) FROM flue_submissions WHERE submission_id = \(submissionId)"
+        ).first
     }
 
     /// Runs a statement and reports whether it touched a row (`RETURNING 1`).
@@ -71,30 +72,16 @@ struct PostgresSubmissionStore: SubmissionStore {
     /// read of the row. Two round trips, and admission order is commit order.
     func admit(_ new: NewSubmission) async throws -> Admission {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(new.submissionId)
-            binds.append(new.key.agent)
-            binds.append(new.key.instanceId)
-            binds.append(new.key.session)
-            binds.append(new.kind.rawValue)
-            binds.append(new.input.jsonString)
-            binds.append(new.acceptedAt)
-            binds.append(new.maxAttempts)
-            binds.append(new.timeout.milliseconds)
             var outcome = ""
             for try await text in try await client.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT flue_admit_submission($1, $2, $3, $4, $5, $6, $7, $8, $9)", binds: binds),
-                logger: logger
+                """
+                SELECT flue_admit_submission(
+                    \(new.submissionId), \(new.key.agent), \(new.key.instanceId), \(new.key.session), \(new.kind.rawValue),
+                    \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.milliseconds))
+                """, logger: logger
             ).decode(String.self) { outcome = text }
             if outcome == "deleting" { throw SubmissionStoreError.sessionDeleting(new.key) }
-            guard
-                let record = try await records(
-                    PostgresQuery(
-                        unsafeSQL: "SELECT \(Self.columns) FROM flue_submissions WHERE submission_id = $1",
-                        binds: { var b = PostgresBindings(); b.append(new.submissionId); return b }())
-                ).first
-            else { throw PersistenceError.unavailable("the admitted submission \(new.submissionId) cannot be read") }
+            guard let record = try await fetch(new.submissionId) else { throw PersistenceError.unavailable("the admitted submission \(new.submissionId) cannot be read") }
             guard outcome == "existing" else { return .admitted(record) }
             guard record.key == new.key, record.kind == new.kind, record.input == new.input else {
                 throw SubmissionStoreError.conflict(submissionId: new.submissionId)
@@ -104,30 +91,20 @@ struct PostgresSubmissionStore: SubmissionStore {
     }
 
     func submission(_ submissionId: String) async throws -> SubmissionRecord? {
-        try await storeOperation {
-            try await records(
-                PostgresQuery(
-                    unsafeSQL: "SELECT \(Self.columns) FROM flue_submissions WHERE submission_id = $1",
-                    binds: { var b = PostgresBindings(); b.append(submissionId); return b }())
-            ).first
-        }
+        try await storeOperation { try await fetch(submissionId) }
     }
 
     func runnableHeads(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord] {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(limit)
-            binds.append(agents.sorted())
-            return try await records(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT \(Self.columns) FROM (
-                            SELECT DISTINCT ON (agent, instance_id, session) *
-                            FROM flue_submissions WHERE status IN ('queued', 'running') AND agent = ANY($2::text[])
-                            ORDER BY agent, instance_id, session, sequence
-                        ) heads
-                        WHERE status = 'queued' ORDER BY sequence LIMIT $1
-                        """, binds: binds))
+            try await records(
+                """
+                SELECT \(unescaped: Self.columns) FROM (
+                    SELECT DISTINCT ON (agent, instance_id, session) *
+                    FROM flue_submissions WHERE status IN ('queued', 'running') AND agent = ANY(\(agents.sorted())::text[])
+                    ORDER BY agent, instance_id, session, sequence
+                ) heads
+                WHERE status = 'queued' ORDER BY sequence LIMIT \(limit)
+                """)
         }
     }
 
@@ -135,26 +112,19 @@ struct PostgresSubmissionStore: SubmissionStore {
         -> SubmissionRecord?
     {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(submissionId)
-            binds.append(attemptId)
-            binds.append(owner)
-            binds.append(leaseUntil)
-            binds.append(now)
-            return try await records(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE flue_submissions s
-                        SET status = 'running', attempt_id = $2, owner = $3, lease_expires_at = $4,
-                            attempt_count = attempt_count + 1, started_at = coalesce(started_at, $5), journal = NULL
-                        WHERE submission_id = $1 AND status = 'queued'
-                          AND NOT EXISTS (
-                              SELECT 1 FROM flue_submissions e
-                              WHERE e.agent = s.agent AND e.instance_id = s.instance_id AND e.session = s.session
-                                AND e.submission_id <> s.submission_id
-                                AND (e.status = 'running' OR (e.status = 'queued' AND e.sequence < s.sequence)))
-                        RETURNING \(Self.columns)
-                        """, binds: binds)
+            try await records(
+                """
+                UPDATE flue_submissions s
+                SET status = 'running', attempt_id = \(attemptId), owner = \(owner), lease_expires_at = \(leaseUntil),
+                    attempt_count = attempt_count + 1, started_at = coalesce(started_at, \(now)), journal = NULL
+                WHERE submission_id = \(submissionId) AND status = 'queued'
+                  AND NOT EXISTS (
+                      SELECT 1 FROM flue_submissions e
+                      WHERE e.agent = s.agent AND e.instance_id = s.instance_id AND e.session = s.session
+                        AND e.submission_id <> s.submission_id
+                        AND (e.status = 'running' OR (e.status = 'queued' AND e.sequence < s.sequence)))
+                RETURNING \(unescaped: Self.columns)
+                """
             ).first
         }
     }
@@ -229,17 +199,12 @@ struct PostgresSubmissionStore: SubmissionStore {
 
     func expiredLeases(agents: Set<String>, now: Date, limit: Int) async throws -> [SubmissionRecord] {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(now)
-            binds.append(limit)
-            binds.append(agents.sorted())
-            return try await records(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT \(Self.columns) FROM flue_submissions
-                        WHERE status = 'running' AND lease_expires_at < $1 AND agent = ANY($3::text[])
-                        ORDER BY sequence LIMIT $2
-                        """, binds: binds))
+            try await records(
+                """
+                SELECT \(unescaped: Self.columns) FROM flue_submissions
+                WHERE status = 'running' AND lease_expires_at < \(now) AND agent = ANY(\(agents.sorted())::text[])
+                ORDER BY sequence LIMIT \(limit)
+                """)
         }
     }
 
@@ -247,21 +212,15 @@ struct PostgresSubmissionStore: SubmissionStore {
         _ submissionId: String, expectedAttemptId: String, owner: String, attemptId: String, now: Date, leaseUntil: Date
     ) async throws -> SubmissionRecord? {
         try await storeOperation {
-            var binds = PostgresBindings()
-            binds.append(submissionId)
-            binds.append(expectedAttemptId)
-            binds.append(now)
-            binds.append(attemptId)
-            binds.append(owner)
-            binds.append(leaseUntil)
-            return try await records(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE flue_submissions
-                        SET attempt_id = $4, owner = $5, lease_expires_at = $6, attempt_count = attempt_count + 1
-                        WHERE submission_id = $1 AND status = 'running' AND attempt_id = $2 AND lease_expires_at < $3
-                        RETURNING \(Self.columns)
-                        """, binds: binds)
+            try await records(
+                """
+                UPDATE flue_submissions
+                SET attempt_id = \(attemptId), owner = \(owner), lease_expires_at = \(leaseUntil),
+                    attempt_count = attempt_count + 1
+                WHERE submission_id = \(submissionId) AND status = 'running' AND attempt_id = \(expectedAttemptId)
+                  AND lease_expires_at < \(now)
+                RETURNING \(unescaped: Self.columns)
+                """
             ).first
         }
     }
