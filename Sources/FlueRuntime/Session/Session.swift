@@ -44,11 +44,7 @@ public actor Session {
     /// Sends a prompt and runs the agent loop until the model answers without calling tools.
     public func prompt(_ text: String, options: PromptOptions = PromptOptions()) async throws -> PromptResponse {
         try await operation(kind: "prompt") { scope in
-            let (model, outcome) = try await self.runLoop(
-                input: .user(text: text, images: options.images), options: options, extraTools: [], scope: scope)
-            let response = PromptResponse(
-                text: outcome.lastAssistant?.text ?? "", usage: outcome.usage, model: model)
-            return (response, try JSONValue(encoding: response), outcome.usage)
+            try await self.respond(to: .user(text: text, images: options.images), options: options, scope: scope)
         }
     }
 
@@ -62,17 +58,24 @@ public actor Session {
                 let response = PromptResponse(text: last.text, usage: last.usage, model: last.model)
                 return (response, try JSONValue(encoding: response), last.usage)
             }
-            let (model, outcome) = try await self.runLoop(input: nil, options: options, extraTools: [], scope: scope)
-            let response = PromptResponse(text: outcome.lastAssistant?.text ?? "", usage: outcome.usage, model: model)
-            return (response, try JSONValue(encoding: response), outcome.usage)
+            return try await self.respond(to: nil, options: options, scope: scope)
         }
+    }
+
+    /// Runs the loop (after appending `input`, if any) and answers with the final text.
+    private func respond(to input: Message?, options: PromptOptions, scope: EventCorrelation) async throws
+        -> (PromptResponse, JSONValue, Usage)
+    {
+        let (model, outcome) = try await runLoop(input: input, options: options, extraTools: [], scope: scope)
+        let response = PromptResponse(text: outcome.lastAssistant?.text ?? "", usage: outcome.usage, model: model)
+        return (response, try JSONValue(encoding: response), outcome.usage)
     }
 
     /// Appends messages to the saved history outside any operation: hosts repair an interrupted
     /// turn with them (partial output, results for tool calls whose outcome is unknown).
     public func appendRecovered(_ messages: [Message]) async throws {
         try ensureIdle()
-        for message in messages { try await append(message) }
+        try await append(messages)
     }
 
     /// Sends a prompt and returns a value of `T` that the model produced through the `finish`
@@ -194,8 +197,14 @@ public actor Session {
     }
 
     private func append(_ message: Message, inputId: String? = nil) async throws {
-        snapshot.messages.append(message)
-        if let inputId { snapshot.recordInput(inputId, at: snapshot.messages.count - 1) }
+        try await append([message], inputId: inputId)
+    }
+
+    /// Appends messages and saves the snapshot once; `inputId` marks the first one as that input
+    /// (in the same save, so the mark and the message are stored together).
+    private func append(_ messages: [Message], inputId: String? = nil) async throws {
+        if let inputId { snapshot.recordInput(inputId, at: snapshot.messages.count) }
+        snapshot.messages += messages
         snapshot.updatedAt = Date()
         if persisted { try await harness.store.saveSession(key, snapshot) }
     }
