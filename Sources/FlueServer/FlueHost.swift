@@ -90,12 +90,7 @@ public final class FlueHost: Service {
     public func prompt(
         agent: String, id: String, message: String, images: [ImageContent] = []
     ) async throws -> SubmissionReceipt {
-        var input: [String: JSONValue] = ["message": .string(message)]
-        if !images.isEmpty {
-            input["images"] = .array(
-                images.map { ["type": "image", "data": .string($0.data), "mimeType": .string($0.mimeType)] })
-        }
-        return try await admitPrompt(agent: agent, id: id, input: .object(input))
+        try await admitPrompt(agent: agent, id: id, input: AgentInput.direct(message: message, images: images))
     }
 
     func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {

@@ -17,10 +17,9 @@ enum AgentInput {
         guard case .object(let object) = body, case .string(let message)? = object["message"] else {
             throw FlueHTTPError.invalidRequest(shapeMessage)
         }
-        var input: [String: JSONValue] = ["message": .string(message)]
-        if let images = object["images"], images != .null {
-            guard case .array(let items) = images else { throw FlueHTTPError.invalidRequest(shapeMessage) }
-            var kept: [JSONValue] = []
+        var images: [ImageContent] = []
+        if let value = object["images"], value != .null {
+            guard case .array(let items) = value else { throw FlueHTTPError.invalidRequest(shapeMessage) }
             for item in items {
                 guard item["type"] == "image", let data = item["data"]?.stringValue,
                     let mimeType = item["mimeType"]?.stringValue
@@ -28,9 +27,18 @@ enum AgentInput {
                 guard data.utf8.count <= maxImageCharacters else {
                     throw FlueHTTPError.invalidRequest("Image data exceeds the \(maxImageCharacters) character limit.")
                 }
-                kept.append(["type": "image", "data": .string(data), "mimeType": .string(mimeType)])
+                images.append(ImageContent(data: data, mimeType: mimeType))
             }
-            input["images"] = .array(kept)
+        }
+        return direct(message: message, images: images)
+    }
+
+    /// The stored input of a direct prompt: `{message, images?}` (`images` only when there are some).
+    static func direct(message: String, images: [ImageContent]) -> JSONValue {
+        var input: [String: JSONValue] = ["message": .string(message)]
+        if !images.isEmpty {
+            input["images"] = .array(
+                images.map { ["type": "image", "data": .string($0.data), "mimeType": .string($0.mimeType)] })
         }
         return .object(input)
     }
