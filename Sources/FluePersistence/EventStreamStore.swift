@@ -71,12 +71,25 @@ public protocol EventStreamStore: Sendable {
     /// offset of the last one. Throws like `append`.
     @discardableResult
     func appendBatch(_ path: String, _ events: [Data]) async throws -> StreamOffset
+    /// Events strictly after `offset`, at most `limit` (brought into `1...StreamReadLimit.maximum`).
+    /// Any offset is valid input: one before the start reads from the start, one past the tail
+    /// returns no events.
     func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult
     func closeStream(_ path: String) async throws
     func meta(_ path: String) async throws -> StreamMeta?
     /// A signal for every append or close on `path`, coalesced while the reader is busy.
     /// Subscribe before reading so no change is missed. The sequence ends when the store closes.
     func subscribe(_ path: String) -> AsyncStream<Void>
+}
+
+/// Bounds on one read's batch size.
+public enum StreamReadLimit {
+    /// The most events one read returns, whatever the caller asks for.
+    public static let maximum = 1000
+
+    /// `limit` brought into `1...maximum`, so no adapter computes a probe (`limit + 1`) or an
+    /// index range from an unbounded number.
+    public static func clamped(_ limit: Int) -> Int { min(max(limit, 1), maximum) }
 }
 
 extension EventStreamStore {

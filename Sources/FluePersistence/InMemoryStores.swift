@@ -48,12 +48,13 @@ public final class InMemoryEventStreamStore: EventStreamStore {
             guard let stream = streams[path] else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
             }
-            // Sequences are dense from 0 here, so the first event after `offset` is at index offset+1.
-            let first = Int(max(0, offset.sequence + 1))
-            guard first < stream.events.count else {
+            // Sequences are dense from 0 here, so the first event after `offset` is at index
+            // `offset.eventCount`; compared before converting, so no offset can overflow an index.
+            guard offset.eventCount < Int64(stream.events.count) else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: stream.closed)
             }
-            let end = min(stream.events.count, first + max(1, limit))
+            let first = Int(offset.eventCount)
+            let end = first + min(stream.events.count - first, StreamReadLimit.clamped(limit))
             let events = Array(stream.events[first..<end])
             return StreamReadResult(
                 events: events, nextOffset: events.last?.offset ?? offset, upToDate: end == stream.events.count,

@@ -151,7 +151,7 @@ public enum PersistenceContract {
                 offsets.append(try await stores.streams.append(path, Data(#"{"i":\#(index)}"#.utf8)))
             }
             try expect(offsets.map(\.sequence) == [0, 1, 2, 3, 4], "offsets \(offsets)")
-            try expect(offsets[2].description == "0000000000000000_0000000000000002", "offset text")
+            try expect(offsets[2].description == "0000000000000000_0000000000000003", "offset text: events up to and including this one")
             let all = try await stores.streams.read(path, after: .start, limit: 100)
             try expect(all.events.count == 5 && all.upToDate && !all.closed, "read all")
             try expect(all.events.map { String(decoding: $0.data, as: UTF8.self) }.first == #"{"i":0}"#, "data round-trips")
@@ -196,6 +196,30 @@ public enum PersistenceContract {
             } catch let error as EventStreamError {
                 try expect(error == .streamNotFound(path), "not-found error, got \(error)")
             }
+        },
+        ContractCheck(name: "streams: any offset and any limit read safely (before the start, past the tail, extremes)") {
+            stores, _ in
+            let path = "runs/\(unique("run"))"
+            try await stores.streams.createStream(path)
+            for index in 0..<3 { try await stores.streams.append(path, Data(#"{"i":\#(index)}"#.utf8)) }
+            let extremes: [Int64] = [.min, -2, -1, 0, 2, 3, 1_000, StreamOffset.maxCount, .max - 1, .max]
+            for sequence in extremes {
+                for limit in [Int.min, -1, 0, 1, 100, Int.max] {
+                    let read = try await stores.streams.read(path, after: StreamOffset(sequence: sequence), limit: limit)
+                    let expected = Int(min(3, max(0, 2 - max(sequence, -1))))
+                    try expect(
+                        read.events.count == min(expected, StreamReadLimit.clamped(limit)),
+                        "after \(sequence) limit \(limit): \(read.events.count) events, expected \(expected) capped by the limit")
+                    try expect(read.events.allSatisfy { $0.offset.sequence > sequence }, "strictly after \(sequence)")
+                    try expect(
+                        read.upToDate == (read.events.count == expected),
+                        "after \(sequence) limit \(limit): up to date only when nothing remains")
+                }
+            }
+            let missing = try await stores.streams.read("runs/\(unique("run"))", after: StreamOffset(sequence: .max), limit: .max)
+            try expect(missing.events.isEmpty && missing.upToDate, "a missing stream at an extreme offset reads empty")
+            try expect(StreamOffset(sequence: .max).description.count <= 36, "any offset renders without trapping")
+            try expect(StreamOffset(sequence: .min).description == StreamOffset.start.description, "before the start renders as the start")
         },
         ContractCheck(name: "streams: concurrent appends never duplicate or skip offsets") { stores, _ in
             let path = "runs/\(unique("run"))"

@@ -234,7 +234,7 @@ struct PostgresEventStreamStore: EventStreamStore {
             guard let closed else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
             }
-            let limit = max(1, limit)
+            let limit = StreamReadLimit.clamped(limit)
             let probe = limit + 1
             var events: [StoredEvent] = []
             for try await (seq, data) in try await client.query(

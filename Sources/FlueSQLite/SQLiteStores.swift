@@ -178,7 +178,7 @@ struct SQLiteEventStreamStore: EventStreamStore {
             try await database.read { db in
                 guard let closed = try Bool.fetchOne(db, sql: "SELECT closed FROM flue_streams WHERE path = ?", arguments: [path])
                 else { return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false) }
-                let limit = max(1, limit)
+                let limit = StreamReadLimit.clamped(limit)
                 let rows = try Row.fetchAll(
                     db, sql: "SELECT seq, data FROM flue_events WHERE path = ? AND seq > ? ORDER BY seq LIMIT ?",
                     arguments: [path, offset.sequence, limit + 1])

@@ -146,7 +146,19 @@ public final class FakeModelServer: Sendable {
         if let status = reply.status {
             return errorResponse(
                 api: api, status: status, type: status == 429 ? "rate_limit_error" : "api_error",
-                message: reply.errorMessage ?? "scripted error", retryAfter: reply.retryAfter)
+                message: reply.errorMessage ?? "scripted error", retryAfter: reply.retryAfterText ?? reply.retryAfter.map(String.init))
+        }
+        if let raw = reply.rawStream {
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    for chunk in raw {
+                        try await writer.write(ByteBuffer(string: chunk))
+                        if let delay = reply.chunkDelayMs { try await Task.sleep(for: .milliseconds(delay)) }
+                    }
+                    try await writer.finish(nil)
+                    await state.streamCompleted()
+                })
         }
         let model = body["model"]?.stringValue ?? "fake-model"
         let inputTokens = max(1, body.jsonString.count / 4)
@@ -192,14 +204,14 @@ public final class FakeModelServer: Sendable {
             })
     }
 
-    static func errorResponse(api: API, status: Int, type: String, message: String, retryAfter: Int?) -> Response {
+    static func errorResponse(api: API, status: Int, type: String, message: String, retryAfter: String?) -> Response {
         let body: JSONValue =
             switch api {
             case .anthropic: ["type": "error", "error": ["type": .string(type), "message": .string(message)]]
             case .openAI: ["error": ["message": .string(message), "type": .string(type), "code": nil]]
             }
         var headers: HTTPFields = [.contentType: "application/json"]
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let retryAfter { headers[.retryAfter] = retryAfter }
         return Response(
             status: HTTPResponse.Status(code: status), headers: headers,
             body: .init(byteBuffer: ByteBuffer(data: body.jsonData())))

@@ -26,11 +26,21 @@ public struct ScriptedReply: Sendable, Hashable, Codable {
     public var disconnect: Disconnect?
     /// Pause between streamed chunks.
     public var chunkDelayMs: Int?
+    /// `Retry-After` sent verbatim with `status` (wins over `retryAfter`), for values a number
+    /// cannot carry (`1e300`, `inf`, a date).
+    public var retryAfterText: String?
+    /// Send these chunks verbatim as the `200` event-stream body, in order, for wire cases the
+    /// renderer does not produce (a last event without its blank line, a surrogate pair split
+    /// across chunks, parallel calls sharing an index …). Written for whichever API was called.
+    public var rawStream: [String]?
 
     public init(
         thinking: String? = nil, text: String? = nil, toolCalls: [ScriptedToolCall]? = nil, status: Int? = nil,
-        errorMessage: String? = nil, retryAfter: Int? = nil, disconnect: Disconnect? = nil, chunkDelayMs: Int? = nil
+        errorMessage: String? = nil, retryAfter: Int? = nil, disconnect: Disconnect? = nil, chunkDelayMs: Int? = nil,
+        retryAfterText: String? = nil, rawStream: [String]? = nil
     ) {
+        self.retryAfterText = retryAfterText
+        self.rawStream = rawStream
         self.thinking = thinking
         self.text = text
         self.toolCalls = toolCalls
@@ -40,6 +50,9 @@ public struct ScriptedReply: Sendable, Hashable, Codable {
         self.disconnect = disconnect
         self.chunkDelayMs = chunkDelayMs
     }
+
+    /// A verbatim event-stream body (see `rawStream`).
+    public static func raw(_ chunks: String...) -> ScriptedReply { ScriptedReply(rawStream: chunks) }
 
     /// A plain text answer.
     public static func text(_ text: String) -> ScriptedReply { ScriptedReply(text: text) }

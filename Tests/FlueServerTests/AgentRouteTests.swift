@@ -97,8 +97,9 @@ extension ServerFixture {
         await f.model.enqueue(ScriptedReply(text: "Hello there friend", chunkDelayMs: 150))
         let first = try await f.post("/agents/assistant/u1", #"{"message":"Hi"}"#)
         #expect(first.status == 202)
-        #expect(first.json?["offset"] == "-1")
-        #expect(first.header("Stream-Next-Offset") == "-1")
+        // A real offset even before the stream holds any event (Durable Streams: `-1` is never issued).
+        #expect(first.json?["offset"] == "0000000000000000_0000000000000000")
+        #expect(first.header("Stream-Next-Offset") == "0000000000000000_0000000000000000")
         #expect(first.header("Location") == "http://127.0.0.1:\(f.port)/agents/assistant/u1")
         #expect(first.json?["streamUrl"]?.stringValue == first.header("Location"))
         // The stream exists as soon as the prompt is admitted.
@@ -121,13 +122,13 @@ extension ServerFixture {
         // Reading from the offset returned before the second admission yields exactly its events.
         let all = try await f.agentEvents("assistant", "u1")
         let firstEvents = all.filter { $0["submissionId"]?.stringValue == firstId }
-        let after = try await f.agentEvents("assistant", "u1", after: firstEvents.count > 0 ? String(format: "0000000000000000_%016d", firstEvents.count - 1) : "-1")
+        let after = try await f.agentEvents("assistant", "u1", after: firstEvents.count > 0 ? String(format: "0000000000000000_%016d", firstEvents.count) : "-1")
         #expect(after.allSatisfy { $0["submissionId"]?.stringValue == secondId })
         #expect(after.first?["type"] == "operation_start")
         #expect(after.last?["type"] == "submission_settled")
         #expect(all.map { $0["eventIndex"]?.intValue } == Array(0..<all.count).map(Optional.some))
         #expect(all.allSatisfy { $0["instanceId"] == "u1" && $0["session"] == "default" })
-        #expect(second.json?["offset"]?.stringValue == String(format: "0000000000000000_%016d", all.count - 1))
+        #expect(second.json?["offset"]?.stringValue == String(format: "0000000000000000_%016d", all.count))
     }
 
     @Test func aFailedSubmissionAnswersWaitWithItsOwnErrorType() async throws {

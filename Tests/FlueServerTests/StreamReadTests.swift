@@ -16,13 +16,13 @@ import Testing
         let first = try await f.get("/runs/\(runId)")
         #expect(first.status == 200)
         #expect(first.json?.arrayValue?.count == 100)
-        #expect(first.header("Stream-Next-Offset") == "0000000000000000_0000000000000099")
+        #expect(first.header("Stream-Next-Offset") == "0000000000000000_0000000000000100")
         #expect(first.header("Stream-Up-To-Date") == nil)
         #expect(first.header("Stream-Closed") == nil)
         #expect(first.header("Cache-Control") == "no-store")
         #expect(first.header("Cross-Origin-Resource-Policy") == "cross-origin")
 
-        let second = try await f.get("/runs/\(runId)?offset=0000000000000000_0000000000000099")
+        let second = try await f.get("/runs/\(runId)?offset=0000000000000000_0000000000000100")
         let events = try #require(second.json?.arrayValue)
         #expect(events.count == 52)
         #expect(events.first?["eventIndex"] == 100)
@@ -31,14 +31,14 @@ import Testing
         let etag = try #require(second.header("ETag"))
         #expect(etag.hasSuffix(":c\""))
 
-        let cached = try await f.get("/runs/\(runId)?offset=0000000000000000_0000000000000099", headers: [("If-None-Match", etag)])
+        let cached = try await f.get("/runs/\(runId)?offset=0000000000000000_0000000000000100", headers: [("If-None-Match", etag)])
         #expect(cached.status == 304)
         #expect(cached.body.isEmpty)
         #expect(cached.header("ETag") == etag)
 
-        let short = try await f.get("/runs/\(runId)?offset=0_150")
+        let short = try await f.get("/runs/\(runId)?offset=0_151")
         #expect(short.json?.arrayValue?.count == 1)
-        #expect(short.header("Stream-Next-Offset") == "0000000000000000_0000000000000151")
+        #expect(short.header("Stream-Next-Offset") == "0000000000000000_0000000000000152")
 
         let tail = try await f.get("/runs/\(runId)?offset=-1&tail=3")
         #expect(tail.json?.arrayValue?.map { $0["eventIndex"] } == [149, 150, 151])
@@ -46,15 +46,15 @@ import Testing
         let now = try await f.get("/runs/\(runId)?offset=now")
         #expect(now.json == [])
         #expect(now.header("ETag") == nil)
-        #expect(now.header("Stream-Next-Offset") == "0000000000000000_0000000000000151")
+        #expect(now.header("Stream-Next-Offset") == "0000000000000000_0000000000000152")
 
         let head = try await f.request(.HEAD, "/runs/\(runId)")
         #expect(head.status == 200)
         #expect(head.body.isEmpty)
-        #expect(head.header("Stream-Next-Offset") == "0000000000000000_0000000000000151")
+        #expect(head.header("Stream-Next-Offset") == "0000000000000000_0000000000000152")
         #expect(head.header("Stream-Up-To-Date") == "true")
         #expect(head.header("Stream-Closed") == "true")
-        #expect(head.header("ETag")?.contains(":-1:") == true)
+        #expect(head.header("ETag")?.contains(":0000000000000000_0000000000000000:") == true)
         let missingHead = try await f.request(.HEAD, "/runs/run_missing")
         #expect(missingHead.status == 404)
         #expect(missingHead.body.isEmpty)
@@ -90,10 +90,10 @@ import Testing
         for _ in 0..<50 {
             let reply = try await f.get("/runs/\(runId)?offset=\(offset)")
             offset = reply.header("Stream-Next-Offset") ?? offset
-            if offset == "0000000000000000_0000000000000001" { break }
+            if offset == "0000000000000000_0000000000000002" { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(offset == "0000000000000000_0000000000000001")
+        #expect(offset == "0000000000000000_0000000000000002")
 
         let started = ContinuousClock.now
         async let poll = f.get("/runs/\(runId)?offset=\(offset)&live=long-poll")
@@ -172,7 +172,9 @@ import Testing
         #expect(controls.contains { $0["upToDate"] == true && $0["streamCursor"] != nil })
         let last = try #require(controls.last)
         #expect(last["streamClosed"] == true)
-        #expect(last["streamNextOffset"]?.stringValue == "0000000000000000_\(String(format: "%016d", dataEvents.count - 1))")
+        #expect(last["upToDate"] == true, "a closed stream at its tail is also up to date")
+        #expect(last["streamCursor"] != nil)
+        #expect(last["streamNextOffset"]?.stringValue == "0000000000000000_\(String(format: "%016d", dataEvents.count))")
     }
 
     @Test func shutdownEndsLiveReadsCleanlyAndFinishesRunningWork() async throws {

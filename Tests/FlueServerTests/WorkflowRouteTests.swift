@@ -17,10 +17,10 @@ import Testing
         let json = try #require(reply.json)
         let runId = try #require(json["runId"]?.stringValue)
         #expect(runId.hasPrefix("run_"))
-        #expect(json["offset"] == "-1")
+        #expect(json["offset"] == "0000000000000000_0000000000000000")
         #expect(json["streamUrl"]?.stringValue == "http://127.0.0.1:\(f.port)/runs/\(runId)")
         #expect(reply.header("Location") == json["streamUrl"]?.stringValue)
-        #expect(reply.header("Stream-Next-Offset") == "-1")
+        #expect(reply.header("Stream-Next-Offset") == "0000000000000000_0000000000000000")
 
         let events = try await f.readToEnd(runId)
         let types = events.compactMap { $0["type"]?.stringValue }
@@ -52,7 +52,7 @@ import Testing
         #expect(reply.status == 200)
         #expect(reply.json?["result"] == ["translation": "Hallo", "confidence": "medium"])
         #expect(reply.json?["runId"]?.stringValue?.hasPrefix("run_") == true)
-        #expect(reply.json?["offset"] == "-1")
+        #expect(reply.json?["offset"] == "0000000000000000_0000000000000000")
         #expect(reply.header("Location") == nil)
     }
 

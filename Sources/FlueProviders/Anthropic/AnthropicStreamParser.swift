@@ -19,15 +19,12 @@ struct AnthropicStreamParser: ModelStreamParser {
     init() {}
 
     mutating func consume(_ event: ServerSentEvent, emit: @Sendable (ModelStreamDelta) async -> Void) async throws {
-        guard let data = event.data, let json = try? JSONValue(parsing: data) else { return }
+        guard let data = event.data, !data.allSatisfy(\.isWhitespace) else { return }
+        let json = try JSONValue.providerEvent(data, provider: "anthropic")
         let type = json["type"]?.stringValue ?? event.event ?? ""
         switch type {
         case "message_start":
-            let u = json["message"]?["usage"]
-            usage.input = u?["input_tokens"]?.intValue ?? 0
-            usage.cacheRead = u?["cache_read_input_tokens"]?.intValue ?? 0
-            usage.cacheWrite = u?["cache_creation_input_tokens"]?.intValue ?? 0
-            usage.output = u?["output_tokens"]?.intValue ?? 0
+            updateUsage(json["message"]?["usage"])
         case "content_block_start":
             guard let index = json["index"]?.intValue, let block = json["content_block"] else { return }
             switch block["type"]?.stringValue {
@@ -40,7 +37,10 @@ struct AnthropicStreamParser: ModelStreamParser {
             case "tool_use":
                 let id = block["id"]?.stringValue ?? ""
                 let name = block["name"]?.stringValue ?? ""
-                blocks[index] = .toolUse(id: id, name: name, json: "")
+                // Some servers send the whole input here and no `input_json_delta`; the API
+                // itself sends `{}` and streams the input. Start from it; deltas append.
+                let initial = block["input"].flatMap { $0 == [:] || $0 == .null ? nil : $0.jsonString } ?? ""
+                blocks[index] = .toolUse(id: id, name: name, json: initial)
                 outputStarted = true
                 await emit(.toolCallStart(id: id, name: name))
             default:
@@ -75,7 +75,8 @@ struct AnthropicStreamParser: ModelStreamParser {
             if let reason = json["delta"]?["stop_reason"]?.stringValue {
                 stopReason = Self.stopReason(reason)
             }
-            if let output = json["usage"]?["output_tokens"]?.intValue { usage.output = output }
+            // Cumulative counts: whatever the final figures include supersedes `message_start`.
+            updateUsage(json["usage"])
         case "message_stop":
             isComplete = true
         case "error":
@@ -104,10 +105,20 @@ struct AnthropicStreamParser: ModelStreamParser {
         return AssistantMessage(content: content, stopReason: stopReason, usage: usage, model: model)
     }
 
+    /// Takes each count the provider reports; absent counts keep their earlier value.
+    private mutating func updateUsage(_ reported: JSONValue?) {
+        guard let reported else { return }
+        if let count = reported["input_tokens"]?.tokenCount { usage.input = count }
+        if let count = reported["cache_read_input_tokens"]?.tokenCount { usage.cacheRead = count }
+        if let count = reported["cache_creation_input_tokens"]?.tokenCount { usage.cacheWrite = count }
+        if let count = reported["output_tokens"]?.tokenCount { usage.output = count }
+    }
+
     static func stopReason(_ text: String) -> StopReason {
         switch text {
         case "tool_use": .toolUse
-        case "max_tokens": .length
+        case "max_tokens", "model_context_window_exceeded": .length
+        case "refusal": .refusal
         default: .stop
         }
     }

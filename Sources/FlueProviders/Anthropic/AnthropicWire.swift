@@ -75,7 +75,13 @@ enum AnthropicWire {
                     case .thinking:
                         break  // unsigned reasoning (from another provider) cannot be replayed
                     case .toolCall(let call):
-                        let input: JSONValue = call.arguments.objectValue != nil ? call.arguments : [:]
+                        // `input` must be an object. Arguments that were not one (malformed or cut
+                        // off by the token limit) are replayed as the text the model wrote, never
+                        // as `{}`, so the model sees its own call next to the result explaining it.
+                        let input: JSONValue =
+                            call.arguments.objectValue != nil
+                            ? call.arguments
+                            : ["unparsed_arguments": .string(call.arguments.stringValue ?? call.arguments.jsonString)]
                         blocks.append([
                             "type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": input,
                         ])

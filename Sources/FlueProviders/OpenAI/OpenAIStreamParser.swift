@@ -13,7 +13,12 @@ struct OpenAIStreamParser: ModelStreamParser {
     private var text = ""
     private var thinking = ""
     private var thinkingOpen = false
-    private var calls: [Int: PendingCall] = [:]
+    private var refused = false
+    /// Calls in the order they started.
+    private var calls: [PendingCall] = []
+    /// Which call a fragment with a given `index` continues. Servers that send parallel calls
+    /// all with `index: 0` are told apart by their `id`: a new id starts a new call.
+    private var callByIndex: [Int: Int] = [:]
     private var usage = Usage()
     private var stopReason: StopReason?
     private var sawDone = false
@@ -33,15 +38,17 @@ struct OpenAIStreamParser: ModelStreamParser {
             sawDone = true
             return
         }
-        guard let chunk = try? JSONValue(parsing: data) else { return }
+        if data.allSatisfy(\.isWhitespace) { return }
+        let chunk = try JSONValue.providerEvent(data, provider: "openai")
         if let error = chunk["error"] {
             let message = error["message"]?.stringValue ?? error.jsonString
             throw StreamingRequest.RetryableFailure(message: "stream error: \(message)")
         }
         if let u = chunk["usage"], u != .null {
-            let prompt = u["prompt_tokens"]?.intValue ?? 0
-            let cached = u["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0
-            usage = Usage(input: prompt - cached, output: u["completion_tokens"]?.intValue ?? 0, cacheRead: cached)
+            // The last usage a server reports is its final figure (some send one per chunk).
+            let prompt = u["prompt_tokens"]?.tokenCount ?? 0
+            let cached = min(prompt, u["prompt_tokens_details"]?["cached_tokens"]?.tokenCount ?? 0)
+            usage = Usage(input: prompt - cached, output: u["completion_tokens"]?.tokenCount ?? 0, cacheRead: cached)
         }
         guard let choice = chunk["choices"]?.arrayValue?.first else { return }
         let delta = choice["delta"]
@@ -54,7 +61,10 @@ struct OpenAIStreamParser: ModelStreamParser {
             thinking += piece
             await emit(.thinkingDelta(piece))
         }
-        if let piece = delta?["content"]?.stringValue, !piece.isEmpty {
+        // A refusal is the model's answer: delivered as text, with stop reason `refusal`.
+        let refusal = delta?["refusal"]?.stringValue ?? ""
+        if !refusal.isEmpty { refused = true }
+        for piece in [delta?["content"]?.stringValue ?? "", refusal] where !piece.isEmpty {
             if thinkingOpen {
                 thinkingOpen = false
                 await emit(.thinkingEnd)
@@ -65,16 +75,19 @@ struct OpenAIStreamParser: ModelStreamParser {
         }
         for call in delta?["tool_calls"]?.arrayValue ?? [] {
             let index = call["index"]?.intValue ?? 0
+            let id = call["id"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             let fragment = call["function"]?["arguments"]?.stringValue ?? ""
-            if var pending = calls[index] {
-                pending.arguments += fragment
-                if let name = call["function"]?["name"]?.stringValue, pending.name.isEmpty { pending.name = name }
-                calls[index] = pending
+            if let position = callByIndex[index], id == nil || id == calls[position].id {
+                calls[position].arguments += fragment
+                if let name = call["function"]?["name"]?.stringValue, calls[position].name.isEmpty {
+                    calls[position].name = name
+                }
             } else {
                 let pending = PendingCall(
-                    id: call["id"]?.stringValue ?? "call_\(index)",
-                    name: call["function"]?["name"]?.stringValue ?? "", arguments: fragment)
-                calls[index] = pending
+                    id: id ?? "call_\(calls.count)", name: call["function"]?["name"]?.stringValue ?? "",
+                    arguments: fragment)
+                callByIndex[index] = calls.count
+                calls.append(pending)
                 outputStarted = true
                 await emit(.toolCallStart(id: pending.id, name: pending.name))
             }
@@ -84,6 +97,7 @@ struct OpenAIStreamParser: ModelStreamParser {
                 switch reason {
                 case "tool_calls", "function_call": .toolUse
                 case "length": .length
+                case "content_filter": .refusal
                 default: .stop
                 }
         }
@@ -93,11 +107,11 @@ struct OpenAIStreamParser: ModelStreamParser {
         var content: [AssistantBlock] = []
         if !thinking.isEmpty { content.append(.thinking(thinking, signature: nil)) }
         if !text.isEmpty { content.append(.text(text)) }
-        for index in calls.keys.sorted() {
-            let call = calls[index]!
+        for call in calls {
             content.append(.toolCall(ToolCall(id: call.id, name: call.name, arguments: .toolArguments(call.arguments))))
         }
-        let stop = stopReason ?? (calls.isEmpty ? .stop : .toolUse)
+        var stop = stopReason ?? (calls.isEmpty ? .stop : .toolUse)
+        if refused && stop == .stop { stop = .refusal }
         return AssistantMessage(content: content, stopReason: stop, usage: usage, model: model)
     }
 }

@@ -1,4 +1,5 @@
 import FlueRuntime
+import Foundation
 import OpenAPIRuntime
 
 /// Turns one provider's server-sent events into deltas and, at the end, an assistant message.
@@ -15,8 +16,25 @@ protocol ModelStreamParser: Sendable {
 }
 
 extension JSONValue {
+    /// Parses the JSON of one provider stream event. Unpaired UTF-16 surrogate escapes become
+    /// U+FFFD (see `init(parsingLenientSurrogates:)`); anything else that is not JSON is a stream
+    /// failure naming the provider and the data, never a silently skipped event.
+    static func providerEvent(_ data: String, provider: String) throws -> JSONValue {
+        do {
+            return try JSONValue(parsingLenientSurrogates: data)
+        } catch {
+            let reason = JSONValue.parseFailureReason(Data(data.utf8))
+            throw StreamingRequest.RetryableFailure(
+                message: "\(provider) sent a stream event that is not valid JSON (\(reason)): \(data.prefix(200))")
+        }
+    }
+
+    /// A token count from a provider: an integer, negative values read as 0.
+    var tokenCount: Int? { intValue.map { max(0, $0) } }
+
     /// Parses a streamed tool-argument buffer: `{}` when empty, the raw text when it is not JSON
-    /// (the tool's argument validation then reports it to the model).
+    /// (the tool's argument validation then reports it to the model). The `try?` is deliberate:
+    /// unparseable arguments are the model's mistake, reported to it, not a stream failure.
     static func toolArguments(_ buffer: String) -> JSONValue {
         let trimmed = buffer.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return [:] }
@@ -24,4 +42,3 @@ extension JSONValue {
     }
 }
 
-import Foundation

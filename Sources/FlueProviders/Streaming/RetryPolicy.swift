@@ -19,8 +19,12 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The delay before retry number `retry` (1-based), honouring `retryAfterSeconds` when given.
     func delay(beforeRetry retry: Int, retryAfterSeconds: Double?) -> Duration {
+        // `Retry-After` is a server's number: compared as a Double first, so a huge, infinite or
+        // NaN value never reaches an integer conversion (which would trap).
         if let retryAfterSeconds, retryAfterSeconds >= 0 {
-            return min(.milliseconds(Int(retryAfterSeconds * 1000)), maxDelay)
+            let capSeconds = Double(maxDelay.components.seconds) + Double(maxDelay.components.attoseconds) / 1e18
+            guard retryAfterSeconds < capSeconds else { return maxDelay }
+            return .milliseconds(Int64(retryAfterSeconds * 1000))
         }
         let exponential = baseDelay * (1 << min(retry - 1, 16))
         let jitter = Double.random(in: 0.75...1.0)

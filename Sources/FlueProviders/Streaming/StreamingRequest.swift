@@ -86,14 +86,16 @@ struct StreamingRequest: Sendable {
             if response.status.code == 429 || response.status.code >= 500 {
                 throw RetryableFailure(
                     message: "HTTP \(response.status.code): \(message)",
-                    retryAfter: response.headers.first(name: "retry-after").flatMap(Double.init), details: details)
+                    retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) },
+                    details: details)
             }
             throw FlueError(
                 .modelRequestFailed, "\(provider) answered HTTP \(response.status.code): \(message)",
                 details: details.merging(["provider": .string(provider)], uniquingKeysWith: { $1 }))
         }
 
-        let events = response.body.map { ArraySlice($0.readableBytesView) }.asDecodedServerSentEvents()
+        let events = response.body.map { ArraySlice($0.readableBytesView) }.flushingLastEvent()
+            .asDecodedServerSentEvents()
         do {
             for try await event in events {
                 try await parser.consume(event, emit: onDelta)

@@ -14,13 +14,21 @@ public struct Usage: Sendable, Hashable, Codable {
         self.cacheWrite = cacheWrite
     }
 
-    /// All tokens counted.
-    public var totalTokens: Int { input + output + cacheRead + cacheWrite }
+    /// All tokens counted (saturating at `Int.max`: counts come from providers).
+    public var totalTokens: Int { [input, output, cacheRead, cacheWrite].reduce(0, Self.saturatingSum) }
 
+    /// Field-wise sums, saturating at `Int.max`/`Int.min` instead of trapping: token counts come
+    /// from model providers and are not trusted to be small.
     public static func + (lhs: Usage, rhs: Usage) -> Usage {
         Usage(
-            input: lhs.input + rhs.input, output: lhs.output + rhs.output,
-            cacheRead: lhs.cacheRead + rhs.cacheRead, cacheWrite: lhs.cacheWrite + rhs.cacheWrite)
+            input: saturatingSum(lhs.input, rhs.input), output: saturatingSum(lhs.output, rhs.output),
+            cacheRead: saturatingSum(lhs.cacheRead, rhs.cacheRead),
+            cacheWrite: saturatingSum(lhs.cacheWrite, rhs.cacheWrite))
+    }
+
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
     }
 
     public static func += (lhs: inout Usage, rhs: Usage) { lhs = lhs + rhs }
@@ -73,7 +81,9 @@ public struct ToolCall: Sendable, Hashable, Codable {
 
 /// Why the model stopped producing output.
 public enum StopReason: String, Sendable, Hashable, Codable {
-    case stop, length, toolUse, error, aborted
+    /// `length`: the output token limit cut the turn off. `refusal`: the model declined (OpenAI
+    /// `delta.refusal`, Anthropic `stop_reason: "refusal"`); the refusal text is the message text.
+    case stop, length, toolUse, error, aborted, refusal
 }
 
 /// One block of an assistant message, in the order the model produced them.

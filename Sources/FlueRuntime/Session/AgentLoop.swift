@@ -76,7 +76,8 @@ struct AgentLoop: Sendable {
             try await journal?.assistantRecorded(turn: turnIndex, assistant)
             let calls = assistant.toolCalls
             if calls.isEmpty { return outcome }
-            let results = try await runTools(calls, turn: turnIndex, byName: byName)
+            let results = try await runTools(
+                calls, turn: turnIndex, byName: byName, cutOff: assistant.cutOffToolCallId)
             for result in results {
                 messages.append(.toolResult(result.message))
                 try await record(.toolResult(result.message))
@@ -132,10 +133,13 @@ struct AgentLoop: Sendable {
         }
     }
 
-    /// Runs a batch of tool calls concurrently; results come back in call order.
-    private func runTools(_ calls: [ToolCall], turn: Int, byName: [String: LoopTool]) async throws
+    /// Runs a batch of tool calls concurrently; results come back in call order. The call
+    /// `cutOff` (its arguments truncated by the output token limit) is not run: its result tells
+    /// the model so.
+    private func runTools(_ calls: [ToolCall], turn: Int, byName: [String: LoopTool], cutOff: String?) async throws
         -> [(outcome: ToolOutcome, message: ToolResultMessage)]
     {
+        let maxOutputTokens = self.maxOutputTokens
         let events = self.events
         let scope = correlation
         let journal = self.journal
@@ -147,7 +151,10 @@ struct AgentLoop: Sendable {
                     await journal?.toolStarted(turn: turn, call)
                     let started = ContinuousClock.now
                     let outcome: ToolOutcome
-                    if let tool = byName[call.name] {
+                    if call.id == cutOff {
+                        outcome = ToolOutcome(
+                            content: Self.cutOffMessage(call, maxOutputTokens: maxOutputTokens), isError: true)
+                    } else if let tool = byName[call.name] {
                         let context = ToolContext(
                             toolCallId: call.id, session: scope.session ?? "default",
                             log: { level, message in
@@ -176,8 +183,25 @@ struct AgentLoop: Sendable {
         return zip(calls, results).map { call, outcome in (outcome, Self.resultMessage(call, outcome)) }
     }
 
+    /// What the model reads for a call whose arguments the token limit cut off.
+    static func cutOffMessage(_ call: ToolCall, maxOutputTokens: Int) -> String {
+        "Not run: your output reached the output token limit (\(maxOutputTokens) tokens) while you were writing "
+            + "this call to \(call.name), so its arguments were cut off and nothing was executed. Call the tool "
+            + "again with shorter arguments, or split the work into several smaller calls."
+    }
+
     private static func resultMessage(_ call: ToolCall, _ outcome: ToolOutcome) -> ToolResultMessage {
         ToolResultMessage(toolCallId: call.id, toolName: call.name, content: outcome.content, isError: outcome.isError)
+    }
+}
+
+extension AssistantMessage {
+    /// The tool call the output token limit cut off: when a turn stops for `length` and its last
+    /// block is a tool call, that call's arguments are incomplete (earlier calls were finished
+    /// before the model moved on).
+    var cutOffToolCallId: String? {
+        guard stopReason == .length, case .toolCall(let call)? = content.last else { return nil }
+        return call.id
     }
 }
 

@@ -94,9 +94,9 @@ extension FlueError {
         let (path, message): ([any CodingKey], String) =
             switch error {
             case .typeMismatch(let type, let context):
-                (context.codingPath, "expected \(type)")
+                (context.codingPath, "expected \(jsonTypeName(type))" + foundClause(context.debugDescription))
             case .valueNotFound(let type, let context):
-                (context.codingPath, "expected \(type), found null")
+                (context.codingPath, "expected \(jsonTypeName(type)), found null")
             case .keyNotFound(let key, let context):
                 (context.codingPath + [key], "missing required property")
             case .dataCorrupted(let context):
@@ -113,4 +113,32 @@ extension FlueError {
                 "issues": [["path": .string(pathText), "message": .string(message)]],
             ])
     }
+}
+
+/// The JSON name of what a Swift type decodes from ("an object", "an integer", …), so messages
+/// about client data never show Swift type names.
+func jsonTypeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type, is Substring.Type, is Character.Type: return "a string"
+    case is Bool.Type: return "a boolean"
+    case is Int.Type, is Int8.Type, is Int16.Type, is Int32.Type, is Int64.Type,
+        is UInt.Type, is UInt8.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type:
+        return "an integer"
+    case is Double.Type, is Float.Type, is Decimal.Type: return "a number"
+    default:
+        let name = String(describing: type)
+        if name.hasPrefix("Array<") || name.hasPrefix("Set<") || name.hasPrefix("[") { return "an array" }
+        return "an object"
+    }
+}
+
+/// `", found a string"` from a decoder message such as "Expected to decode Int but found a string
+/// instead.", or "" when the message names nothing we know.
+private func foundClause(_ debugDescription: String) -> String {
+    guard let word = debugDescription.firstMatch(of: /found (?:an? )?([a-z]+)/)?.1 else { return "" }
+    let names = [
+        "string": "a string", "number": "a number", "dictionary": "an object", "object": "an object",
+        "array": "an array", "bool": "a boolean", "boolean": "a boolean", "null": "null",
+    ]
+    return names[String(word)].map { ", found \($0)" } ?? ""
 }

@@ -35,7 +35,7 @@ enum JSONBody {
         } catch {
             throw FlueHTTPError(
                 .badRequest, type: "invalid_json", message: "Request body is not valid JSON.",
-                details: "The JSON parser reported: \(parserMessage(error))\nCheck the body is well-formed JSON.")
+                details: "The JSON parser reported: \(JSONValue.parseFailureReason(data))\nCheck the body is well-formed JSON.")
         }
     }
 
@@ -43,15 +43,5 @@ enum JSONBody {
         FlueHTTPError(
             .contentTooLarge, type: "payload_too_large", message: "Request body is too large.",
             details: "The limit is \(limit) bytes.")
-    }
-
-    private static func parserMessage(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError as NSError? {
-                return underlying.userInfo[NSDebugDescriptionErrorKey] as? String ?? underlying.localizedDescription
-            }
-            return context.debugDescription
-        }
-        return "\(error)"
     }
 }

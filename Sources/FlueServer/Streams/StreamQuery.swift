@@ -18,7 +18,8 @@ enum LiveMode: String {
 struct StreamQuery {
     var offset: RequestedOffset
     var live: LiveMode?
-    var tail: Int?
+    /// At most this many events from the end (`offset=-1` only).
+    var tail: Int64?
     var cursor: String?
 
     /// Validates in the protocol's order: duplicate offset, duplicate tail, bad tail, live without
@@ -30,10 +31,11 @@ struct StreamQuery {
         guard offsets.count <= 1 else { throw FlueHTTPError.invalidRequest("Duplicate offset parameters are not allowed.") }
         guard tails.count <= 1 else { throw FlueHTTPError.invalidRequest("Duplicate tail parameters are not allowed.") }
         if let tail = tails.first {
-            guard tail.wholeMatch(of: /[1-9][0-9]{0,17}/) != nil, let value = Int(tail) else {
+            guard tail.wholeMatch(of: /[1-9][0-9]*/) != nil else {
                 throw FlueHTTPError.invalidRequest("Tail must be an integer greater than or equal to 1.")
             }
-            self.tail = value
+            // No upper bound (as Flue): a tail longer than any stream means "all of it".
+            self.tail = Int64(tail) ?? .max
         } else {
             self.tail = nil
         }
@@ -52,7 +54,9 @@ struct StreamQuery {
         case nil, "-1": self.offset = .start
         case "now": self.offset = .now
         case let text?:
-            guard let parsed = StreamOffset(parsing: text) else { throw FlueHTTPError.invalidRequest("Invalid offset format.") }
+            guard let parsed = StreamOffset(parsing: text) else {
+                throw FlueHTTPError.invalidRequest("Invalid offset format.")
+            }
             self.offset = .after(parsed)
         }
         self.cursor = parameters.get("cursor")

@@ -34,10 +34,19 @@ struct StreamReader: Sendable {
         let start: StreamOffset
         switch query.offset {
         case .now: start = meta.tail
-        case .after(let offset): start = offset
+        case .after(let offset):
+            // Offsets only ever come from this stream, whose tail never moves back: one past the
+            // tail was never issued (a typo, or another stream's) and would wait forever.
+            guard offset <= meta.tail else {
+                throw FlueHTTPError.invalidRequest(
+                    "Offset \(offset) is beyond the end of this stream (its tail is \(meta.tail)). "
+                        + "Use an offset this stream returned, -1 or now.")
+            }
+            start = offset
         case .start:
             if let tail = query.tail {
-                start = StreamOffset(sequence: max(-1, meta.tail.sequence - Int64(tail)))
+                let (from, overflow) = meta.tail.sequence.subtractingReportingOverflow(tail)
+                start = StreamOffset(sequence: overflow ? -1 : max(-1, from))
             } else {
                 start = .start
             }
@@ -48,7 +57,7 @@ struct StreamReader: Sendable {
         case .longPoll:
             return try await longPoll(start: start, clientCursor: query.cursor)
         case .sse:
-            return sse(start: start)
+            return sse(start: start, clientCursor: query.cursor)
         }
     }
 
@@ -116,7 +125,7 @@ struct StreamReader: Sendable {
 
     // MARK: SSE
 
-    private func sse(start: StreamOffset) -> Response {
+    private func sse(start: StreamOffset, clientCursor: String?) -> Response {
         var headers = HTTPFields.flueSecurity
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -130,6 +139,17 @@ struct StreamReader: Sendable {
             body: ResponseBody { writer in
                 var offset = start
                 var lastControl = ContinuousClock.now
+                // The client's cursor advances once; later frames never go below what was sent.
+                var cursor = StreamHeaders.cursorValue(clientCursor: clientCursor)
+                func control(upToDate: Bool, closed: Bool = false) -> ByteBuffer {
+                    cursor = max(cursor, StreamHeaders.currentInterval())
+                    var object: [String: JSONValue] = [
+                        "streamNextOffset": .string(offset.description), "streamCursor": .string(String(cursor)),
+                    ]
+                    if upToDate { object["upToDate"] = true }
+                    if closed { object["streamClosed"] = true }
+                    return Self.control(object)
+                }
                 try await withLiveWakes(
                     changes: changes, shutdown: lifecycle.shutdownSignal(), tick: configuration.sseHeartbeatInterval
                 ) { wakes in
@@ -145,18 +165,11 @@ struct StreamReader: Sendable {
                         offset = result.nextOffset
                         lastControl = ContinuousClock.now
                         if result.closed && result.upToDate {
-                            try await writer.write(Self.control(["streamNextOffset": .string(offset.description), "streamClosed": true]))
+                            try await writer.write(control(upToDate: true, closed: true))
                             return
                         }
-                        var control: [String: JSONValue] = [
-                            "streamNextOffset": .string(offset.description), "streamCursor": .string(StreamHeaders.cursor()),
-                        ]
-                        if !result.upToDate {
-                            try await writer.write(Self.control(control))
-                            continue
-                        }
-                        control["upToDate"] = true
-                        try await writer.write(Self.control(control))
+                        try await writer.write(control(upToDate: result.upToDate))
+                        if !result.upToDate { continue }
                         // Caught up: wait for a change, keep the connection alive, stop on shutdown.
                         waiting: while true {
                             guard let wake = await iterator.next() else { return }
@@ -167,8 +180,7 @@ struct StreamReader: Sendable {
                                 try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                                 if ContinuousClock.now - lastControl >= configuration.longPollTimeout { break waiting }
                             case .shutdown:
-                                control["streamCursor"] = .string(StreamHeaders.cursor())
-                                try await writer.write(Self.control(control))
+                                try await writer.write(control(upToDate: true))
                                 return
                             }
                         }
