@@ -42,7 +42,7 @@ extension FlueServer {
             workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
             stores: stores, configuration: configuration, logger: logger)
         let router = Router()
-        router.add(middleware: RouteNotFoundMiddleware())
+        router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         routes(router)
         FlueRoutes<BasicRequestContext>(host: host).register(on: router, prefix: prefix)
         try await run(application(host: host, router: router), host: host, persistence: persistence)

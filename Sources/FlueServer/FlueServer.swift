@@ -42,9 +42,16 @@ public enum FlueServer {
     }
 }
 
-/// Answers unmatched paths with the `route_not_found` envelope (use on an app that is all Flue).
+/// Answers unmatched requests with Flue's envelopes (use on an app that is all Flue): a method
+/// Flue does not serve on one of its paths (`TRACE /workflows/summarize`) is `405` with `Allow`
+/// (SPEC §3), anything else `404 route_not_found`.
 public struct RouteNotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// Where `FlueRoutes` are mounted (`""` or `"/api"`).
+    public let prefix: String
+
+    public init(prefix: String = "") {
+        self.prefix = "/" + prefix.split(separator: "/").joined(separator: "/")
+    }
 
     public func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -52,6 +59,14 @@ public struct RouteNotFoundMiddleware<Context: RequestContext>: RouterMiddleware
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path
+            let relative: Substring? =
+                prefix == "/" ? Substring(path) : path.hasPrefix(prefix + "/") ? path.dropFirst(prefix.count) : nil
+            if let relative, let allow = PathParameters.allowedMethods(path: String(relative)),
+                !allow.contains(request.method)
+            {
+                return FlueHTTPError.methodNotAllowed(request.method, allow: allow).response()
+            }
             return FlueHTTPError.routeNotFound(request.method, request.uri.path).response()
         }
     }

@@ -153,7 +153,7 @@ final class ServerFixture: Sendable {
         let host = try FlueHost(
             workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration)
         let router = Router()
-        router.add(middleware: RouteNotFoundMiddleware())
+        router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         router.get("/health") { _, _ in "ok" }
         if !prefix.isEmpty { router.get("\(prefix)/hello") { _, _ in "user route" } }
         let requireToken: RouteGuard<BasicRequestContext> = { request, _ in
@@ -265,5 +265,45 @@ final class ServerFixture: Sendable {
         }
         Issue.record("stream \(runId) never closed")
         return events
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ServerFixture {
+    /// Sends `head` byte for byte over a new TCP connection (for requests no HTTP client library
+    /// sends, such as a malformed percent-escape or a raw method) and returns everything the
+    /// server wrote until it closed the connection or `timeout` passed.
+    func raw(_ head: String, timeout: Duration = .seconds(5)) async throws -> String {
+        let port = UInt16(self.port)
+        return try await Task.detached {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw TestFailure() }
+            defer { close(fd) }
+            var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw TestFailure() }
+            let bytes = Array(head.utf8)
+            guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure() }
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
+        }.value
     }
 }

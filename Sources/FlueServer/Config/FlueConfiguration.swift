@@ -132,20 +132,15 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.requestBodyLimit = bytes
         }
-        if let lease = value("RUN_LEASE_SECONDS") {
-            guard let seconds = Double(lease), seconds >= 1 else {
-                throw ConfigurationError(
-                    variable: "RUN_LEASE_SECONDS", message: "RUN_LEASE_SECONDS must be a number of seconds ≥ 1, got \"\(lease)\"")
-            }
-            configuration.runLease = .milliseconds(Int(seconds * 1000))
-            configuration.runHeartbeatInterval = .milliseconds(Int(seconds * 1000 / 3))
+        if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1) {
+            configuration.runLease = seconds
+            configuration.runHeartbeatInterval = seconds / 3
         }
-        if let scan = value("RECOVERY_SCAN_SECONDS") {
-            guard let seconds = Double(scan), seconds > 0 else {
-                throw ConfigurationError(
-                    variable: "RECOVERY_SCAN_SECONDS", message: "RECOVERY_SCAN_SECONDS must be a positive number of seconds, got \"\(scan)\"")
-            }
-            configuration.recoveryScanInterval = .milliseconds(Int(seconds * 1000))
+        if let seconds = try seconds("RECOVERY_SCAN_SECONDS", at: value, atLeast: 0.001) {
+            configuration.recoveryScanInterval = seconds
+        }
+        if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1) {
+            configuration.longPollTimeout = seconds
         }
         if let limit = value("AGENT_REQUEST_BODY_LIMIT") {
             guard let bytes = Int(limit), bytes > 0 else {
@@ -155,14 +150,9 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.agentRequestBodyLimit = bytes
         }
-        if let lease = value("SUBMISSION_LEASE_SECONDS") {
-            guard let seconds = Double(lease), seconds >= 1 else {
-                throw ConfigurationError(
-                    variable: "SUBMISSION_LEASE_SECONDS",
-                    message: "SUBMISSION_LEASE_SECONDS must be a number of seconds ≥ 1, got \"\(lease)\"")
-            }
-            configuration.submissionLease = .milliseconds(Int(seconds * 1000))
-            configuration.submissionLeaseRenewal = .milliseconds(Int(seconds * 1000 / 3))
+        if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1) {
+            configuration.submissionLease = seconds
+            configuration.submissionLeaseRenewal = seconds / 3
         }
         if let concurrency = value("AGENT_CONCURRENCY") {
             guard let count = Int(concurrency), count >= 1 else {
@@ -172,6 +162,20 @@ public struct FlueConfiguration: Sendable {
             configuration.agentConcurrency = count
         }
         return configuration
+    }
+
+    /// A duration variable in seconds (fractions allowed) between `minimum` and one day, checked as a
+    /// `Double` before any integer conversion, so no value can trap.
+    private static func seconds(
+        _ variable: String, at value: (String) -> String?, atLeast minimum: Double
+    ) throws -> Duration? {
+        guard let text = value(variable) else { return nil }
+        guard let seconds = Double(text), seconds >= minimum, seconds <= 86_400 else {
+            let bound = minimum >= 1 ? "≥ \(Int(minimum))" : "> 0"
+            throw ConfigurationError(
+                variable: variable, message: "\(variable) must be a number of seconds \(bound) and at most 86400, got \"\(text)\"")
+        }
+        return .milliseconds(Int64(seconds * 1000))
     }
 }
 

@@ -1,202 +1,260 @@
 import FlueRuntime
 
 /// Builds the OpenAPI 3.1 document served at `GET /openapi.json`: one path per exposed workflow
-/// with its payload and result schemas, plus the run read routes.
+/// with its payload and result schemas, the run and agent routes, and every status each route
+/// can answer. Kept true by a schemathesis run in CI (`ci/schemathesis.sh`).
 enum OpenAPIDocument {
     static func make(host: FlueHost, prefix: String) -> JSONValue {
         var paths: [String: JSONValue] = [:]
-        let errors = errorResponses([400, 404, 405, 413, 415, 500, 503])
         for name in host.exposedWorkflowNames {
             guard let workflow = host.workflow(named: name) else { continue }
-            var responses = errors
-            responses["202"] = [
-                "description": "Run admitted; read its events at streamUrl.",
-                "headers": [
-                    "Location": ["schema": ["type": "string"]],
-                    "Stream-Next-Offset": ["schema": ["type": "string"]],
-                ],
-                "content": ["application/json": ["schema": ["$ref": "#/components/schemas/RunReceipt"]]],
-            ]
-            responses["200"] = [
-                "description": "With ?wait=result: the run's result.",
-                "content": [
-                    "application/json": [
-                        "schema": [
-                            "type": "object",
-                            "properties": [
-                                "result": workflow.resultSchema?.value ?? [:],
-                                "runId": ["type": "string"], "streamUrl": ["type": "string"],
-                                "offset": ["type": "string"],
-                            ],
-                            "required": ["result", "runId", "streamUrl", "offset"],
-                        ]
-                    ]
-                ],
-            ]
-            var operation: [String: JSONValue] = [
-                "operationId": .string("invokeWorkflow_\(name)"),
-                "tags": ["workflows"],
-                "parameters": [
-                    [
-                        "name": "wait", "in": "query", "required": false,
-                        "schema": ["type": "string", "enum": ["result"]],
-                    ]
-                ],
-                "requestBody": [
-                    "required": true,
-                    "content": ["application/json": ["schema": workflow.payloadSchema.value]],
-                ],
-                "responses": .object(responses),
-            ]
-            if let description = workflow.description { operation["summary"] = .string(description) }
-            paths["/workflows/\(name)"] = ["post": .object(operation)]
+            paths["/workflows/\(name)"] = workflowPath(name, workflow)
         }
-        let runParameter: JSONValue = ["name": "runId", "in": "path", "required": true, "schema": ["type": "string"]]
-        var readResponses = errorResponses([400, 404, 405])
-        readResponses["200"] = [
-            "description": "Catch-up: a JSON array of events (or the run record with ?meta); SSE with live=sse.",
-            "content": [
-                "application/json": ["schema": ["type": "array", "items": ["$ref": "#/components/schemas/Event"]]],
-                "text/event-stream": ["schema": ["type": "string"]],
-            ],
-        ]
-        readResponses["204"] = ["description": "Long-poll timed out, or the stream is closed and caught up."]
-        readResponses["304"] = ["description": "If-None-Match matched the ETag."]
-        paths["/runs/{runId}"] = [
+        paths["/runs/{runId}"] = runPath()
+        if !host.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(host) }
+        paths["/openapi.json"] = [
             "get": [
-                "operationId": "readRun",
-                "tags": ["runs"],
-                "parameters": [
-                    runParameter,
-                    ["name": "offset", "in": "query", "schema": ["type": "string"]],
-                    ["name": "live", "in": "query", "schema": ["type": "string", "enum": ["long-poll", "sse"]]],
-                    ["name": "tail", "in": "query", "schema": ["type": "integer", "minimum": 1]],
-                    ["name": "cursor", "in": "query", "schema": ["type": "string"]],
-                    ["name": "meta", "in": "query", "schema": ["type": "string"]],
+                "operationId": "openAPIDocument", "tags": ["meta"],
+                "responses": [
+                    "200": [
+                        "description": "This document.",
+                        "content": ["application/json": ["schema": ["type": "object"]]],
+                    ]
                 ],
-                "responses": .object(readResponses),
-            ],
-            "head": [
-                "operationId": "readRunMetadata",
-                "tags": ["runs"],
-                "parameters": [runParameter],
-                "responses": ["200": ["description": "Stream metadata headers."], "404": ["description": "Unknown run."]],
-            ],
+            ]
         ]
-        if !host.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(host, readResponses: readResponses) }
         var document: [String: JSONValue] = [
             "openapi": "3.1.0",
             "info": [
                 "title": "Flue API", "version": "0.1.0",
-                "description": "Workflows, agent instances and their durable event streams.",
+                "description": .string(
+                    "Workflows, agent instances and their durable event streams (Durable Streams protocol). "
+                        + "Path parameters are percent-decoded once before validation. Any method a path does "
+                        + "not list answers 405 with Allow."),
             ],
             "paths": .object(paths),
-            "components": [
-                "schemas": [
-                    "RunReceipt": [
-                        "type": "object",
-                        "properties": [
-                            "runId": ["type": "string"], "streamUrl": ["type": "string"], "offset": ["type": "string"],
-                        ],
-                        "required": ["runId", "streamUrl", "offset"],
-                    ],
-                    "Event": [
-                        "type": "object",
-                        "properties": [
-                            "v": ["type": "integer"], "type": ["type": "string"], "eventIndex": ["type": "integer"],
-                            "timestamp": ["type": "string", "format": "date-time"],
-                        ],
-                        "required": ["v", "type", "eventIndex", "timestamp"],
-                    ],
-                    "ErrorEnvelope": [
-                        "type": "object",
-                        "properties": [
-                            "error": [
-                                "type": "object",
-                                "properties": [
-                                    "type": ["type": "string"], "message": ["type": "string"],
-                                    "details": ["type": "string"], "dev": ["type": "string"], "meta": ["type": "object"],
-                                ],
-                                "required": ["type", "message", "details"],
-                            ]
-                        ],
-                        "required": ["error"],
-                    ],
-                ]
-            ],
+            "components": ["schemas": components],
         ]
         if !prefix.isEmpty { document["servers"] = [["url": .string(prefix)]] }
         return .object(document)
     }
 
+    // MARK: workflows
+
+    private static func workflowPath(_ name: String, _ workflow: Workflow) -> JSONValue {
+        var responses = errorResponses([400, 404, 413, 415, 500, 503])
+        responses["202"] = [
+            "description": "Run admitted; read its events at streamUrl.",
+            "headers": streamHeaders(["Location", "Stream-Next-Offset"]),
+            "content": ["application/json": ["schema": ref("RunReceipt")]],
+        ]
+        responses["200"] = [
+            "description": "With ?wait=result: the run's result (a failed run answers with the error envelope).",
+            "content": [
+                "application/json": [
+                    "schema": [
+                        "type": "object",
+                        "properties": [
+                            "result": openSchema(workflow.resultSchema?.value ?? [:]),
+                            "runId": ref("RunId"), "streamUrl": ["type": "string"], "offset": ref("Offset"),
+                        ],
+                        "required": ["result", "runId", "streamUrl", "offset"],
+                    ]
+                ]
+            ],
+        ]
+        var operation: [String: JSONValue] = [
+            "operationId": .string("invokeWorkflow_\(name)"),
+            "tags": ["workflows"],
+            "parameters": [waitParameter],
+            "requestBody": [
+                // No body is the payload {}: optional exactly when {} is a valid payload.
+                "required": .bool(!(workflow.payloadSchema.value["required"]?.arrayValue ?? []).isEmpty),
+                "description": "The workflow's payload; no body (or an empty one) is the payload {}. Unknown properties are ignored.",
+                "content": ["application/json": ["schema": openSchema(workflow.payloadSchema.value)]],
+            ],
+            "responses": .object(responses),
+        ]
+        if let description = workflow.description { operation["summary"] = .string(description) }
+        return ["post": .object(operation)]
+    }
+
+    // MARK: runs
+
+    private static func runPath() -> JSONValue {
+        let runParameter: JSONValue = [
+            "name": "runId", "in": "path", "required": true, "description": "A run id as returned by POST /workflows/{name}.",
+            "schema": ref("RunId"),
+        ]
+        var get = readOperation(id: "readRun", tag: "runs", pathParameters: [runParameter], recordView: true)
+        get["description"] = .string(
+            "Durable Streams read of the run's events. With `meta` (any value, even empty) the answer is the run "
+                + "record instead; offset, live, tail and cursor are still validated (and otherwise ignored).")
+        return ["get": .object(get), "head": headOperation(id: "readRunMetadata", tag: "runs", pathParameters: [runParameter])]
+    }
+
+    // MARK: agents
+
     /// `POST`/`GET`/`HEAD /agents/{name}/{id}`: one generic path for every exposed agent.
-    private static func agentPath(_ host: FlueHost, readResponses: [String: JSONValue]) -> JSONValue {
-        let parameters: JSONValue = [
+    private static func agentPath(_ host: FlueHost) -> JSONValue {
+        let parameters: [JSONValue] = [
             [
                 "name": "name", "in": "path", "required": true,
-                "schema": ["type": "string", "enum": .array(host.exposedAgentNames.map(JSONValue.string))],
+                "description": "An exposed agent's name (letters, digits, _ and -; starts with a letter; at most 64).",
+                "schema": [
+                    "type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$",
+                    "enum": .array(host.exposedAgentNames.map(JSONValue.string)),
+                ],
             ],
             [
                 "name": "id", "in": "path", "required": true,
-                "schema": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$"],
+                "description": .string(
+                    "The instance id: 1 to 256 characters from letters, digits and . _ ~ : @ + - "
+                        + "(raw or percent-encoded). Each id is one conversation."),
+                "schema": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$", "minLength": 1, "maxLength": 256],
             ],
         ]
         let image: JSONValue = [
             "type": "object",
             "properties": [
-                "type": ["type": "string", "enum": ["image"]], "data": ["type": "string", "maxLength": 14_680_064],
+                "type": ["type": "string", "enum": ["image"]],
+                "data": ["type": "string", "maxLength": 14_680_064, "description": "Base64 bytes."],
                 "mimeType": ["type": "string"],
             ],
             "required": ["type", "data", "mimeType"],
         ]
-        let receipt: JSONValue = [
-            "streamUrl": ["type": "string"], "offset": ["type": "string"], "submissionId": ["type": "string"],
-        ]
-        var postResponses = errorResponses([400, 404, 405, 409, 413, 415, 500, 503])
+        var postResponses = errorResponses([400, 404, 409, 413, 415, 500, 503])
         postResponses["202"] = [
             "description": "Prompt admitted as a durable submission; read its events at streamUrl after offset.",
-            "content": ["application/json": ["schema": ["type": "object", "properties": receipt]]],
-        ]
-        var answered = receipt.objectValue ?? [:]
-        answered["result"] = [
-            "type": "object",
-            "properties": ["text": ["type": "string"], "usage": ["type": "object"], "model": ["type": "object"]],
+            "headers": streamHeaders(["Location", "Stream-Next-Offset"]),
+            "content": ["application/json": ["schema": ref("SubmissionReceipt")]],
         ]
         postResponses["200"] = [
-            "description": "With ?wait=result: the settled answer.",
-            "content": ["application/json": ["schema": ["type": "object", "properties": .object(answered)]]],
+            "description": "With ?wait=result: the settled answer. A failed submission answers with the error envelope.",
+            "content": ["application/json": ["schema": ref("SubmissionAnswer")]],
         ]
-        return [
-            "post": [
-                "operationId": "invokeAgent",
-                "tags": ["agents"],
-                "parameters": .array(
-                    (parameters.arrayValue ?? []) + [
-                        ["name": "wait", "in": "query", "required": false, "schema": ["type": "string", "enum": ["result"]]]
-                    ]),
-                "requestBody": [
-                    "required": true,
-                    "content": [
-                        "application/json": [
-                            "schema": [
-                                "type": "object",
-                                "properties": ["message": ["type": "string"], "images": ["type": "array", "items": image]],
-                                "required": ["message"],
-                            ]
+        let post: JSONValue = [
+            "operationId": "invokeAgent",
+            "tags": ["agents"],
+            "parameters": .array(parameters + [waitParameter]),
+            "requestBody": [
+                "required": true,
+                "content": [
+                    "application/json": [
+                        "schema": [
+                            "type": "object",
+                            "description": "Unknown properties are ignored.",
+                            "properties": [
+                                "message": ["type": "string"],
+                                "images": ["type": ["array", "null"], "items": image, "description": "null means no images."],
+                            ],
+                            "required": ["message"],
                         ]
-                    ],
+                    ]
                 ],
-                "responses": .object(postResponses),
             ],
-            "get": [
-                "operationId": "readAgent", "tags": ["agents"], "parameters": parameters,
-                "responses": .object(readResponses),
+            "responses": .object(postResponses),
+        ]
+        var get = readOperation(id: "readAgent", tag: "agents", pathParameters: parameters, recordView: false)
+        get["description"] = "Durable Streams read of the instance's events; 404 stream_not_found before its first prompt."
+        return ["post": post, "get": .object(get), "head": headOperation(id: "readAgentMetadata", tag: "agents", pathParameters: parameters)]
+    }
+
+    // MARK: stream reads
+
+    private static func readOperation(id: String, tag: String, pathParameters: [JSONValue], recordView: Bool)
+        -> [String: JSONValue]
+    {
+        let readParameters: [JSONValue] = [
+            [
+                "name": "offset", "in": "query",
+                "description": .string(
+                    "Read strictly after this position: -1 (start), now (tail), or an offset this stream returned. "
+                        + "Required with live. An offset past the stream's tail was never issued and answers 400."),
+                "schema": ref("RequestOffset"),
             ],
-            "head": [
-                "operationId": "readAgentMetadata", "tags": ["agents"], "parameters": parameters,
-                "responses": ["200": ["description": "Stream metadata headers."], "404": ["description": "No prompt yet."]],
+            [
+                "name": "live", "in": "query", "description": "Absent: catch-up. Requires offset.",
+                "schema": ["type": "string", "enum": ["long-poll", "sse"]],
+            ],
+            [
+                "name": "tail", "in": "query",
+                "description": "With offset=-1: at most the last N events. Validated on every read; no upper bound.",
+                "schema": ["type": "string", "pattern": "^[1-9][0-9]*$"],
+            ],
+            [
+                "name": "cursor", "in": "query", "description": "Long-poll and SSE: the last Stream-Cursor seen.",
+                "schema": ["type": "string"],
             ],
         ]
+        var parameters = pathParameters + readParameters
+        var content: [String: JSONValue] = [
+            "application/json": ["schema": ["type": "array", "items": ref("Event")]],
+            "text/event-stream": [
+                "schema": [
+                    "type": "object",
+                    "description": .string(
+                        "One SSE event: data = a JSON array of events; control = a JSON object with "
+                            + "streamNextOffset, streamCursor, upToDate?, streamClosed?."),
+                    "properties": ["event": ["type": "string", "enum": ["data", "control"]], "data": ["type": "string"]],
+                    "required": ["event", "data"],
+                ]
+            ],
+        ]
+        var description = "Catch-up or long-poll: a JSON array of events. SSE (live=sse): an event stream."
+        if recordView {
+            parameters.append([
+                "name": "meta", "in": "query", "description": "Present (any value): answer the run record.",
+                "schema": ["type": "string"], "allowEmptyValue": true,
+            ])
+            content["application/json"] = ["schema": ["oneOf": [["type": "array", "items": ref("Event")], ref("RunRecord")]]]
+            description += " With meta: the run record."
+        }
+        var responses = errorResponses([400, 404, 500, 503])
+        responses["200"] = [
+            "description": .string(description),
+            "headers": streamHeaders(["Stream-Next-Offset", "Stream-Up-To-Date", "Stream-Closed", "Stream-Cursor", "ETag"]),
+            "content": .object(content),
+        ]
+        responses["204"] = [
+            "description": "Long-poll timed out, or the stream is closed and caught up.",
+            "headers": streamHeaders(["Stream-Next-Offset", "Stream-Up-To-Date", "Stream-Closed", "Stream-Cursor"]),
+        ]
+        responses["304"] = ["description": "If-None-Match matched the ETag."]
+        return [
+            "operationId": .string(id), "tags": [.string(tag)], "parameters": .array(parameters),
+            "responses": .object(responses),
+        ]
+    }
+
+    private static func headOperation(id: String, tag: String, pathParameters: [JSONValue]) -> JSONValue {
+        [
+            "operationId": .string(id), "tags": [.string(tag)], "parameters": .array(pathParameters),
+            "description": "Stream metadata headers, no body. Query parameters are ignored.",
+            "responses": [
+                "200": [
+                    "description": "Stream metadata headers.",
+                    "headers": streamHeaders(["Stream-Next-Offset", "Stream-Up-To-Date", "Stream-Closed", "ETag"]),
+                ],
+                "400": ["description": "Invalid path parameter (no body)."],
+                "404": ["description": "Unknown stream (no body)."],
+                "500": ["description": "Internal error (no body)."],
+                "503": ["description": "The store is unavailable (no body)."],
+            ],
+        ]
+    }
+
+    // MARK: shared pieces
+
+    private static let waitParameter: JSONValue = [
+        "name": "wait", "in": "query", "required": false, "description": "result: answer once the work is settled.",
+        "schema": ["type": "string", "enum": ["result"]],
+    ]
+
+    private static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    private static func streamHeaders(_ names: [String]) -> JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: names.map { ($0, ["schema": ["type": "string"]] as JSONValue) }))
     }
 
     private static func errorResponses(_ statuses: [Int]) -> [String: JSONValue] {
@@ -204,9 +262,102 @@ enum OpenAPIDocument {
         for status in statuses {
             responses[String(status)] = [
                 "description": "Error envelope.",
-                "content": ["application/json": ["schema": ["$ref": "#/components/schemas/ErrorEnvelope"]]],
+                "content": ["application/json": ["schema": ref("ErrorEnvelope")]],
             ]
         }
         return responses
     }
+
+    /// A derived schema as the HTTP side applies it: decoding ignores unknown properties, so
+    /// `additionalProperties: false` (which the model-facing schema keeps) is dropped everywhere.
+    static func openSchema(_ schema: JSONValue) -> JSONValue {
+        switch schema {
+        case .object(var object):
+            if object["additionalProperties"] == false { object["additionalProperties"] = nil }
+            return .object(object.mapValues(openSchema))
+        case .array(let items):
+            return .array(items.map(openSchema))
+        default:
+            return schema
+        }
+    }
+
+    private static let components: JSONValue = [
+        "RunId": ["type": "string", "minLength": 1],
+        "Offset": [
+            "type": "string", "pattern": "^0{16}_[0-9]{16}$",
+            "description": "An issued offset: 16 zeros, _, and the number of events before the position (16 digits).",
+        ],
+        "RequestOffset": [
+            "type": "string", "pattern": "^(-1|now|0{1,16}_[0-9]{1,16})$",
+            "description": "-1 (start), now (tail), or an offset the stream returned.",
+        ],
+        "RunReceipt": [
+            "type": "object",
+            "properties": ["runId": ref("RunId"), "streamUrl": ["type": "string"], "offset": ref("Offset")],
+            "required": ["runId", "streamUrl", "offset"],
+        ],
+        "SubmissionReceipt": [
+            "type": "object",
+            "properties": ["streamUrl": ["type": "string"], "offset": ref("Offset"), "submissionId": ["type": "string"]],
+            "required": ["streamUrl", "offset", "submissionId"],
+        ],
+        "SubmissionAnswer": [
+            "type": "object",
+            "properties": [
+                "result": [
+                    "type": "object",
+                    "properties": [
+                        "text": ["type": "string"], "usage": ref("Usage"),
+                        "model": [
+                            "type": "object", "properties": ["provider": ["type": "string"], "id": ["type": "string"]],
+                        ],
+                    ],
+                    "required": ["text", "usage", "model"],
+                ],
+                "streamUrl": ["type": "string"], "offset": ref("Offset"), "submissionId": ["type": "string"],
+            ],
+            "required": ["result", "streamUrl", "offset", "submissionId"],
+        ],
+        "Usage": [
+            "type": "object",
+            "properties": [
+                "input": ["type": "integer"], "output": ["type": "integer"], "cacheRead": ["type": "integer"],
+                "cacheWrite": ["type": "integer"], "totalTokens": ["type": "integer"],
+            ],
+        ],
+        "RunRecord": [
+            "type": "object",
+            "properties": [
+                "runId": ref("RunId"), "workflowName": ["type": "string"],
+                "status": ["type": "string", "enum": ["active", "completed", "errored"]],
+                "startedAt": ["type": "string", "format": "date-time"],
+                "endedAt": ["type": "string", "format": "date-time"], "durationMs": ["type": "integer"],
+                "isError": ["type": "boolean"], "payload": [:], "result": [:], "error": [:],
+            ],
+            "required": ["runId", "workflowName", "status", "startedAt"],
+        ],
+        "Event": [
+            "type": "object",
+            "properties": [
+                "v": ["type": "integer"], "type": ["type": "string"], "eventIndex": ["type": "integer"],
+                "timestamp": ["type": "string", "format": "date-time"],
+            ],
+            "required": ["v", "type", "eventIndex", "timestamp"],
+        ],
+        "ErrorEnvelope": [
+            "type": "object",
+            "properties": [
+                "error": [
+                    "type": "object",
+                    "properties": [
+                        "type": ["type": "string"], "message": ["type": "string"],
+                        "details": ["type": "string"], "dev": ["type": "string"], "meta": ["type": "object"],
+                    ],
+                    "required": ["type", "message", "details"],
+                ]
+            ],
+            "required": ["error"],
+        ],
+    ]
 }

@@ -32,8 +32,8 @@ extension FlueRoutes {
     private func agentAddress(_ request: Request, _ context: Context) async throws
         -> (key: SubmissionSessionKey, guardResponse: Response?)
     {
-        let name = context.parameters.get("name") ?? ""
-        let id = context.parameters.get("id") ?? ""
+        let name = try PathParameters.decoded("name", context.parameters)
+        let id = try PathParameters.decoded("id", context.parameters)
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !id.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest("Agent URLs must have the shape /agents/<name>/<id> with non-empty segments.")
         }
@@ -59,7 +59,7 @@ extension FlueRoutes {
         let body = try await JSONBody.read(request, limit: host.configuration.agentRequestBodyLimit)
         let input = try AgentInput.validateDirect(body)
         let receipt = try await host.admitPrompt(agent: key.agent, id: key.instanceId, input: input)
-        let streamURL = Self.agentStreamURL(request)
+        let streamURL = Self.agentStreamURL(request, key)
         guard waitForResult else {
             var response = Self.json(
                 .accepted,
@@ -104,8 +104,12 @@ extension FlueRoutes {
         return try await reader.get(request)
     }
 
-    /// The prompt URL itself (prefix included, no query): where the instance's events are read.
-    static func agentStreamURL(_ request: Request) -> String {
-        "http://\(request.head.authority ?? "localhost")\(request.uri.path)"
+    /// The instance's URL (prefix included, no query): where its events are read. Name and id
+    /// are written in their canonical encoding, whatever encoding the request used.
+    static func agentStreamURL(_ request: Request, _ key: SubmissionSessionKey) -> String {
+        let path = request.uri.path
+        let prefix = path.range(of: "/agents/", options: .backwards).map { String(path[..<$0.lowerBound]) } ?? ""
+        return "http://\(request.head.authority ?? "localhost")\(prefix)/agents/"
+            + "\(PathParameters.encoded(key.agent))/\(PathParameters.encoded(key.instanceId))"
     }
 }

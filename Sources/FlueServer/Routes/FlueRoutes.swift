@@ -96,7 +96,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
 
     private func invokeWorkflow(_ request: Request, _ context: Context) async throws -> Response {
         let waitForResult = try Self.waitParameter(request)
-        let name = context.parameters.get("name") ?? ""
+        let name = try PathParameters.decoded("name", context.parameters)
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest(
                 "Workflow URLs must have the shape /workflows/<name> with a non-empty segment.")
@@ -150,8 +150,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         let path = request.uri.path
         let prefix = path.range(of: "/workflows/", options: .backwards).map { String(path[..<$0.lowerBound]) } ?? ""
         let authority = request.head.authority ?? "localhost"
-        let encoded = runId.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? runId
-        return "http://\(authority)\(prefix)/runs/\(encoded)"
+        return "http://\(authority)\(prefix)/runs/\(PathParameters.encoded(runId))"
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
@@ -163,7 +162,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     // MARK: runs
 
     private func readRun(_ request: Request, _ context: Context) async throws -> Response {
-        let runId = context.parameters.get("runId") ?? ""
+        let runId = try PathParameters.decoded("runId", context.parameters)
         guard let pointer = try await host.stores.runs.lookupRun(runId),
             host.workflows[pointer.workflowName] != nil
         else { throw FlueHTTPError.runNotFound(runId) }
@@ -173,6 +172,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             configuration: host.configuration, lifecycle: host.lifecycle)
         if request.method == .head { return try await reader.head() }
         if !request.uri.queryParameters.getAll("meta").isEmpty {
+            // The read parameters are validated as on any read (then have no effect), so a typo
+            // never passes silently.
+            _ = try StreamQuery(request.uri.queryParameters)
             guard let record = try await host.stores.runs.getRun(runId) else { throw FlueHTTPError.runNotFound(runId) }
             return Self.json(.ok, try JSONValue(encoding: record))
         }

@@ -1,0 +1,136 @@
+import FlueRuntime
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// Issue 18: path parameters are percent-decoded once; URLs the server writes carry canonical
+/// ids; undeclared methods on Flue's paths answer 405; the OpenAPI document states the rules.
+@Suite struct PathEncodingTests {
+    /// (raw id, the same id as `encodeURIComponent` sends it)
+    static let ids: [(raw: String, encoded: String)] = [
+        ("alice@example.com", "alice%40example.com"),
+        ("a:b", "a%3Ab"),
+        ("a+b", "a%2Bb"),
+        ("x.y_z~w-v", "x.y_z~w-v"),
+        ("tilde~%7E", "tilde~%7E"),  // an encoded unreserved character decodes too: tilde~~
+    ]
+
+    @Test(arguments: ids)
+    func rawAndEncodedIdsReachTheSameConversation(raw: String, encoded: String) async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        let id = raw == "tilde~%7E" ? "tilde~~" : raw
+        let rawPath = raw == "tilde~%7E" ? "tilde~~" : raw
+
+        let first = try await f.post("/agents/assistant/\(rawPath)?wait=result", #"{"message":"one"}"#)
+        #expect(first.status == 200, "\(raw): \(first.text)")
+        #expect(first.json?["streamUrl"]?.stringValue == "http://127.0.0.1:\(f.port)/agents/assistant/\(id)")
+        let second = try await f.post("/agents/assistant/\(encoded)?wait=result", #"{"message":"two"}"#)
+        #expect(second.status == 200, "\(encoded): \(second.text)")
+        #expect(second.json?["streamUrl"] == first.json?["streamUrl"], "one canonical URL whatever the encoding")
+        // The second prompt saw the first: one conversation.
+        let history = try #require(await f.model.requests().last?.body["messages"]?.arrayValue)
+        #expect(history.count == 3, "\(encoded): \(history)")
+
+        let viaRaw = try await f.get("/agents/assistant/\(rawPath)")
+        let viaEncoded = try await f.get("/agents/assistant/\(encoded)")
+        #expect(viaRaw.status == 200 && viaEncoded.status == 200)
+        #expect(viaRaw.json == viaEncoded.json)
+        #expect(viaRaw.json?.arrayValue?.allSatisfy { $0["instanceId"]?.stringValue == id } == true)
+        #expect(try await f.request(.HEAD, "/agents/assistant/\(encoded)").status == 200)
+
+        let accepted = try await f.post("/agents/assistant/\(encoded)", #"{"message":"three"}"#)
+        #expect(accepted.status == 202)
+        #expect(accepted.header("Location") == first.json?["streamUrl"]?.stringValue)
+        _ = try await f.settled(try #require(accepted.json?["submissionId"]?.stringValue))
+    }
+
+    @Test func encodingIsDecodedExactlyOnceAndMalformedEscapesAreRejected() async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        // %2540 is "%40" after one decoding: not a valid id character.
+        let twice = try await f.post("/agents/assistant/alice%2540example.com", #"{"message":"hi"}"#)
+        #expect(twice.status == 400)
+        #expect(twice.errorType == "invalid_request")
+        // An encoded slash stays inside the segment and then fails validation.
+        let slash = try await f.get("/agents/assistant/a%2Fb")
+        #expect(slash.status == 400)
+        // Malformed escapes (sent raw: HTTP client libraries re-encode them).
+        for malformed in ["a%zz", "a%4", "a%C3"] {
+            let reply = try await f.raw("GET /agents/assistant/\(malformed) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(reply.hasPrefix("HTTP/1.1 400"), "\(malformed): \(reply)")
+            #expect(reply.contains("malformed percent-encoding"), "\(malformed): \(reply)")
+        }
+        // Agent names and run ids are decoded too.
+        let name = try await f.post("/agents/%61ssistant/u1?wait=result", #"{"message":"hi"}"#)
+        #expect(name.status == 200, "\(name.text)")
+        let runId = try await f.startRun("logs", #"{"count":1}"#)
+        _ = try await f.readToEnd(runId)
+        let encodedRun = runId.replacingOccurrences(of: "_", with: "%5F")
+        #expect(try await f.get("/runs/\(encodedRun)?meta").json?["runId"]?.stringValue == runId)
+        let workflow = try await f.post("/workflows/%6Cogs?wait=result", #"{"count":1}"#)
+        #expect(workflow.status == 200)
+    }
+
+    @Test func undeclaredMethodsOnFluePathsAnswer405WithAllow() async throws {
+        let f = try await ServerFixture.start(prefix: "/api")
+        defer { Task { await f.stop() } }
+        let cases: [(HTTPMethod, String, String)] = [
+            (.TRACE, "/workflows/translate", "POST"),
+            (.TRACE, "/runs/run_x", "GET, HEAD"),
+            (.TRACE, "/agents/assistant/u1", "GET, HEAD, POST"),
+            (.POST, "/openapi.json", "GET"),
+        ]
+        for (method, path, allow) in cases {
+            let reply = try await f.request(method, path)
+            #expect(reply.status == 405, "\(method) \(path)")
+            #expect(reply.header("Allow") == allow, "\(method) \(path)")
+            #expect(reply.errorType == "method_not_allowed")
+        }
+        // Paths that are not Flue's still answer 404.
+        let unknown = try await f.request(.TRACE, "/workflows/translate/extra")
+        #expect(unknown.status == 404)
+        #expect(unknown.errorType == "route_not_found")
+        // The user's own route under the prefix is untouched.
+        #expect(try await f.get("/hello").status == 200)
+    }
+
+    @Test func metaValidatesTheReadParametersItIgnores() async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        let runId = try await f.startRun("logs", #"{"count":1}"#)
+        _ = try await f.readToEnd(runId)
+        #expect(try await f.get("/runs/\(runId)?meta").json?["status"] == "completed")
+        #expect(try await f.get("/runs/\(runId)?meta&offset=-1&tail=3&live=sse").json?["status"] == "completed")
+        for garbage in ["live=websocket", "tail=0", "offset=banana", "live=sse"] {
+            let reply = try await f.get("/runs/\(runId)?meta&\(garbage)")
+            #expect(reply.status == 400, "\(garbage)")
+            #expect(reply.errorType == "invalid_request")
+        }
+    }
+
+    @Test func theOpenAPIDocumentStatesPatternsStatusesAndTheRecordView() async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        let document = try #require(try await f.get("/openapi.json").json)
+        let agent = try #require(document["paths"]?["/agents/{name}/{id}"])
+        let id = try #require(agent["get"]?["parameters"]?.arrayValue?.first { $0["name"] == "id" })
+        #expect(id["schema"]?["pattern"] == "^[A-Za-z0-9._~:@+-]{1,256}$")
+        #expect(id["schema"]?["maxLength"] == 256)
+        #expect(agent["head"]?["responses"]?["400"] != nil)
+        let images = agent["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]?["properties"]?["images"]
+        #expect(images?["type"] == ["array", "null"])
+        let run = try #require(document["paths"]?["/runs/{runId}"]?["get"])
+        let record = run["responses"]?["200"]?["content"]?["application/json"]?["schema"]?["oneOf"]?.arrayValue
+        #expect(record?.contains(["$ref": "#/components/schemas/RunRecord"]) == true)
+        let offset = run["parameters"]?.arrayValue?.first { $0["name"] == "offset" }
+        #expect(offset?["description"]?.stringValue?.contains("Required with live") == true)
+        for status in ["200", "204", "304", "400", "404", "500", "503"] {
+            #expect(run["responses"]?[status] != nil, "GET /runs/{runId} documents \(status)")
+        }
+        let translate = try #require(document["paths"]?["/workflows/translate"]?["post"])
+        let payload = translate["requestBody"]?["content"]?["application/json"]?["schema"]
+        #expect(payload?["additionalProperties"] == nil, "unknown properties are ignored, as documented")
+        #expect(translate["requestBody"]?["required"] == true)
+    }
+}
