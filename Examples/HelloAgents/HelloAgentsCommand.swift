@@ -67,9 +67,18 @@ struct RunWorkflow: AsyncParsableCommand {
     @Argument(help: "The workflow name.") var workflow: String
     @Option(help: "The payload as JSON.") var payload: String = "{}"
 
+    @Flag(help: "Start a local fake model server in this process and use it (no API key needed; answers are canned).")
+    var fakeModel = false
+
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("FLUE_") { environment[key] = nil }
+        var fake: FakeModelServer?
+        if fakeModel {
+            let server = try await FakeModelServer.start()
+            environment.merge(server.providerEnvironment) { $1 }
+            fake = server
+        }
         let host: FlueHost
         do {
             host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: true)
@@ -94,7 +103,9 @@ struct RunWorkflow: AsyncParsableCommand {
                 FileHandle.standardError.write(line + Data("\n".utf8))
             }
         }
-        switch await receipt.completion.value {
+        let outcome = await receipt.completion.value
+        await fake?.stop()
+        switch outcome {
         case .completed(let result):
             print(result.jsonString)
         case .failed(let error):
@@ -115,6 +126,7 @@ struct Routes: AsyncParsableCommand {
         for name in host.exposedAgentNames {
             print("POST /agents/\(name)/:id        (prompt; body {message, images?})")
             print("GET  /agents/\(name)/:id        (Durable Streams read of the instance's events)")
+            print("HEAD /agents/\(name)/:id")
         }
         print("GET  /runs/:runId            (Durable Streams read; ?meta for the run record)")
         print("HEAD /runs/:runId")

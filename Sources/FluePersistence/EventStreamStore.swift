@@ -32,7 +32,8 @@ public struct StreamReadResult: Sendable, Hashable {
 
 /// What a stream looks like without reading it.
 public struct StreamMeta: Sendable, Hashable {
-    /// Offset of the last event (`-1` when empty).
+    /// The position after the last event (`StreamOffset.start` when empty; on the wire
+    /// `0000000000000000_<number of events>`).
     public var tail: StreamOffset
     public var closed: Bool
     public var createdAt: Date

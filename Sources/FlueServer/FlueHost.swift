@@ -323,7 +323,7 @@ public final class FlueHost: Service {
         }
         let pipe = makePipe(runId: orphan.runId)
         let emitter = EventEmitter(
-            base: EventCorrelation(runId: orphan.runId), startIndex: Int((meta?.tail.sequence ?? -1) + 1), sink: pipe.sink)
+            base: EventCorrelation(runId: orphan.runId), startIndex: Int(meta?.tail.eventCount ?? 0), sink: pipe.sink)
         emitter.emit(
             .runResume(
                 .init(

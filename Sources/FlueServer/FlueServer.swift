@@ -50,7 +50,7 @@ public struct RouteNotFoundMiddleware<Context: RequestContext>: RouterMiddleware
     public let prefix: String
 
     public init(prefix: String = "") {
-        self.prefix = "/" + prefix.split(separator: "/").joined(separator: "/")
+        self.prefix = PathParameters.normalizedPrefix(prefix)
     }
 
     public func handle(

@@ -77,6 +77,33 @@ private enum Wire {
         #expect(second.toolResults.map(\.content) == ["echo: whole input"])
     }
 
+    @Test func anthropicInputDeltasWinOverAnInputGivenAtTheStart() async throws {
+        let f = try await Fixture.start()
+        let received = Received()
+        await f.enqueue(
+            .raw(
+                Wire.anthropicStart,
+                Wire.event(
+                    "content_block_start",
+                    #"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_2","name":"echo","input":{"text":"stale"}}}"#
+                ),
+                Wire.event(
+                    "content_block_delta",
+                    #"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"text\": \"strea"}}"#),
+                Wire.event(
+                    "content_block_delta",
+                    #"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"med\"}"}}"#),
+                Wire.event("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
+                Wire.event("message_delta", #"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#),
+                Wire.event("message_stop", #"{"type":"message_stop"}"#)),
+            .text("done"))
+        let session = try await f.session(try Agent(name: "a", model: WireAPI.anthropic.model, tools: [try echoTool(received)]))
+
+        _ = try await session.prompt("go")
+
+        #expect(received.values == ["streamed"])
+    }
+
     // MARK: item 3: the provider's final usage wins
 
     @Test func anthropicMessageDeltaUsageSupersedesMessageStart() async throws {

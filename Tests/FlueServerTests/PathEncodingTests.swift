@@ -1,5 +1,10 @@
 import FlueRuntime
+import FluePersistence
+@testable import FlueServer
 import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -61,6 +66,14 @@ import Testing
             #expect(reply.hasPrefix("HTTP/1.1 400"), "\(malformed): \(reply)")
             #expect(reply.contains("malformed percent-encoding"), "\(malformed): \(reply)")
         }
+        // Dot-segment ids would give URLs that clients normalize away.
+        for dots in ["%2E", "%2E%2E", ".%2E"] {
+            let reply = try await f.post("/agents/assistant/\(dots)", #"{"message":"hi"}"#)
+            #expect(reply.status == 400, "\(dots)")
+            #expect(reply.json?["error"]?["details"]?.stringValue?.contains("not . or ..") == true)
+        }
+        let rawDots = try await f.raw("GET /agents/assistant/.. HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(rawDots.hasPrefix("HTTP/1.1 400"), "\(rawDots)")
         // Agent names and run ids are decoded too.
         let name = try await f.post("/agents/%61ssistant/u1?wait=result", #"{"message":"hi"}"#)
         #expect(name.status == 200, "\(name.text)")
@@ -72,6 +85,38 @@ import Testing
         #expect(workflow.status == 200)
     }
 
+    @Test func routeGuardsSeeDecodedParametersAndRunIdsAreCheckedBeforeTheStore() async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        let token = [("x-token", "secret")]
+        for id in ["admin", "%61dmin", "%61%64%6D%69%6E"] {
+            #expect(try await f.get("/agents/guarded-agent/\(id)", headers: token).status == 403, "\(id)")
+            #expect(try await f.post("/agents/guarded-agent/\(id)", #"{"message":"hi"}"#, headers: token).status == 403)
+        }
+        // A NUL (or any character a run id never has) is an unknown run, not a store error.
+        let runId = try await f.startRun("logs", #"{"count":1}"#)
+        _ = try await f.readToEnd(runId)
+        for suffix in ["%00", "%00junk", "%0A", "%20"] {
+            let reply = try await f.get("/runs/\(runId)\(suffix)?meta")
+            #expect(reply.status == 404, "\(suffix): \(reply.text)")
+            #expect(reply.errorType == "run_not_found")
+        }
+    }
+
+    @Test func streamURLsKeepTheMountPrefixWhateverTheNames() throws {
+        func request(_ path: String) -> Request {
+            Request(
+                head: HTTPRequest(method: .post, scheme: "http", authority: "h:1", path: path),
+                body: RequestBody(buffer: ByteBuffer()))
+        }
+        let key = SubmissionSessionKey(agent: "agents", instanceId: "a@b")
+        #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/api/agents/agents/a%40b"), key) == "http://h:1/api/agents/agents/a@b")
+        #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/agents/agents/a@b"), key) == "http://h:1/agents/agents/a@b")
+        #expect(
+            FlueRoutes<BasicRequestContext>.streamURL(request("/v1/workflows/workflows"), runId: "run_1") == "http://h:1/v1/runs/run_1")
+        #expect(FlueRoutes<BasicRequestContext>.streamURL(request("/workflows/x"), runId: "r 1") == "http://h:1/runs/r%201")
+    }
+
     @Test func undeclaredMethodsOnFluePathsAnswer405WithAllow() async throws {
         let f = try await ServerFixture.start(prefix: "/api")
         defer { Task { await f.stop() } }
@@ -79,7 +124,7 @@ import Testing
             (.TRACE, "/workflows/translate", "POST"),
             (.TRACE, "/runs/run_x", "GET, HEAD"),
             (.TRACE, "/agents/assistant/u1", "GET, HEAD, POST"),
-            (.POST, "/openapi.json", "GET"),
+            (.POST, "/openapi.json", "GET, HEAD"),
         ]
         for (method, path, allow) in cases {
             let reply = try await f.request(method, path)

@@ -28,7 +28,7 @@ import Testing
             #expect(utf8.errorType == "invalid_json")
             let details = try #require(utf8.json?["error"]?["details"]?.stringValue)
             #expect(details.contains("not valid UTF-8"), "\(details)")
-            #expect(details.contains("byte 12"), "\(details)")
+            #expect(details.contains("byte offset 12"), "\(details)")
             #expect(!details.contains("Dictionary"), "\(details)")
 
             for body in ["1e999", #"{"message":"hi","n":-1e999}"#, "[1, 1e999]"] {

@@ -166,7 +166,12 @@ final class ServerFixture: Sendable {
             }
             return nil
         }
-        FlueRoutes(host: host, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": requireToken])
+        // Instance "admin" is off limits whatever the token: the guard reads the (decoded) path parameter.
+        let agentGuard: RouteGuard<BasicRequestContext> = { request, context in
+            if context.parameters.get("id") == "admin" { return Response(status: .forbidden) }
+            return try await requireToken(request, context)
+        }
+        FlueRoutes(host: host, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": agentGuard])
             .register(on: router, prefix: prefix)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = FlueServer.application(host: host, router: router) { channel in
@@ -281,7 +286,11 @@ extension ServerFixture {
     func raw(_ head: String, timeout: Duration = .seconds(5)) async throws -> String {
         let port = UInt16(self.port)
         return try await Task.detached {
+            #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+            #endif
             guard fd >= 0 else { throw TestFailure() }
             defer { close(fd) }
             var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)

@@ -7,7 +7,9 @@ struct AnthropicStreamParser: ModelStreamParser {
     private enum Block {
         case text(String)
         case thinking(String, signature: String?)
-        case toolUse(id: String, name: String, json: String)
+        /// `initial`: the `input` given whole in `content_block_start` (`{}` from the API itself);
+        /// `json`: the `input_json_delta` fragments, which carry the full input when present.
+        case toolUse(id: String, name: String, initial: String, json: String)
     }
 
     private var blocks: [Int: Block] = [:]
@@ -38,9 +40,9 @@ struct AnthropicStreamParser: ModelStreamParser {
                 let id = block["id"]?.stringValue ?? ""
                 let name = block["name"]?.stringValue ?? ""
                 // Some servers send the whole input here and no `input_json_delta`; the API
-                // itself sends `{}` and streams the input. Start from it; deltas append.
+                // itself sends `{}` and streams the input in deltas, which then win.
                 let initial = block["input"].flatMap { $0 == [:] || $0 == .null ? nil : $0.jsonString } ?? ""
-                blocks[index] = .toolUse(id: id, name: name, json: initial)
+                blocks[index] = .toolUse(id: id, name: name, initial: initial, json: "")
                 outputStarted = true
                 await emit(.toolCallStart(id: id, name: name))
             default:
@@ -62,8 +64,9 @@ struct AnthropicStreamParser: ModelStreamParser {
                 await emit(.thinkingDelta(piece))
             case (.thinking(let text, let signature), "signature_delta"):
                 blocks[index] = .thinking(text, signature: (signature ?? "") + (delta["signature"]?.stringValue ?? ""))
-            case (.toolUse(let id, let name, let buffer), "input_json_delta"):
-                blocks[index] = .toolUse(id: id, name: name, json: buffer + (delta["partial_json"]?.stringValue ?? ""))
+            case (.toolUse(let id, let name, let initial, let buffer), "input_json_delta"):
+                blocks[index] = .toolUse(
+                    id: id, name: name, initial: initial, json: buffer + (delta["partial_json"]?.stringValue ?? ""))
             default:
                 break
             }
@@ -98,8 +101,8 @@ struct AnthropicStreamParser: ModelStreamParser {
             switch blocks[index]! {
             case .text(let text): .text(text)
             case .thinking(let text, let signature): .thinking(text, signature: signature)
-            case .toolUse(let id, let name, let json):
-                .toolCall(ToolCall(id: id, name: name, arguments: .toolArguments(json)))
+            case .toolUse(let id, let name, let initial, let json):
+                .toolCall(ToolCall(id: id, name: name, arguments: .toolArguments(json.isEmpty ? initial : json)))
             }
         }
         return AssistantMessage(content: content, stopReason: stopReason, usage: usage, model: model)

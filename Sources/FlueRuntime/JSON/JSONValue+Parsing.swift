@@ -7,7 +7,8 @@ extension JSONValue {
     /// call it only after parsing failed.
     public static func parseFailureReason(_ data: Data) -> String {
         if let position = firstInvalidUTF8Position(data) {
-            return "The body is not valid UTF-8 text (invalid byte sequence at byte \(position)). JSON must be UTF-8."
+            return "The body is not valid UTF-8 text (invalid byte sequence at byte offset \(position), counting from 0). "
+                + "JSON must be UTF-8."
         }
         do {
             _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])

@@ -139,7 +139,6 @@ struct AgentLoop: Sendable {
     private func runTools(_ calls: [ToolCall], turn: Int, byName: [String: LoopTool], cutOff: String?) async throws
         -> [(outcome: ToolOutcome, message: ToolResultMessage)]
     {
-        let maxOutputTokens = self.maxOutputTokens
         let events = self.events
         let scope = correlation
         let journal = self.journal
@@ -153,7 +152,7 @@ struct AgentLoop: Sendable {
                     let outcome: ToolOutcome
                     if call.id == cutOff {
                         outcome = ToolOutcome(
-                            content: Self.cutOffMessage(call, maxOutputTokens: maxOutputTokens), isError: true)
+                            content: Self.cutOffMessage(call), isError: true)
                     } else if let tool = byName[call.name] {
                         let context = ToolContext(
                             toolCallId: call.id, session: scope.session ?? "default",
@@ -184,10 +183,11 @@ struct AgentLoop: Sendable {
     }
 
     /// What the model reads for a call whose arguments the token limit cut off.
-    static func cutOffMessage(_ call: ToolCall, maxOutputTokens: Int) -> String {
-        "Not run: your output reached the output token limit (\(maxOutputTokens) tokens) while you were writing "
-            + "this call to \(call.name), so its arguments were cut off and nothing was executed. Call the tool "
-            + "again with shorter arguments, or split the work into several smaller calls."
+    /// (No number is quoted: providers adjust the limit, e.g. for thinking budgets.)
+    static func cutOffMessage(_ call: ToolCall) -> String {
+        "Not run: your output reached the output token limit while you were writing this call to \(call.name), "
+            + "so its arguments were cut off and nothing was executed. Call the tool again with shorter "
+            + "arguments, or split the work into several smaller calls."
     }
 
     private static func resultMessage(_ call: ToolCall, _ outcome: ToolOutcome) -> ToolResultMessage {

@@ -217,7 +217,7 @@ final class AgentCoordinator: Sendable {
             instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
             submissionId: record.kind == .direct ? record.submissionId : nil, harness: "default",
             session: record.key.session)
-        return (EventEmitter(base: correlation, startIndex: Int(tail.sequence + 1), sink: pipe.sink), pipe)
+        return (EventEmitter(base: correlation, startIndex: Int(tail.eventCount), sink: pipe.sink), pipe)
     }
 
     /// One attempt: opens the session, applies the input (or repairs and resumes the history),

@@ -48,9 +48,11 @@ public enum SubmissionResult: Sendable, Hashable {
 
 /// Instance ids and agent names as they appear in URLs and store paths.
 enum AgentAddress {
-    /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`.
+    /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`;
+    /// not `.` or `..`, which are dot-segments that URL clients remove (RFC 3986 §5.2.4), so the
+    /// instance's URL could not be followed.
     static func isValidInstanceId(_ id: String) -> Bool {
-        (1...256).contains(id.utf8.count)
+        id != "." && id != ".." && (1...256).contains(id.utf8.count)
             && id.unicodeScalars.allSatisfy { scalar in
                 scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._~:@+-".unicodeScalars.contains(scalar))
             }

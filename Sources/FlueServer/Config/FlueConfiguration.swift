@@ -132,14 +132,14 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.requestBodyLimit = bytes
         }
-        if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1) {
+        if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.runLease = seconds
             configuration.runHeartbeatInterval = seconds / 3
         }
-        if let seconds = try seconds("RECOVERY_SCAN_SECONDS", at: value, atLeast: 0.001) {
+        if let seconds = try seconds("RECOVERY_SCAN_SECONDS", at: value, atLeast: 0.001, "0.001") {
             configuration.recoveryScanInterval = seconds
         }
-        if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1) {
+        if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
             configuration.longPollTimeout = seconds
         }
         if let limit = value("AGENT_REQUEST_BODY_LIMIT") {
@@ -150,7 +150,7 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.agentRequestBodyLimit = bytes
         }
-        if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1) {
+        if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.submissionLease = seconds
             configuration.submissionLeaseRenewal = seconds / 3
         }
@@ -167,13 +167,13 @@ public struct FlueConfiguration: Sendable {
     /// A duration variable in seconds (fractions allowed) between `minimum` and one day, checked as a
     /// `Double` before any integer conversion, so no value can trap.
     private static func seconds(
-        _ variable: String, at value: (String) -> String?, atLeast minimum: Double
+        _ variable: String, at value: (String) -> String?, atLeast minimum: Double, _ minimumText: String
     ) throws -> Duration? {
         guard let text = value(variable) else { return nil }
         guard let seconds = Double(text), seconds >= minimum, seconds <= 86_400 else {
-            let bound = minimum >= 1 ? "≥ \(Int(minimum))" : "> 0"
             throw ConfigurationError(
-                variable: variable, message: "\(variable) must be a number of seconds \(bound) and at most 86400, got \"\(text)\"")
+                variable: variable,
+                message: "\(variable) must be a number of seconds from \(minimumText) to 86400, got \"\(text)\"")
         }
         return .milliseconds(Int64(seconds * 1000))
     }

@@ -21,7 +21,11 @@ enum OpenAPIDocument {
                         "content": ["application/json": ["schema": ["type": "object"]]],
                     ]
                 ],
-            ]
+            ],
+            "head": [
+                "operationId": "openAPIDocumentHeaders", "tags": ["meta"],
+                "responses": ["200": ["description": "The document's headers, no body."]],
+            ],
         ]
         var document: [String: JSONValue] = [
             "openapi": "3.1.0",
@@ -29,8 +33,8 @@ enum OpenAPIDocument {
                 "title": "Flue API", "version": "0.1.0",
                 "description": .string(
                     "Workflows, agent instances and their durable event streams (Durable Streams protocol). "
-                        + "Path parameters are percent-decoded once before validation. Any method a path does "
-                        + "not list answers 405 with Allow."),
+                        + "Path parameters are percent-decoded once before validation. With RouteNotFoundMiddleware "
+                        + "(as FlueServer.serve installs it), any method a Flue path does not list answers 405 with Allow."),
             ],
             "paths": .object(paths),
             "components": ["schemas": components],
@@ -89,7 +93,7 @@ enum OpenAPIDocument {
         var get = readOperation(id: "readRun", tag: "runs", pathParameters: [runParameter], recordView: true)
         get["description"] = .string(
             "Durable Streams read of the run's events. With `meta` (any value, even empty) the answer is the run "
-                + "record instead; offset, live, tail and cursor are still validated (and otherwise ignored).")
+                + "record instead; offset, live and tail are still validated (and otherwise ignored).")
         return ["get": .object(get), "head": headOperation(id: "readRunMetadata", tag: "runs", pathParameters: [runParameter])]
     }
 
@@ -110,8 +114,11 @@ enum OpenAPIDocument {
                 "name": "id", "in": "path", "required": true,
                 "description": .string(
                     "The instance id: 1 to 256 characters from letters, digits and . _ ~ : @ + - "
-                        + "(raw or percent-encoded). Each id is one conversation."),
-                "schema": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$", "minLength": 1, "maxLength": 256],
+                        + "(raw or percent-encoded), not . or .. alone. Each id is one conversation."),
+                "schema": [
+                    "type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$", "minLength": 1, "maxLength": 256,
+                    "not": ["enum": [".", ".."]],
+                ],
             ],
         ]
         let image: JSONValue = [
@@ -283,7 +290,7 @@ enum OpenAPIDocument {
     }
 
     private static let components: JSONValue = [
-        "RunId": ["type": "string", "minLength": 1],
+        "RunId": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$"],
         "Offset": [
             "type": "string", "pattern": "^0{16}_[0-9]{16}$",
             "description": "An issued offset: 16 zeros, _, and the number of events before the position (16 digits).",

@@ -21,7 +21,7 @@ extension FlueRoutes {
         for method in Self.otherMethods {
             group.on("agents/:name/:id", method: method) { request, _ in
                 try await routes.handle(request) {
-                    throw FlueHTTPError.methodNotAllowed(request.method, allow: [.get, .head, .post])
+                    throw FlueHTTPError.methodNotAllowed(request.method, allow: PathParameters.agentMethods)
                 }
             }
         }
@@ -32,8 +32,9 @@ extension FlueRoutes {
     private func agentAddress(_ request: Request, _ context: Context) async throws
         -> (key: SubmissionSessionKey, guardResponse: Response?)
     {
-        let name = try PathParameters.decoded("name", context.parameters)
-        let id = try PathParameters.decoded("id", context.parameters)
+        let context = try PathParameters.decoding(["name", "id"], in: context)
+        let name = context.parameters.get("name") ?? ""
+        let id = context.parameters.get("id") ?? ""
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !id.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest("Agent URLs must have the shape /agents/<name>/<id> with non-empty segments.")
         }
@@ -43,7 +44,8 @@ extension FlueRoutes {
         }
         guard AgentAddress.isValidInstanceId(id) else {
             throw FlueHTTPError.invalidRequest(
-                "Instance ids are 1 to 256 characters: letters, digits and . _ ~ : @ + - (no slashes or spaces).")
+                "Instance ids are 1 to 256 characters: letters, digits and . _ ~ : @ + - (no slashes or spaces), "
+                    + "and not . or .. alone.")
         }
         guard let registration = host.agents[name], registration.exposed else {
             throw FlueHTTPError.agentNotFound(name, available: host.exposedAgentNames)
@@ -107,9 +109,7 @@ extension FlueRoutes {
     /// The instance's URL (prefix included, no query): where its events are read. Name and id
     /// are written in their canonical encoding, whatever encoding the request used.
     static func agentStreamURL(_ request: Request, _ key: SubmissionSessionKey) -> String {
-        let path = request.uri.path
-        let prefix = path.range(of: "/agents/", options: .backwards).map { String(path[..<$0.lowerBound]) } ?? ""
-        return "http://\(request.head.authority ?? "localhost")\(prefix)/agents/"
-            + "\(PathParameters.encoded(key.agent))/\(PathParameters.encoded(key.instanceId))"
+        PathParameters.mountURL(request, routeSegments: 3)
+            + "/agents/\(PathParameters.encoded(key.agent))/\(PathParameters.encoded(key.instanceId))"
     }
 }

@@ -38,7 +38,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId`, `POST|GET|HEAD /agents/:name/:id`
     /// and `GET /openapi.json`.
     public func register(on router: Router<Context>, prefix: String = "") {
-        let base = "/" + prefix.split(separator: "/").joined(separator: "/")
+        let base = PathParameters.normalizedPrefix(prefix)
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
         let routes = self
 
@@ -47,7 +47,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         }
         for method in [HTTPRequest.Method.get, .head] + Self.otherMethods {
             group.on("workflows/:name", method: method) { request, _ in
-                try await routes.handle(request) { throw FlueHTTPError.methodNotAllowed(request.method, allow: [.post]) }
+                try await routes.handle(request) {
+                    throw FlueHTTPError.methodNotAllowed(request.method, allow: PathParameters.workflowMethods)
+                }
             }
         }
         group.get("runs/:runId") { request, context in
@@ -59,17 +61,19 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         for method in [HTTPRequest.Method.post] + Self.otherMethods {
             group.on("runs/:runId", method: method) { request, _ in
                 try await routes.handle(request) {
-                    throw FlueHTTPError.methodNotAllowed(request.method, allow: [.get, .head])
+                    throw FlueHTTPError.methodNotAllowed(request.method, allow: PathParameters.runMethods)
                 }
             }
         }
         registerAgentRoutes(on: group)
-        group.get("openapi.json") { request, _ in
-            try await routes.handle(request) {
-                let document = OpenAPIDocument.make(host: routes.host, prefix: base == "/" ? "" : base)
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(data: document.jsonData())))
+        for method in PathParameters.documentMethods {
+            group.on("openapi.json", method: method) { request, _ in
+                try await routes.handle(request) {
+                    let document = OpenAPIDocument.make(host: routes.host, prefix: base == "/" ? "" : base)
+                    return Response(
+                        status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(data: document.jsonData())))
+                }
             }
         }
     }
@@ -96,7 +100,8 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
 
     private func invokeWorkflow(_ request: Request, _ context: Context) async throws -> Response {
         let waitForResult = try Self.waitParameter(request)
-        let name = try PathParameters.decoded("name", context.parameters)
+        let context = try PathParameters.decoding(["name"], in: context)
+        let name = context.parameters.get("name") ?? ""
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest(
                 "Workflow URLs must have the shape /workflows/<name> with a non-empty segment.")
@@ -145,12 +150,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         return true
     }
 
-    /// `http://<host><prefix>/runs/<runId>`, the prefix being everything before the last `/workflows/`.
+    /// `http://<host><prefix>/runs/<runId>` for a request to `<prefix>/workflows/<name>`.
     static func streamURL(_ request: Request, runId: String) -> String {
-        let path = request.uri.path
-        let prefix = path.range(of: "/workflows/", options: .backwards).map { String(path[..<$0.lowerBound]) } ?? ""
-        let authority = request.head.authority ?? "localhost"
-        return "http://\(authority)\(prefix)/runs/\(PathParameters.encoded(runId))"
+        PathParameters.mountURL(request, routeSegments: 2) + "/runs/\(PathParameters.encoded(runId))"
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
@@ -162,8 +164,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     // MARK: runs
 
     private func readRun(_ request: Request, _ context: Context) async throws -> Response {
-        let runId = try PathParameters.decoded("runId", context.parameters)
-        guard let pointer = try await host.stores.runs.lookupRun(runId),
+        let context = try PathParameters.decoding(["runId"], in: context)
+        let runId = context.parameters.get("runId") ?? ""
+        guard PathParameters.isValidRunId(runId), let pointer = try await host.stores.runs.lookupRun(runId),
             host.workflows[pointer.workflowName] != nil
         else { throw FlueHTTPError.runNotFound(runId) }
         if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }

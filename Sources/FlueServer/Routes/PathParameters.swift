@@ -19,6 +19,29 @@ enum PathParameters {
         return decoded
     }
 
+    /// `context` with the named path parameters replaced by their decoded values (see
+    /// `decoded(_:_:)`), so the handler and any route guard see the same decoded name and id.
+    static func decoding<Context: RequestContext>(_ names: [String], in context: Context) throws -> Context {
+        var context = context
+        for name in names {
+            context.coreContext.parameters[Substring(name)] = Substring(try decoded(name, context.parameters))
+        }
+        return context
+    }
+
+    /// `"/"` or `"/api"`: a mount prefix with its slashes normalized.
+    static func normalizedPrefix(_ prefix: String) -> String {
+        "/" + prefix.split(separator: "/").joined(separator: "/")
+    }
+
+    /// `http://<authority><mount prefix>`: the request's origin and the part of its path before
+    /// the route's own `segments` (which are the last ones, since the route matched).
+    static func mountURL(_ request: Request, routeSegments segments: Int) -> String {
+        let path = request.uri.path.split(separator: "/", omittingEmptySubsequences: false)
+        let prefix = path.dropLast(segments).joined(separator: "/")
+        return "http://\(request.head.authority ?? "localhost")\(prefix)"
+    }
+
     /// `value` encoded for use as one path segment: everything but RFC 3986 unreserved
     /// characters and `:@+` is escaped (so `/`, `%`, `?` and `#` never change the URL's shape).
     static func encoded(_ value: String) -> String {
@@ -31,17 +54,30 @@ enum PathParameters {
         return set
     }()
 
+    /// Methods served on `/workflows/:name`, `/runs/:runId`, `/agents/:name/:id`, `/openapi.json`.
+    static let workflowMethods: [HTTPRequest.Method] = [.post]
+    static let runMethods: [HTTPRequest.Method] = [.get, .head]
+    static let agentMethods: [HTTPRequest.Method] = [.get, .head, .post]
+    static let documentMethods: [HTTPRequest.Method] = [.get, .head]
+
     /// The methods Flue serves on `path` (relative to the mount prefix, no query), or `nil` when
-    /// it is not one of Flue's paths: `POST` on `/workflows/:name`, `GET`/`HEAD` on
-    /// `/runs/:runId`, `GET`/`HEAD`/`POST` on `/agents/:name/:id`, `GET` on `/openapi.json`.
+    /// it is not one of Flue's paths.
     static func allowedMethods(path: String) -> [HTTPRequest.Method]? {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         switch (segments.first, segments.count) {
-        case ("workflows"?, 2): return [.post]
-        case ("runs"?, 2): return [.get, .head]
-        case ("agents"?, 3): return [.get, .head, .post]
-        case ("openapi.json"?, 1): return [.get]
+        case ("workflows"?, 2): return workflowMethods
+        case ("runs"?, 2): return runMethods
+        case ("agents"?, 3): return agentMethods
+        case ("openapi.json"?, 1): return documentMethods
         default: return nil
         }
+    }
+
+    /// Run ids as this server issues them (`run_` and a ULID) and as applications may choose
+    /// them: 1 to 256 URL-safe characters. Anything else (a NUL byte after decoding, say) is an
+    /// unknown run before any store sees it.
+    static func isValidRunId(_ id: String) -> Bool {
+        (1...256).contains(id.utf8.count)
+            && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._~:@+-".unicodeScalars.contains($0)) }
     }
 }
