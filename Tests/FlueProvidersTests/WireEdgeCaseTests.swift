@@ -1,4 +1,4 @@
-import FlueProviders
+@testable import FlueProviders
 import FlueRuntime
 import FlueTestSupport
 import Foundation
@@ -362,6 +362,19 @@ private enum Wire {
     }
 
     // MARK: trapping arithmetic on provider numbers: Retry-After
+
+    @Test func retryAfterDelaysAreCappedAndNeverTrap() {
+        let policy = RetryPolicy(maxRetries: 3, baseDelay: .seconds(1), maxDelay: .seconds(20))
+        #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: 0.25) == .milliseconds(250))
+        #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: 1e300) == .seconds(20))
+        #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: .infinity) == .seconds(20))
+        #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: 20) == .seconds(20))
+        for odd in [Double.nan, -3, -.infinity] {
+            let delay = policy.delay(beforeRetry: 2, retryAfterSeconds: odd)
+            #expect(delay >= .milliseconds(1500) && delay <= .seconds(2), "\(odd) falls back to the backoff: \(delay)")
+        }
+        #expect(policy.delay(beforeRetry: .max, retryAfterSeconds: nil) == .seconds(20))
+    }
 
     @Test(arguments: ["1e300", "inf", "nan", "-3", "Wed, 21 Oct 2026 07:28:00 GMT", "99999999999999999999"])
     func anyRetryAfterValueIsSafe(value: String) async throws {

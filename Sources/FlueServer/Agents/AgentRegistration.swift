@@ -52,7 +52,13 @@ enum AgentAddress {
     /// not `.` or `..`, which are dot-segments that URL clients remove (RFC 3986 §5.2.4), so the
     /// instance's URL could not be followed.
     static func isValidInstanceId(_ id: String) -> Bool {
-        id != "." && id != ".." && (1...256).contains(id.utf8.count)
+        id != "." && id != ".." && isURLSafeId(id)
+    }
+
+    /// 1 to 256 characters from ASCII letters, digits and `._~:@+-`: ids that are one URL path
+    /// segment as they are (instance ids, run ids).
+    static func isURLSafeId(_ id: String) -> Bool {
+        (1...256).contains(id.utf8.count)
             && id.unicodeScalars.allSatisfy { scalar in
                 scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._~:@+-".unicodeScalars.contains(scalar))
             }

@@ -76,8 +76,5 @@ enum PathParameters {
     /// Run ids as this server issues them (`run_` and a ULID) and as applications may choose
     /// them: 1 to 256 URL-safe characters. Anything else (a NUL byte after decoding, say) is an
     /// unknown run before any store sees it.
-    static func isValidRunId(_ id: String) -> Bool {
-        (1...256).contains(id.utf8.count)
-            && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._~:@+-".unicodeScalars.contains($0)) }
-    }
+    static func isValidRunId(_ id: String) -> Bool { AgentAddress.isURLSafeId(id) }
 }
