@@ -369,7 +369,7 @@ private enum Wire {
         #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: 1e300) == .seconds(20))
         #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: .infinity) == .seconds(20))
         #expect(policy.delay(beforeRetry: 1, retryAfterSeconds: 20) == .seconds(20))
-        for odd in [Double.nan, -3, -.infinity] {
+        for odd: Double in [.nan, -3, -Double.infinity] {
             let delay = policy.delay(beforeRetry: 2, retryAfterSeconds: odd)
             #expect(delay >= .milliseconds(1500) && delay <= .seconds(2), "\(odd) falls back to the backoff: \(delay)")
         }
