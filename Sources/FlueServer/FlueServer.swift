@@ -13,9 +13,15 @@ public enum FlueServer {
     public static func application<Context: RequestContext>(
         host: FlueHost, router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
-        Application(
+        let configuration = host.configuration
+        let stallTimeout = TimeAmount(configuration.writeStallTimeout)
+        return Application(
             router: router,
-            configuration: .init(address: .hostname(host.configuration.host, port: host.configuration.port), serverName: "flue"),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [
+                    StalledWriteHandler(sendBufferBytes: configuration.sendBufferBytes, stallTimeout: stallTimeout)
+                ])),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "flue"),
             onServerRunning: onServerRunning,
             logger: host.logger)
     }

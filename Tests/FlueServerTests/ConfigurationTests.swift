@@ -27,7 +27,25 @@ import Testing
         #expect(error.message.contains("reserved for the Flue CLI"))
     }
 
-    @Test(arguments: [("PORT", "eighty"), ("PORT", "70000"), ("LOG_LEVEL", "loud"), ("REQUEST_BODY_LIMIT", "-1")])
+    @Test func readsDurationsAndBuffers() throws {
+        let custom = try FlueConfiguration.fromEnvironment([
+            "LONG_POLL_TIMEOUT_SECONDS": "0.5", "WRITE_STALL_TIMEOUT_SECONDS": "2.5", "SEND_BUFFER_BYTES": "65536",
+            "RUN_LEASE_SECONDS": "9",
+        ])
+        #expect(custom.longPollTimeout == .milliseconds(500))
+        #expect(custom.writeStallTimeout == .milliseconds(2500))
+        #expect(custom.sendBufferBytes == 65536)
+        #expect(custom.runLease == .seconds(9) && custom.runHeartbeatInterval == .seconds(3))
+        let defaults = try FlueConfiguration.fromEnvironment([:])
+        #expect(defaults.sendBufferBytes == 262_144 && defaults.writeStallTimeout == .seconds(30))
+        #expect(try FlueConfiguration.fromEnvironment(["SEND_BUFFER_BYTES": "0"]).sendBufferBytes == nil, "0 = system autotuning")
+    }
+
+    @Test(arguments: [
+        ("PORT", "eighty"), ("PORT", "70000"), ("LOG_LEVEL", "loud"), ("REQUEST_BODY_LIMIT", "-1"),
+        ("LONG_POLL_TIMEOUT_SECONDS", "1e300"), ("RUN_LEASE_SECONDS", "inf"), ("RECOVERY_SCAN_SECONDS", "nan"),
+        ("WRITE_STALL_TIMEOUT_SECONDS", "0"), ("SEND_BUFFER_BYTES", "12"), ("SEND_BUFFER_BYTES", "99999999999999999999"),
+    ])
     func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {
             try FlueConfiguration.fromEnvironment([name: value])

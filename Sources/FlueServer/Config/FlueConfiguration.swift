@@ -56,6 +56,15 @@ public struct FlueConfiguration: Sendable {
     public var streamChunkInterval: Duration
     /// How often the claim loop looks for queued work admitted by other processes.
     public var claimPollInterval: Duration
+    /// The kernel send buffer of each connection (`SO_SNDBUF`, bytes; `nil` keeps the system's
+    /// autotuning): what a reader that stops reading can hold in the kernel.
+    public var sendBufferBytes: Int? = 262_144
+    /// A connection whose writes make no progress for this long (its send buffer full) is
+    /// closed; the reader resumes from its last offset.
+    public var writeStallTimeout: Duration = .seconds(30)
+    /// The most bytes of events one read sends at once (a catch-up body, a long-poll body, an SSE
+    /// `data` frame); at least one event is always sent.
+    public var readBatchBytes: Int = 128 * 1024
 
     public init(
         host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
@@ -149,6 +158,17 @@ public struct FlueConfiguration: Sendable {
                     message: "AGENT_REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
             }
             configuration.agentRequestBodyLimit = bytes
+        }
+        if let seconds = try seconds("WRITE_STALL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
+            configuration.writeStallTimeout = seconds
+        }
+        if let bytes = value("SEND_BUFFER_BYTES") {
+            guard let count = Int(bytes), count == 0 || (4096...(64 << 20)).contains(count) else {
+                throw ConfigurationError(
+                    variable: "SEND_BUFFER_BYTES",
+                    message: "SEND_BUFFER_BYTES must be 0 (system default) or 4096 to 67108864 bytes, got \"\(bytes)\"")
+            }
+            configuration.sendBufferBytes = count == 0 ? nil : count
         }
         if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.submissionLease = seconds

@@ -68,7 +68,7 @@ struct StreamReader: Sendable {
         if isNow {
             result = StreamReadResult(events: [], nextOffset: meta.tail, upToDate: true, closed: meta.closed)
         } else {
-            result = try await store.read(path, after: start, limit: Self.batchSize)
+            result = try await readBatch(after: start)
         }
         var headers = StreamHeaders.read(result)
         if !isNow {
@@ -88,7 +88,7 @@ struct StreamReader: Sendable {
 
     private func longPoll(start: StreamOffset, clientCursor: String?) async throws -> Response {
         let changes = store.subscribe(path)
-        var result = try await store.read(path, after: start, limit: Self.batchSize)
+        var result = try await readBatch(after: start)
         if result.events.isEmpty && !(result.closed && result.upToDate) && !lifecycle.isShuttingDown {
             let deadline = ContinuousClock.now + configuration.longPollTimeout
             try await withLiveWakes(
@@ -96,13 +96,13 @@ struct StreamReader: Sendable {
             ) { wakes in
                 for await wake in wakes {
                     if case .changed = wake {
-                        result = try await store.read(path, after: start, limit: Self.batchSize)
+                        result = try await readBatch(after: start)
                         if !result.events.isEmpty || result.closed { return }
                         continue
                     }
                     if case .tick = wake, ContinuousClock.now < deadline { continue }
                     // Timeout or shutdown: one last re-read so a missed wake-up never costs a poll.
-                    result = try await store.read(path, after: start, limit: Self.batchSize)
+                    result = try await readBatch(after: start)
                     return
                 }
             }
@@ -155,7 +155,7 @@ struct StreamReader: Sendable {
                 ) { wakes in
                     var iterator = wakes.makeAsyncIterator()
                     while true {
-                        let result = try await store.read(path, after: offset, limit: Self.batchSize)
+                        let result = try await readBatch(after: offset)
                         if !result.events.isEmpty {
                             var frame = ByteBuffer(string: "event: data\ndata:")
                             frame.writeImmutableBuffer(Self.jsonArray(result.events))
@@ -190,6 +190,12 @@ struct StreamReader: Sendable {
             })
     }
 
+    /// One batch: at most `batchSize` events and `configuration.readBatchBytes` bytes of them, so
+    /// one write never holds more than that for a connection (see `StalledWriteHandler`).
+    private func readBatch(after offset: StreamOffset) async throws -> StreamReadResult {
+        try await store.read(path, after: offset, limit: Self.batchSize).limited(toBytes: configuration.readBatchBytes)
+    }
+
     static func control(_ object: [String: JSONValue]) -> ByteBuffer {
         ByteBuffer(string: "event: control\ndata:" + JSONValue.object(object).jsonString + "\n\n")
     }
@@ -205,5 +211,21 @@ struct StreamReader: Sendable {
         }
         buffer.writeString("]")
         return buffer
+    }
+}
+
+extension StreamReadResult {
+    /// The first events whose data adds up to at most `bytes` (always at least one); a result that
+    /// was cut is not up to date, and its `nextOffset` is its last event's.
+    func limited(toBytes bytes: Int) -> StreamReadResult {
+        var total = 0
+        var count = 0
+        for event in events {
+            total += event.data.count
+            if count > 0 && total > bytes { break }
+            count += 1
+        }
+        guard count < events.count, let last = events.prefix(count).last else { return self }
+        return StreamReadResult(events: Array(events.prefix(count)), nextOffset: last.offset, upToDate: false, closed: closed)
     }
 }

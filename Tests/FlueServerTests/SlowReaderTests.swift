@@ -1,0 +1,122 @@
+import FlueRuntime
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 20, item 1 (in part): what a reader that stops reading costs the server, and what happens
+/// to it. The bound is measured where it lives: the kernel send queue of the server's socket
+/// (`/proc/net/tcp`), which `SO_SNDBUF` caps, and the connection closed after the write stall.
+@Suite struct SlowReaderTests {
+    /// A ~3 MB agent stream: the fake model echoes 3000 words of 1 KiB, one `text_delta` each.
+    static func bigStream(_ f: ServerFixture, id: String) async throws -> Int {
+        let message = Array(repeating: String(repeating: "x", count: 1023), count: 3000).joined(separator: " ")
+        let reply = try await f.post("/agents/assistant/\(id)?wait=result", JSONValue.object(["message": .string(message)]).jsonString)
+        #expect(reply.status == 200, "\(reply.text.prefix(300))")
+        var count = 0
+        var offset = "-1"
+        while true {
+            let page = try await f.get("/agents/assistant/\(id)?offset=\(offset)")
+            count += page.json?.arrayValue?.count ?? 0
+            offset = try #require(page.header("Stream-Next-Offset"))
+            if page.header("Stream-Up-To-Date") == "true" { return count }
+        }
+    }
+
+    #if os(Linux)
+    @Test func aStalledSSEReaderHoldsABoundedSendQueueIsDisconnectedAndResumes() async throws {
+        let f = try await ServerFixture.start { $0.writeStallTimeout = .seconds(2) }
+        defer { Task { await f.stop() } }
+        let total = try await Self.bigStream(f, id: "big")
+        #expect(total > 3000)
+
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var seconds = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(f.port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let clientPort = Int(UInt16(bigEndian: local.sin_port))
+        let head = Array("GET /agents/assistant/big?offset=-1&live=sse HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(fd, head, head.count, 0) == head.count)
+
+        // Stalled, before the stall timeout: the server's send queue for this connection is bounded.
+        try await Task.sleep(for: .milliseconds(800))
+        let queued = try #require(Self.sendQueueBytes(serverPort: f.port, clientPort: clientPort), "no socket in /proc/net/tcp")
+        #expect(queued <= 2 * 262_144 + 65_536, "server send queue \(queued) bytes")
+        #expect(queued > 0, "the reader really is stalled")
+
+        // Past the stall timeout the server has closed the connection: reading now drains what was
+        // sent and ends with EOF, well short of the 3 MB stream.
+        try await Task.sleep(for: .seconds(2))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        #expect(received.count < 1_500_000, "the server gave up on the stalled reader after \(received.count) bytes")
+        let text = String(decoding: received, as: UTF8.self)
+        let offsets = text.matches(of: /"streamNextOffset":"(\d{16}_\d{16})"/).map { String($0.1) }
+        let resumeFrom = try #require(offsets.last, "at least one control frame arrived")
+
+        // The reader resumes from its last offset and gets everything else, nothing twice.
+        var resumed = 0
+        var offset = resumeFrom
+        while true {
+            let page = try await f.get("/agents/assistant/big?offset=\(offset)")
+            resumed += page.json?.arrayValue?.count ?? 0
+            offset = try #require(page.header("Stream-Next-Offset"))
+            if page.header("Stream-Up-To-Date") == "true" { break }
+        }
+        let before = Int(resumeFrom.split(separator: "_")[1]) ?? -1
+        #expect(before + resumed == total)
+        #expect(try await f.get("/health").status == 200)
+    }
+
+    /// The send queue (`tx_queue`, bytes) of the server's end of the connection to `clientPort`.
+    static func sendQueueBytes(serverPort: Int, clientPort: Int) -> Int? {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        let local = String(format: ":%04X", serverPort)
+        let remote = String(format: ":%04X", clientPort)
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote) else { continue }
+            return Int(fields[4].split(separator: ":")[0], radix: 16)
+        }
+        return nil
+    }
+    #endif
+
+    @Test func readsSendAtMostTheConfiguredBytesAtOnce() async throws {
+        let f = try await ServerFixture.start { $0.readBatchBytes = 16 * 1024 }
+        defer { Task { await f.stop() } }
+        let message = Array(repeating: String(repeating: "y", count: 1023), count: 60).joined(separator: " ")
+        #expect(try await f.post("/agents/assistant/mid?wait=result", JSONValue.object(["message": .string(message)]).jsonString).status == 200)
+
+        let first = try await f.get("/agents/assistant/mid?offset=-1")
+        let events = try #require(first.json?.arrayValue)
+        #expect(first.body.count <= 16 * 1024 + 2048, "\(first.body.count) bytes")
+        #expect(events.count < 60, "cut by bytes, not by the 100-event batch")
+        #expect(first.header("Stream-Up-To-Date") == nil, "a cut batch is not up to date")
+        #expect(first.header("Stream-Next-Offset") == String(format: "0000000000000000_%016d", events.count))
+        let poll = try await f.get("/agents/assistant/mid?offset=-1&live=long-poll")
+        #expect(poll.body.count <= 16 * 1024 + 2048)
+    }
+}
