@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 INSTANCES=${INSTANCES:-50}
 PER_INSTANCE=${PER_INSTANCE:-20}
 source bench/postgres.sh
+source bench/sections.sh
 
 echo "== building (release)"
 for product in flue-bench fake-model-server hello-agents; do swift build -c release --product "$product" >/dev/null; done
@@ -123,13 +124,5 @@ trade recovery time against renewal traffic.
 <!-- agents:end -->
 MD
 )
-touch BENCHMARKS.md
-python3 - "$section" <<'PY'
-import re, sys
-section = sys.argv[1]
-text = open("BENCHMARKS.md").read()
-pattern = re.compile(r"<!-- agents:begin -->.*?<!-- agents:end -->", re.S)
-text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-open("BENCHMARKS.md", "w").write(text)
-PY
+write_section agents "$section"
 echo "== wrote the agents section of BENCHMARKS.md"

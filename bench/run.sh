@@ -48,7 +48,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 mem=$(free -g | awk '/Mem:/ {print $2 " GiB"}')
 pgversion=$(psql "$PSQL_URL" -tAc 'SHOW server_version')
 # The agent-submission section (bench/agents.sh) is kept as it is.
-agents_section=$(sed -n '/<!-- agents:begin -->/,/<!-- agents:end -->/p' BENCHMARKS.md 2>/dev/null || true)
+source bench/sections.sh
+kept_sections=$(marked_sections)
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -91,5 +92,5 @@ and measures arrival time minus the writer's timestamp.
 | --- | --- | --- | --- |
 | $(field "$latency" events) | $(field "$latency" p50Ms) ms | $(field "$latency" p99Ms) ms | $(field "$latency" maxMs) ms |
 MD
-if [ -n "$agents_section" ]; then printf '\n%s\n' "$agents_section" >> BENCHMARKS.md; fi
+if [ -n "$kept_sections" ]; then printf '\n%s\n' "$kept_sections" >> BENCHMARKS.md; fi
 echo "== wrote BENCHMARKS.md"

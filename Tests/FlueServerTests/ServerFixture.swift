@@ -284,25 +284,10 @@ extension ServerFixture {
     /// sends, such as a malformed percent-escape or a raw method) and returns everything the
     /// server wrote until it closed the connection or `timeout` passed.
     func raw(_ head: String, timeout: Duration = .seconds(5)) async throws -> String {
-        let port = UInt16(self.port)
+        let port = self.port
         return try await Task.detached {
-            #if canImport(Glibc)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-            let fd = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            guard fd >= 0 else { throw TestFailure() }
+            let (fd, _) = try Self.connectSocket(port: port, timeout: timeout)
             defer { close(fd) }
-            var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw TestFailure() }
             let bytes = Array(head.utf8)
             guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure() }
             var received: [UInt8] = []
@@ -314,5 +299,38 @@ extension ServerFixture {
             }
             return String(decoding: received, as: UTF8.self)
         }.value
+    }
+
+    /// A blocking TCP socket connected to 127.0.0.1:`port` (reads time out after `timeout`; a
+    /// small `receiveBuffer` makes a reader that falls behind at once), and its local port.
+    static func connectSocket(port: Int, receiveBuffer: Int32? = nil, timeout: Duration) throws -> (fd: Int32, localPort: Int) {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw TestFailure() }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure()
+        }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, Int(UInt16(bigEndian: local.sin_port)))
     }
 }
