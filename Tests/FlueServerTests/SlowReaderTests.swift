@@ -27,7 +27,7 @@ import Glibc
 
     #if os(Linux)
     @Test func aStalledSSEReaderHoldsABoundedSendQueueIsDisconnectedAndResumes() async throws {
-        let f = try await ServerFixture.start { $0.writeStallTimeout = .seconds(2) }
+        let f = try await ServerFixture.start { $0.writeStallTimeout = .seconds(3) }
         defer { Task { await f.stop() } }
         let total = try await Self.bigStream(f, id: "big")
         #expect(total > 3000)
@@ -37,15 +37,25 @@ import Glibc
         let head = Array("GET /agents/assistant/big?offset=-1&live=sse HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         #expect(send(fd, head, head.count, 0) == head.count)
 
-        // Stalled, before the stall timeout: the server's send queue for this connection is bounded.
-        try await Task.sleep(for: .milliseconds(800))
-        let queued = try #require(Self.sendQueueBytes(serverPort: f.port, clientPort: clientPort), "no socket in /proc/net/tcp")
-        #expect(queued <= 2 * 262_144 + 65_536, "server send queue \(queued) bytes")
+        // Stalled, before the stall timeout: the server's send queue for this connection fills up
+        // to a bound and no further.
+        var queued = 0
+        for _ in 0..<25 {
+            try await Task.sleep(for: .milliseconds(100))
+            queued = max(queued, Self.serverSocket(serverPort: f.port, clientPort: clientPort)?.sendQueue ?? 0)
+            if queued > 300_000 { break }
+        }
         #expect(queued > 0, "the reader really is stalled")
+        #expect(queued <= 2 * 262_144 + 65_536, "server send queue \(queued) bytes")
 
-        // Past the stall timeout the server has closed the connection: reading now drains what was
-        // sent and ends with EOF, well short of the 3 MB stream.
-        try await Task.sleep(for: .seconds(2))
+        // Past the stall timeout the server closes the connection (its socket leaves ESTABLISHED);
+        // reading then drains what was sent and ends with EOF, well short of the 3 MB stream.
+        var closedByServer = false
+        for _ in 0..<150 where !closedByServer {
+            try await Task.sleep(for: .milliseconds(100))
+            closedByServer = Self.serverSocket(serverPort: f.port, clientPort: clientPort).map { $0.state != 1 } ?? true
+        }
+        #expect(closedByServer, "the server closed the stalled connection")
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -72,15 +82,28 @@ import Glibc
         #expect(try await f.get("/health").status == 200)
     }
 
-    /// The send queue (`tx_queue`, bytes) of the server's end of the connection to `clientPort`.
-    static func sendQueueBytes(serverPort: Int, clientPort: Int) -> Int? {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+    /// The state (1 = ESTABLISHED) and send queue (`tx_queue`, bytes) of the server's end of the
+    /// connection to `clientPort`, from `/proc/net/tcp`; `nil` once the socket is gone.
+    static func serverSocket(serverPort: Int, clientPort: Int) -> (state: Int, sendQueue: Int)? {
+        // procfs reports a size of 0: read until EOF (a size-based read sees only part of a busy table).
+        let fd = open("/proc/net/tcp", O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
         let local = String(format: ":%04X", serverPort)
         let remote = String(format: ":%04X", clientPort)
-        for line in table.split(separator: "\n").dropFirst() {
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
-            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote) else { continue }
-            return Int(fields[4].split(separator: ":")[0], radix: 16)
+            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote),
+                let state = Int(fields[3], radix: 16), let queue = Int(fields[4].split(separator: ":")[0], radix: 16)
+            else { continue }
+            return (state, queue)
         }
         return nil
     }
