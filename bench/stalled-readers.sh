@@ -21,7 +21,9 @@ measure() { # measure LABEL [VAR=value...] -> one JSON line
   local label=$1; shift
   env PORT=$PORT WRITE_STALL_TIMEOUT_SECONDS=600 "$@" "$BIN/hello-agents" serve --fake-model >/tmp/flue-stalled-bench.log 2>&1 &
   local pid=$!
-  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health" && break; sleep 0.05; done
+  local up=no
+  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health" && { up=yes; break; }; sleep 0.05; done
+  if [ $up = no ]; then echo "hello-agents did not start:" >&2; cat /tmp/flue-stalled-bench.log >&2; kill "$pid"; exit 1; fi
   python3 - "$PORT" "$READERS" "$pid" "$label" <<'PY'
 import json, socket, sys, time, urllib.request
 port, readers, pid, label = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -72,8 +74,8 @@ section=$(cat <<MD
 <!-- stalled-readers:begin -->
 ## Stalled readers
 
-Produced by \`bench/stalled-readers.sh\` on $(date -u +%Y-%m-%d) (UTC), commit $(git rev-parse --short HEAD), $(nproc) cores
-($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), release build of \`hello-agents\`, in-memory, fake model.
+Produced by \`bench/stalled-readers.sh\` on $(date -u +%Y-%m-%d) (UTC), commit $(git describe --always --dirty), $(nproc) cores
+($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), release build of \`hello-agents\`, in-memory, fake model.
 One agent stream of ~3 MB (3000 \`text_delta\` events of 1 KiB); $READERS readers connect with
 \`offset=-1&live=sse\` (4 KiB receive buffers) and never read; measured 10 s later, both rows in one run.
 "Queued" is what the server's sockets hold in the kernel (\`/proc/net/tcp\` \`tx_queue\`).
@@ -84,11 +86,11 @@ $(row "$autotuned")
 $(row "$capped")
 
 The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. The RSS column is
-the process's resident set, which includes the allocator's high-water mark from the moment all readers
-were being written to at once; it is lower with the cap but not yet bounded to the issue's goal of 256 KiB per
-reader, and how much of it is live buffers rather than allocator high-water is not yet established. After
-\`WRITE_STALL_TIMEOUT_SECONDS\` (30 s) of no progress a stalled connection is closed and the client
-resumes from its last offset, which releases all of it.
+the process's resident set during the stall: lower with the cap, but not yet bounded to the issue's goal of
+256 KiB per reader; how much of it is live buffers and how much allocator high-water (all readers were
+written to at once) is not established. After \`WRITE_STALL_TIMEOUT_SECONDS\` (30 s) a stalled connection
+is closed, which releases the process's part (this run raises the timeout to measure the stall itself);
+the kernel keeps an orphaned socket's unsent bytes until the client reads them or TCP gives up.
 <!-- stalled-readers:end -->
 MD
 )

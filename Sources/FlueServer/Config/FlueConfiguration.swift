@@ -59,8 +59,8 @@ public struct FlueConfiguration: Sendable {
     /// The kernel send buffer of each connection (`SO_SNDBUF`, bytes; `nil` keeps the system's
     /// autotuning): what a reader that stops reading can hold in the kernel.
     public var sendBufferBytes: Int? = 262_144
-    /// A connection whose writes make no progress for this long (its send buffer full) is
-    /// closed; the reader resumes from its last offset.
+    /// A connection that stays unwritable this long (its send buffer full, NIO's buffer above its
+    /// high watermark) is closed; the reader resumes from its last offset.
     public var writeStallTimeout: Duration = .seconds(30)
     /// The most bytes of events one read sends at once (a catch-up body, a long-poll body, an SSE
     /// `data` frame); at least one event is always sent.
