@@ -290,15 +290,31 @@ extension ServerFixture {
             defer { close(fd) }
             let bytes = Array(head.utf8)
             guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure() }
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = recv(fd, &buffer, buffer.count, 0)
-                if count <= 0 { break }
-                received += buffer[0..<count]
-            }
-            return String(decoding: received, as: UTF8.self)
+            return String(decoding: Self.readUntilEnd(fd), as: UTF8.self)
         }.value
+    }
+
+    /// Everything `fd` (a socket or a file) yields until end of input, an error or a read timeout.
+    static func readUntilEnd(_ fd: Int32) -> [UInt8] {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { return received }
+            received += buffer[0..<count]
+        }
+    }
+
+    /// Every event of the stream at `path` after `offset`, by catch-up reads until up to date.
+    func catchUp(_ path: String, after offset: String = "-1") async throws -> [JSONValue] {
+        var events: [JSONValue] = []
+        var offset = offset
+        while true {
+            let page = try await get("\(path)?offset=\(offset)")
+            events += page.json?.arrayValue ?? []
+            offset = try #require(page.header("Stream-Next-Offset"))
+            if page.header("Stream-Up-To-Date") == "true" { return events }
+        }
     }
 
     /// A blocking TCP socket connected to 127.0.0.1:`port` (reads time out after `timeout`; a

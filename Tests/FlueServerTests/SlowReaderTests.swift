@@ -17,14 +17,7 @@ import Glibc
         let message = Array(repeating: String(repeating: "x", count: 1023), count: 3000).joined(separator: " ")
         let reply = try await f.post("/agents/assistant/\(id)?wait=result", JSONValue.object(["message": .string(message)]).jsonString)
         #expect(reply.status == 200, "\(reply.text.prefix(300))")
-        var count = 0
-        var offset = "-1"
-        while true {
-            let page = try await f.get("/agents/assistant/\(id)?offset=\(offset)")
-            count += page.json?.arrayValue?.count ?? 0
-            offset = try #require(page.header("Stream-Next-Offset"))
-            if page.header("Stream-Up-To-Date") == "true" { return count }
-        }
+        return try await f.catchUp("/agents/assistant/\(id)").count
     }
 
     #if os(Linux)
@@ -60,27 +53,14 @@ import Glibc
             closedByServer = Self.serverSocket(serverPort: f.port, clientPort: clientPort).map { $0.state != 1 } ?? false
         }
         #expect(closedByServer, "the server closed the stalled connection")
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
+        let received = ServerFixture.readUntilEnd(fd)
         #expect(received.count < 1_500_000, "the server gave up on the stalled reader after \(received.count) bytes")
         let text = String(decoding: received, as: UTF8.self)
         let offsets = text.matches(of: /"streamNextOffset":"(\d{16}_\d{16})"/).map { String($0.1) }
         let resumeFrom = try #require(offsets.last, "at least one control frame arrived")
 
         // The reader resumes from its last offset and gets everything else, nothing twice.
-        var resumed = 0
-        var offset = resumeFrom
-        while true {
-            let page = try await f.get("/agents/assistant/big?offset=\(offset)")
-            resumed += page.json?.arrayValue?.count ?? 0
-            offset = try #require(page.header("Stream-Next-Offset"))
-            if page.header("Stream-Up-To-Date") == "true" { break }
-        }
+        let resumed = try await f.catchUp("/agents/assistant/big", after: resumeFrom).count
         let before = Int(resumeFrom.split(separator: "_")[1]) ?? -1
         #expect(before + resumed == total)
         #expect(try await f.get("/health").status == 200)
@@ -93,13 +73,7 @@ import Glibc
         let fd = open("/proc/net/tcp", O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
+        let bytes = ServerFixture.readUntilEnd(fd)
         let local = String(format: ":%04X", serverPort)
         let remote = String(format: ":%04X", clientPort)
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst() {
