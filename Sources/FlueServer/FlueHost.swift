@@ -40,6 +40,10 @@ public final class FlueHost: Service {
     public let stores: FlueStores
     public let logger: Logger
     public let lifecycle = ServerLifecycle()
+    /// Live reads (long-poll, SSE) in progress, bounded by `maxLiveReads` / `maxLiveReadsPerStream`.
+    public let liveReads: LiveReadLimiter
+    /// Connections open on the server built by `FlueServer.application`, bounded by `maxConnections`.
+    public let openConnections = OpenConnections()
     /// Identifies this process as the owner of the runs it starts.
     public let ownerId = "owner_" + UUID().uuidString.lowercased()
     let workflows: [String: WorkflowRegistration]
@@ -71,6 +75,9 @@ public final class FlueHost: Service {
         self.models = models
         self.stores = stores
         self.configuration = configuration
+        self.liveReads = LiveReadLimiter(
+            maxTotal: configuration.maxLiveReads, maxPerStream: configuration.maxLiveReadsPerStream,
+            retryAfterSeconds: configuration.overloadRetryAfterSeconds)
         self.logger = logger
         self.coordinator = AgentCoordinator(
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,

@@ -2,6 +2,7 @@ import FluePersistence
 import FlueProviders
 import FlueRuntime
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -15,13 +16,37 @@ public enum FlueServer {
     ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
         let configuration = host.configuration
         let stallTimeout = TimeAmount(configuration.writeStallTimeout)
+        let timeouts = RequestTimeoutHandler.Timeouts(
+            head: TimeAmount(configuration.requestHeadTimeout), body: TimeAmount(configuration.requestBodyTimeout),
+            keepAlive: TimeAmount(configuration.keepAliveTimeout))
+        let connections = host.openConnections
+        let channelConfiguration = HTTP1Channel.Configuration(additionalChannelHandlers: [
+            ConnectionLimitHandler(
+                connections: connections, maxConnections: configuration.maxConnections,
+                healthCheckPath: configuration.healthCheckPath, retryAfter: configuration.overloadRetryAfterSeconds),
+            RequestTimeoutHandler(timeouts),
+            StalledWriteHandler(sendBufferBytes: configuration.sendBufferBytes, stallTimeout: stallTimeout),
+            ClientDisconnectHandler(),
+        ])
+        // Each request runs with `ClientConnection.current` set, so live reads notice a client that left.
+        let server = HTTPServerBuilder { responder in
+            HTTP1Channel(
+                responder: { request, writer, channel in
+                    var writer = Optional(writer)
+                    try await ClientConnection.$current.withValue(ClientConnection.lookup(channel)) {
+                        try await responder(request, writer.take()!, channel)
+                    }
+                },
+                configuration: channelConfiguration)
+        }
         return Application(
             router: router,
-            server: .http1(
-                configuration: .init(additionalChannelHandlers: [
-                    StalledWriteHandler(sendBufferBytes: configuration.sendBufferBytes, stallTimeout: stallTimeout)
-                ])),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "flue"),
+            server: server,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "flue",
+                backlog: configuration.listenBacklog,
+                availableConnectionsDelegate: MaximumAvailableConnections(
+                    configuration.maxConnections + configuration.connectionOverflow, logger: host.logger)),
             onServerRunning: onServerRunning,
             logger: host.logger)
     }

@@ -285,13 +285,22 @@ extension ServerFixture {
     /// server wrote until it closed the connection or `timeout` passed.
     func raw(_ head: String, timeout: Duration = .seconds(5)) async throws -> String {
         let port = self.port
-        return try await Task.detached {
+        return try await Self.offPool {
             let (fd, _) = try Self.connectSocket(port: port, timeout: timeout)
             defer { close(fd) }
             let bytes = Array(head.utf8)
             guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestFailure() }
             return String(decoding: Self.readUntilEnd(fd), as: UTF8.self)
-        }.value
+        }
+    }
+
+    /// Runs blocking socket I/O on a Dispatch thread. A blocking read on Swift's cooperative pool
+    /// (two threads on a two-core machine) would starve the server's request handlers, which run
+    /// on that pool too.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
     }
 
     /// Everything `fd` (a socket or a file) yields until end of input, an error or a read timeout.

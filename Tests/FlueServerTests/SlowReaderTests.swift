@@ -43,25 +43,28 @@ import Glibc
         #expect(queued > 0, "the reader really is stalled")
         #expect(queued <= 2 * 262_144 + 65_536, "server send queue \(queued) bytes")
 
-        // Past the stall timeout the server closes the connection (its socket leaves ESTABLISHED);
-        // reading then drains what was sent and ends with EOF, well short of the 3 MB stream.
+        // Past the stall timeout, having taken nothing, the reader is reset: the server's socket
+        // leaves ESTABLISHED (or, reset, leaves the table) and reading ends early, with at most what
+        // the client's own receive buffer held — well short of the 3 MB stream.
+        // (Seen twice in a row: a read of a busy table can miss a line.)
         var closedByServer = false
+        var sightings = 0
         for _ in 0..<150 where !closedByServer {
             try await Task.sleep(for: .milliseconds(100))
-            // A normal close keeps the socket (FIN-WAIT) while the client holds unread data, so a
-            // missing line is a skipped read of a busy table, not a close.
-            closedByServer = Self.serverSocket(serverPort: f.port, clientPort: clientPort).map { $0.state != 1 } ?? false
+            let gone = Self.serverSocket(serverPort: f.port, clientPort: clientPort).map { $0.state != 1 } ?? true
+            sightings = gone ? sightings + 1 : 0
+            closedByServer = sightings >= 2
         }
         #expect(closedByServer, "the server closed the stalled connection")
-        let received = ServerFixture.readUntilEnd(fd)
+        let received = try await ServerFixture.offPool { ServerFixture.readUntilEnd(fd) }
         #expect(received.count < 1_500_000, "the server gave up on the stalled reader after \(received.count) bytes")
         let text = String(decoding: received, as: UTF8.self)
         let offsets = text.matches(of: /"streamNextOffset":"(\d{16}_\d{16})"/).map { String($0.1) }
-        let resumeFrom = try #require(offsets.last, "at least one control frame arrived")
+        let resumeFrom = offsets.last ?? "-1"
 
         // The reader resumes from its last offset and gets everything else, nothing twice.
         let resumed = try await f.catchUp("/agents/assistant/big", after: resumeFrom).count
-        let before = Int(resumeFrom.split(separator: "_")[1]) ?? -1
+        let before = resumeFrom == "-1" ? 0 : Int(resumeFrom.split(separator: "_")[1]) ?? -1
         #expect(before + resumed == total)
         #expect(try await f.get("/health").status == 200)
     }

@@ -78,14 +78,19 @@ final class AgentCoordinator: Sendable {
     }
 
     /// Waits until the submission is settled, woken by appends to the instance's stream (from
-    /// any process sharing the store) and re-checking every second.
+    /// any process sharing the store) and re-checking every second. Stops waiting (the submission
+    /// goes on) when the server shuts down (`503`) or the client leaves (`499`, which nobody reads).
     func waitForSettlement(_ submissionId: String, key: SubmissionSessionKey, lifecycle: ServerLifecycle) async throws
         -> SubmissionRecord
     {
         let changes = stores.streams.subscribe(AgentAddress.streamPath(key))
-        return try await withLiveWakes(changes: changes, shutdown: lifecycle.shutdownSignal(), tick: .seconds(1)) { wakes in
+        return try await withLiveWakes(
+            changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: ClientConnection.current?.goneSignal(),
+            tick: .seconds(1)
+        ) { wakes in
             if let record = try await stores.submissions.submission(submissionId), record.status.isSettled { return record }
             for await wake in wakes {
+                if case .clientGone = wake { throw FlueHTTPError.clientClosedRequest }
                 if case .shutdown = wake { break }
                 if let record = try await stores.submissions.submission(submissionId), record.status.isSettled {
                     return record

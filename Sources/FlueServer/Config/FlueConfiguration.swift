@@ -16,6 +16,9 @@ import Logging
 /// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
 /// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
 ///
+/// Connection limits and timeouts (`REQUEST_HEAD_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, …) are listed
+/// with their defaults in `docs/server.md`.
+///
 /// Provider variables (`MODEL_SPECIFIER`, `ANTHROPIC_API_KEY`, …) are read by `ProviderRegistry`.
 /// `FLUE_MODE`, `FLUE_CLI_*` and `FLUE_INTERNAL_CLI_IPC` are reserved for Flue's own CLI: the server
 /// refuses to start when they are set.
@@ -65,6 +68,33 @@ public struct FlueConfiguration: Sendable {
     /// The most bytes of events one read sends at once (a catch-up body, a long-poll body, an SSE
     /// `data` frame); at least one event is always sent.
     public var readBatchBytes: Int = 128 * 1024
+    /// How long a client has to send a complete request head, counted from the connection's accept
+    /// (first request) or from the first byte of the next request (keep-alive). A partial head is
+    /// answered `408` and the connection closed; a connection that sent nothing is closed.
+    public var requestHeadTimeout: Duration = .seconds(20)
+    /// How long a client has to send a whole request body after its head; then the connection is closed.
+    public var requestBodyTimeout: Duration = .seconds(120)
+    /// How long a connection may sit idle between requests before the server closes it. Behind a
+    /// load balancer keep it above the balancer's idle timeout, so the balancer closes first (AWS's
+    /// guidance for ALB targets). Responses in progress (SSE, long-poll, `?wait=result`) are not idle.
+    public var keepAliveTimeout: Duration = .seconds(75)
+    /// Connections served at once. A connection beyond it is still accepted and answers its request
+    /// `503` (except the health check path), so the server stays reachable and says why; beyond
+    /// `maxConnections + connectionOverflow` new connections wait in the listen backlog.
+    public var maxConnections: Int = FlueConfiguration.defaultMaxConnections()
+    /// Connections accepted beyond `maxConnections` only to answer `503` or the health check.
+    public var connectionOverflow: Int = 64
+    /// The request path answered normally on a connection beyond `maxConnections`.
+    public var healthCheckPath: String = "/health"
+    /// Live reads (long-poll and SSE) served at once, over all streams; beyond it `503`.
+    public var maxLiveReads: Int = 3072
+    /// Live reads of one stream served at once; beyond it `503`.
+    public var maxLiveReadsPerStream: Int = 256
+    /// Pending connections the kernel queues while the server is not accepting (`listen(2)` backlog;
+    /// Linux clamps it to `net.core.somaxconn`).
+    public var listenBacklog: Int = 256
+    /// `Retry-After` (seconds) sent with a `503` for an exceeded limit.
+    public var overloadRetryAfterSeconds: Int = 2
 
     public init(
         host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
@@ -170,6 +200,28 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.sendBufferBytes = count == 0 ? nil : count
         }
+        if let seconds = try seconds("REQUEST_HEAD_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
+            configuration.requestHeadTimeout = seconds
+        }
+        if let seconds = try seconds("REQUEST_BODY_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
+            configuration.requestBodyTimeout = seconds
+        }
+        if let seconds = try seconds("KEEP_ALIVE_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
+            configuration.keepAliveTimeout = seconds
+        }
+        if let count = try count("MAX_CONNECTIONS", at: value, in: 1...1_000_000) { configuration.maxConnections = count }
+        if let count = try count("MAX_LIVE_READS", at: value, in: 1...1_000_000) { configuration.maxLiveReads = count }
+        if let count = try count("MAX_LIVE_READS_PER_STREAM", at: value, in: 1...1_000_000) {
+            configuration.maxLiveReadsPerStream = count
+        }
+        if let count = try count("LISTEN_BACKLOG", at: value, in: 1...65535) { configuration.listenBacklog = count }
+        if let path = value("HEALTH_CHECK_PATH") {
+            guard path.hasPrefix("/"), !path.contains("?") else {
+                throw ConfigurationError(
+                    variable: "HEALTH_CHECK_PATH", message: "HEALTH_CHECK_PATH must be a path starting with /, got \"\(path)\"")
+            }
+            configuration.healthCheckPath = path
+        }
         if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.submissionLease = seconds
             configuration.submissionLeaseRenewal = seconds / 3
@@ -182,6 +234,32 @@ public struct FlueConfiguration: Sendable {
             configuration.agentConcurrency = count
         }
         return configuration
+    }
+
+    /// A whole-number variable within `range`.
+    private static func count(_ variable: String, at value: (String) -> String?, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = value(variable) else { return nil }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigurationError(
+                variable: variable,
+                message: "\(variable) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// 4096, or less when the process may not open that many files: three quarters of the soft
+    /// `RLIMIT_NOFILE` (the rest is left for the store, logs and the overflow band), at least 16.
+    public static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        #if os(Linux)
+        let status = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        #else
+        let status = getrlimit(RLIMIT_NOFILE, &limit)
+        #endif
+        guard status == 0 else { return 4096 }
+        // RLIM_INFINITY is the largest value; anything past Int32.max is as good as unlimited.
+        let files = limit.rlim_cur > rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+        return max(16, min(4096, files / 4 * 3 - 64))
     }
 
     /// A duration variable in seconds (fractions allowed) between `minimum` and one day, checked as a

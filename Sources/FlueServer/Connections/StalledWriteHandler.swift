@@ -8,8 +8,11 @@ import NIOCore
 /// - once that buffer is full, NIO's write buffer passes its high watermark (64 KiB) and the
 ///   connection turns unwritable; response writers then suspend (Hummingbird's outbound writer
 ///   waits for writability), so nothing more is read from the store for that connection;
-/// - a connection that stays unwritable for `FlueConfiguration.writeStallTimeout` is closed.
-///   The client can reconnect and resume from the last offset it received.
+/// - every `FlueConfiguration.writeStallTimeout` while the connection stays unwritable, the bytes
+///   NIO still holds for it are compared with the last check: a reader that took some (a slow
+///   one) keeps its connection, one that took nothing (a stalled one) has it reset — an abortive
+///   close (`SO_LINGER` 0), so the kernel drops the unsent bytes at once instead of keeping them
+///   until TCP gives up. The client can reconnect and resume from the last offset it received.
 ///
 /// Durable Streams readers resume by offset, so dropping a stalled one loses nothing.
 final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -18,6 +21,9 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let sendBufferBytes: Int?
     private let stallTimeout: TimeAmount
     private var stallCheck: Scheduled<Void>?
+    /// NIO's buffered bytes at the previous check, while unwritable.
+    private var bufferedAtLastCheck: Int?
+    private var context: ChannelHandlerContext?
 
     init(sendBufferBytes: Int?, stallTimeout: TimeAmount) {
         self.sendBufferBytes = sendBufferBytes
@@ -25,6 +31,7 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         guard let sendBufferBytes else { return }
         // Best effort: a transport without the option (a test channel) keeps its default.
         context.channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(clamping: sendBufferBytes))
@@ -32,26 +39,54 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        stallCheck?.cancel()
-        stallCheck = nil
+        stopChecking()
+        self.context = nil
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            stallCheck?.cancel()
-            stallCheck = nil
+            stopChecking()
         } else if stallCheck == nil {
-            let channel = context.channel
-            stallCheck = context.eventLoop.scheduleTask(in: stallTimeout) {
-                if !channel.isWritable { channel.close(promise: nil) }
-            }
+            bufferedAtLastCheck = bufferedBytes(context)
+            scheduleCheck(context)
         }
         context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stopChecking()
+        context.fireChannelInactive()
+    }
+
+    private func scheduleCheck(_ context: ChannelHandlerContext) {
+        stallCheck = context.eventLoop.assumeIsolated().scheduleTask(in: stallTimeout) { [weak self] in
+            self?.check()
+        }
+    }
+
+    private func check() {
+        stallCheck = nil
+        guard let context, !context.channel.isWritable else { return }
+        let buffered = bufferedBytes(context)
+        if let buffered, let before = bufferedAtLastCheck, buffered < before {
+            // Slow, not stalled: the reader took bytes since the last check.
+            bufferedAtLastCheck = buffered
+            scheduleCheck(context)
+            return
+        }
+        let channel = context.channel
+        // Reset rather than close, so the kernel frees the connection's unsent bytes now.
+        guard let sockets = channel as? any SocketOptionProvider else { return channel.close(promise: nil) }
+        sockets.setSoLinger(NIOLinger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func bufferedBytes(_ context: ChannelHandlerContext) -> Int? {
+        try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
+    }
+
+    private func stopChecking() {
         stallCheck?.cancel()
         stallCheck = nil
-        context.fireChannelInactive()
+        bufferedAtLastCheck = nil
     }
 }

@@ -18,6 +18,8 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
     public var meta: JSONValue?
     /// For 405: the allowed methods.
     public var allow: [HTTPRequest.Method]
+    /// Seconds sent as `Retry-After` (RFC 9110 §10.2.3), for `503` and `429`.
+    public var retryAfter: Int?
     /// Set by the host when rendering: whether `dev` may be shown.
     var developmentMode = false
 
@@ -55,6 +57,7 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
         var headers = HTTPFields.flueSecurity
         headers[.contentType] = "application/json"
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: envelope.jsonData())))
     }
 }
@@ -74,6 +77,7 @@ extension HTTPField.Name {
     static let streamUpToDate = HTTPField.Name("Stream-Up-To-Date")!
     static let streamClosed = HTTPField.Name("Stream-Closed")!
     static let streamCursor = HTTPField.Name("Stream-Cursor")!
+    static let retryAfter = HTTPField.Name("Retry-After")!
 }
 
 extension FlueHTTPError {
@@ -131,6 +135,23 @@ extension FlueHTTPError {
         FlueHTTPError(
             .serviceUnavailable, type: "service_unavailable", message: "The service is unavailable.",
             details: details)
+    }
+
+    /// The client closed its connection before the answer was ready (nginx's `499`): the request
+    /// stops waiting; nobody receives this response, but access logs show it.
+    static let clientClosedRequest = FlueHTTPError(
+        .init(code: 499, reasonPhrase: "Client Closed Request"), type: "client_closed_request",
+        message: "The client closed the connection before the response was ready.",
+        details: "Accepted work continues; read its result from the stream.")
+
+    /// `503` for an exceeded server limit (`meta`: `{"limit": <which>, "max": <its value>}`), with
+    /// `Retry-After`.
+    static func overloaded(_ details: String, limit: String, max: Int, retryAfter: Int) -> FlueHTTPError {
+        var error = FlueHTTPError(
+            .serviceUnavailable, type: "service_unavailable", message: "The server is at capacity.", details: details,
+            meta: ["limit": .string(limit), "max": .int(max)])
+        error.retryAfter = retryAfter
+        return error
     }
 
     /// A runtime error that escaped to HTTP keeps its own type with status 500 (e.g. under

@@ -101,7 +101,7 @@ extension FlueRoutes {
         let path = AgentAddress.streamPath(key)
         let reader = StreamReader(
             store: host.stores.streams, path: path, notFound: .streamNotFound(path), configuration: host.configuration,
-            lifecycle: host.lifecycle)
+            lifecycle: host.lifecycle, liveReads: host.liveReads)
         if request.method == .head { return try await reader.head() }
         return try await reader.get(request)
     }

@@ -172,7 +172,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }
         let reader = StreamReader(
             store: host.stores.streams, path: "runs/\(runId)", notFound: .runNotFound(runId),
-            configuration: host.configuration, lifecycle: host.lifecycle)
+            configuration: host.configuration, lifecycle: host.lifecycle, liveReads: host.liveReads)
         if request.method == .head { return try await reader.head() }
         if !request.uri.queryParameters.getAll("meta").isEmpty {
             // The read parameters are validated as on any read (then have no effect), so a typo

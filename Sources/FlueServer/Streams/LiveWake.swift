@@ -6,12 +6,14 @@ enum LiveWake: Sendable {
     case tick
     /// The server is shutting down.
     case shutdown
+    /// The client closed its connection (see `ClientConnection`).
+    case clientGone
 }
 
-/// Runs `body` with one merged sequence of wake-ups: store changes, timer ticks and shutdown.
-/// The helper tasks end with the body.
+/// Runs `body` with one merged sequence of wake-ups: store changes, timer ticks, shutdown and the
+/// client leaving (when its connection is tracked). The helper tasks end with the body.
 func withLiveWakes<R: Sendable>(
-    changes: AsyncStream<Void>, shutdown: AsyncStream<Void>, tick: Duration,
+    changes: AsyncStream<Void>, shutdown: AsyncStream<Void>, clientGone: AsyncStream<Void>?, tick: Duration,
     _ body: (AsyncStream<LiveWake>) async throws -> R
 ) async throws -> R {
     let (wakes, continuation) = AsyncStream<LiveWake>.makeStream(bufferingPolicy: .bufferingNewest(16))
@@ -22,6 +24,12 @@ func withLiveWakes<R: Sendable>(
         group.addTask {
             for await _ in shutdown {}
             if !Task.isCancelled { continuation.yield(.shutdown) }
+        }
+        if let clientGone {
+            group.addTask {
+                for await _ in clientGone {}
+                if !Task.isCancelled { continuation.yield(.clientGone) }
+            }
         }
         group.addTask {
             while !Task.isCancelled {

@@ -13,6 +13,7 @@ struct StreamReader: Sendable {
     var notFound: FlueHTTPError
     var configuration: FlueConfiguration
     var lifecycle: ServerLifecycle
+    var liveReads: LiveReadLimiter
 
     static let batchSize = 100
 
@@ -55,9 +56,11 @@ struct StreamReader: Sendable {
         case nil:
             return try await catchUp(request, start: start, isNow: query.offset == .now, meta: meta)
         case .longPoll:
+            let slot = try liveReads.acquire(path)
+            defer { slot.release() }
             return try await longPoll(start: start, clientCursor: query.cursor)
         case .sse:
-            return sse(start: start, clientCursor: query.cursor)
+            return sse(start: start, clientCursor: query.cursor, slot: try liveReads.acquire(path))
         }
     }
 
@@ -92,9 +95,12 @@ struct StreamReader: Sendable {
         if result.events.isEmpty && !(result.closed && result.upToDate) && !lifecycle.isShuttingDown {
             let deadline = ContinuousClock.now + configuration.longPollTimeout
             try await withLiveWakes(
-                changes: changes, shutdown: lifecycle.shutdownSignal(), tick: configuration.longPollTimeout
+                changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: ClientConnection.current?.goneSignal(),
+                tick: configuration.longPollTimeout
             ) { wakes in
                 for await wake in wakes {
+                    // Nobody to answer: stop now, which frees the live-read slot and the subscription.
+                    if case .clientGone = wake { return }
                     if case .changed = wake {
                         result = try await readBatch(after: start)
                         if !result.events.isEmpty || result.closed { return }
@@ -125,7 +131,9 @@ struct StreamReader: Sendable {
 
     // MARK: SSE
 
-    private func sse(start: StreamOffset, clientCursor: String?) -> Response {
+    /// `slot` is this read's live-read slot, given back when the body ends (or, if the body never
+    /// runs, when the response is dropped).
+    private func sse(start: StreamOffset, clientCursor: String?, slot: LiveReadSlot) -> Response {
         var headers = HTTPFields.flueSecurity
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -134,9 +142,11 @@ struct StreamReader: Sendable {
         let configuration = self.configuration
         let lifecycle = self.lifecycle
         let changes = store.subscribe(path)
+        let clientGone = ClientConnection.current?.goneSignal()
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
+                defer { slot.release() }
                 var offset = start
                 var lastControl = ContinuousClock.now
                 // The client's cursor advances once; later frames never go below what was sent.
@@ -151,7 +161,8 @@ struct StreamReader: Sendable {
                     return Self.control(object)
                 }
                 try await withLiveWakes(
-                    changes: changes, shutdown: lifecycle.shutdownSignal(), tick: configuration.sseHeartbeatInterval
+                    changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: clientGone,
+                    tick: configuration.sseHeartbeatInterval
                 ) { wakes in
                     var iterator = wakes.makeAsyncIterator()
                     while true {
@@ -181,6 +192,9 @@ struct StreamReader: Sendable {
                                 if ContinuousClock.now - lastControl >= configuration.longPollTimeout { break waiting }
                             case .shutdown:
                                 try await writer.write(control(upToDate: true))
+                                return
+                            case .clientGone:
+                                // Nobody reads any more: end the response (the store is not read again).
                                 return
                             }
                         }

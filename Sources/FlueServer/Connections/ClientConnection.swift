@@ -1,0 +1,102 @@
+import Foundation
+import NIOCore
+import Synchronization
+
+/// What a request handler can know about its client's connection: whether the client is gone.
+///
+/// The client is gone once its connection closed or it shut down its sending side (a FIN while the
+/// server is still answering: HTTP/1.1 clients do not half-close and then wait for a response, and
+/// Go's net/http treats it the same way, cancelling the request's context). Live reads watch this
+/// so a long-poll or SSE read whose client left releases its live-read slot and its store
+/// subscription at once, instead of at the next write or the end of the poll.
+///
+/// Set for each request by `FlueServer.application` (`ClientConnection.current`); an app that
+/// mounts `FlueRoutes` on its own `Application` has none, and its live reads end at their next
+/// write or poll timeout instead.
+public final class ClientConnection: Sendable {
+    private struct State {
+        var gone = false
+        var listeners: [UUID: AsyncStream<Void>.Continuation] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    /// The connection of the request being handled, if the server tracks it.
+    @TaskLocal public static var current: ClientConnection?
+
+    /// True once the client closed its connection or its sending side.
+    public var isGone: Bool { state.withLock { $0.gone } }
+
+    /// A sequence that finishes when the client is gone (at once if it already is).
+    func goneSignal() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        let id = UUID()
+        let alreadyGone = state.withLock { state -> Bool in
+            if state.gone { return true }
+            state.listeners[id] = continuation
+            return false
+        }
+        if alreadyGone { continuation.finish() }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func markGone() {
+        let listeners = state.withLock { state -> [AsyncStream<Void>.Continuation] in
+            guard !state.gone else { return [] }
+            state.gone = true
+            defer { state.listeners = [:] }
+            return Array(state.listeners.values)
+        }
+        for listener in listeners { listener.finish() }
+    }
+
+    // MARK: lookup by channel
+
+    /// Open connections by channel, so the responder can find the one a request came on.
+    private static let byChannel = Mutex<[ObjectIdentifier: ClientConnection]>([:])
+
+    static func register(_ connection: ClientConnection, for channel: any Channel) {
+        byChannel.withLock { $0[ObjectIdentifier(channel)] = connection }
+    }
+
+    static func unregister(_ channel: any Channel) {
+        _ = byChannel.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    static func lookup(_ channel: any Channel) -> ClientConnection? {
+        byChannel.withLock { $0[ObjectIdentifier(channel)] }
+    }
+}
+
+/// Tracks one connection's `ClientConnection`: registers it for the responder, and marks the
+/// client gone on a FIN (`ChannelEvent.inputClosed`; Hummingbird allows half-closure) or when
+/// the channel closes.
+final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+
+    private let connection = ClientConnection()
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        ClientConnection.register(connection, for: context.channel)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ClientConnection.unregister(context.channel)
+        connection.markGone()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { connection.markGone() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.markGone()
+        context.fireChannelInactive()
+    }
+}
