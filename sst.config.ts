@@ -34,11 +34,14 @@ export default $config({
         ANTHROPIC_API_KEY: apiKey.value,
         MODEL_SPECIFIER: 'anthropic/claude-sonnet-4-6',
         DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`,
+        // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.
+        KEEP_ALIVE_TIMEOUT_SECONDS: '3605',
       },
       // Several tasks share the Postgres above; any task serves any run's stream.
       // scaling: { min: 2, max: 4 },
       transform: {
-        // SSE and long-poll reads hold connections open: raise the 60 s default idle timeout.
+        // A quiet `?wait=result` sends nothing until the run ends: raise the 60 s default idle
+        // timeout (SSE reads send heartbeats and long-polls answer within 30 s either way).
         loadBalancer: (args) => {
           args.idleTimeout = 3600;
         },

@@ -116,10 +116,13 @@ public enum DeploymentTemplates {
                   environment: {
                     \(options.keyVariable): apiKey.value,
                     MODEL_SPECIFIER: '\(options.model)',\(databaseURL)
+                    // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.
+                    KEEP_ALIVE_TIMEOUT_SECONDS: '3605',
                   },
             \(scalingNote)
                   transform: {
-                    // SSE and long-poll reads hold connections open: raise the 60 s default idle timeout.
+                    // A quiet `?wait=result` sends nothing until the run ends: raise the 60 s default idle
+                    // timeout (SSE reads send heartbeats and long-polls answer within 30 s either way).
                     loadBalancer: (args) => {
                       args.idleTimeout = 3600;
                     },

@@ -53,6 +53,7 @@ func balanced(_ text: String) -> Bool {
         #expect(config.contains("'8080/http': { path: '/health' }"))
         #expect(config.contains("health: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'] }"))
         #expect(config.contains("args.idleTimeout = 3600;"))
+        #expect(config.contains("KEEP_ALIVE_TIMEOUT_SECONDS: '3605',"), "the server outlasts the balancer's idle timeout")
         #expect(config.contains("// scaling: { min: 2, max: 4 },"))
         let secret = provider == .anthropic ? "AnthropicApiKey" : "OpenAIApiKey"
         let variable = provider == .anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY"

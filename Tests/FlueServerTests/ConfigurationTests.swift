@@ -41,10 +41,30 @@ import Testing
         #expect(try FlueConfiguration.fromEnvironment(["SEND_BUFFER_BYTES": "0"]).sendBufferBytes == nil, "0 = system autotuning")
     }
 
+    @Test func readsLimitsAndTimeouts() throws {
+        let custom = try FlueConfiguration.fromEnvironment([
+            "REQUEST_HEAD_TIMEOUT_SECONDS": "5", "REQUEST_BODY_TIMEOUT_SECONDS": "0.5", "KEEP_ALIVE_TIMEOUT_SECONDS": "3605",
+            "MAX_CONNECTIONS": "100", "MAX_LIVE_READS": "80", "MAX_LIVE_READS_PER_STREAM": "8", "LISTEN_BACKLOG": "1024",
+            "HEALTH_CHECK_PATH": "/healthz",
+        ])
+        #expect(custom.requestHeadTimeout == .seconds(5) && custom.requestBodyTimeout == .milliseconds(500))
+        #expect(custom.keepAliveTimeout == .seconds(3605))
+        #expect(custom.maxConnections == 100 && custom.maxLiveReads == 80 && custom.maxLiveReadsPerStream == 8)
+        #expect(custom.listenBacklog == 1024 && custom.healthCheckPath == "/healthz")
+        let defaults = try FlueConfiguration.fromEnvironment([:])
+        #expect(defaults.requestHeadTimeout == .seconds(20) && defaults.requestBodyTimeout == .seconds(120))
+        #expect(defaults.keepAliveTimeout == .seconds(75), "above the ALB's default idle timeout of 60 s")
+        #expect((16...4096).contains(defaults.maxConnections))
+        #expect(defaults.maxLiveReads == 3072 && defaults.maxLiveReadsPerStream == 256 && defaults.listenBacklog == 256)
+    }
+
     @Test(arguments: [
         ("PORT", "eighty"), ("PORT", "70000"), ("LOG_LEVEL", "loud"), ("REQUEST_BODY_LIMIT", "-1"),
         ("LONG_POLL_TIMEOUT_SECONDS", "1e300"), ("RUN_LEASE_SECONDS", "inf"), ("RECOVERY_SCAN_SECONDS", "nan"),
         ("WRITE_STALL_TIMEOUT_SECONDS", "0"), ("SEND_BUFFER_BYTES", "12"), ("SEND_BUFFER_BYTES", "99999999999999999999"),
+        ("REQUEST_HEAD_TIMEOUT_SECONDS", "0"), ("REQUEST_BODY_TIMEOUT_SECONDS", "-3"), ("KEEP_ALIVE_TIMEOUT_SECONDS", "forever"),
+        ("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "99999999999999999999"), ("MAX_LIVE_READS", "-1"),
+        ("MAX_LIVE_READS_PER_STREAM", "1.5"), ("LISTEN_BACKLOG", "70000"), ("HEALTH_CHECK_PATH", "health"),
     ])
     func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

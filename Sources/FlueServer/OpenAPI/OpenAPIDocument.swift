@@ -218,6 +218,13 @@ enum OpenAPIDocument {
             description += " With meta: the run record."
         }
         var responses = errorResponses([400, 404, 500, 503])
+        responses["503"] = [
+            "description": .string(
+                "Shutting down, the store is unavailable, or a live-read limit is reached (meta.limit live_reads or "
+                    + "live_reads_per_stream, with Retry-After)."),
+            "headers": ["Retry-After": ["schema": ["type": "string"], "description": "Seconds to wait before retrying."]],
+            "content": ["application/json": ["schema": ref("ErrorEnvelope")]],
+        ]
         responses["200"] = [
             "description": .string(description),
             "headers": streamHeaders(["Stream-Next-Offset", "Stream-Up-To-Date", "Stream-Closed", "Stream-Cursor", "ETag"]),

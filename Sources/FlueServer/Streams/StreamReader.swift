@@ -168,10 +168,7 @@ struct StreamReader: Sendable {
                     while true {
                         let result = try await readBatch(after: offset)
                         if !result.events.isEmpty {
-                            var frame = ByteBuffer(string: "event: data\ndata:")
-                            frame.writeImmutableBuffer(Self.jsonArray(result.events))
-                            frame.writeString("\n\n")
-                            try await writer.write(frame)
+                            try await writer.write(Self.jsonArray(result.events, prefix: "event: data\ndata:", suffix: "\n\n"))
                         }
                         offset = result.nextOffset
                         lastControl = ContinuousClock.now
@@ -214,16 +211,20 @@ struct StreamReader: Sendable {
         ByteBuffer(string: "event: control\ndata:" + JSONValue.object(object).jsonString + "\n\n")
     }
 
-    /// The stored event objects as one JSON array, without re-encoding them.
-    static func jsonArray(_ events: [StoredEvent]) -> ByteBuffer {
+    /// The stored event objects as one JSON array, without re-encoding them, between `prefix` and
+    /// `suffix` (an SSE frame's framing), in one buffer allocated at its final size: a batch is up to
+    /// `readBatchBytes`, and a buffer grown by appending would hold up to twice that per connection.
+    static func jsonArray(_ events: [StoredEvent], prefix: String = "", suffix: String = "") -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(events.reduce(2) { $0 + $1.data.count + 1 })
+        buffer.reserveCapacity(events.reduce(2 + prefix.utf8.count + suffix.utf8.count) { $0 + $1.data.count + 1 })
+        buffer.writeString(prefix)
         buffer.writeString("[")
         for (index, event) in events.enumerated() {
             if index > 0 { buffer.writeString(",") }
             buffer.writeBytes(event.data)
         }
         buffer.writeString("]")
+        buffer.writeString(suffix)
         return buffer
     }
 }
