@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Stalled readers, written into BENCHMARKS.md (its stalled-readers section): one agent instance whose
-# stream holds ~3 MB (3000 text deltas of 1 KiB), then READERS SSE readers that connect with
-# offset=-1&live=sse and never read (4 KiB receive buffers). Measured for the release build of
-# hello-agents (in-memory, fake model) in one run, twice: with the kernel's send-buffer
-# autotuning (SEND_BUFFER_BYTES=0, how the server behaved before the cap) and with the default cap.
+# stream holds ~3 MB (3000 text deltas of 1 KiB), then READERS readers that connect with
+# offset=-1&live=sse (or live=long-poll) and never read (4 KiB receive buffers). Measured for the
+# release build of hello-agents (in-memory, fake model) in one run, four times: SSE with the kernel's
+# send-buffer autotuning (SEND_BUFFER_BYTES=0, how the server behaved before the cap), SSE with the
+# default cap, long-poll with the default cap, and SSE with the default cap under glibc's fixed mmap
+# threshold (MALLOC_MMAP_THRESHOLD_=131072: buffers of 128 KiB and more are returned to the system when
+# freed, so the resident set shows the live buffers rather than the allocator's high-water mark).
 # Reported: process RSS before and with the readers, and the bytes queued in the server's sockets
 # (/proc/net/tcp tx_queue, kernel memory). The stall timeout is raised so nobody is disconnected
 # while measuring.
@@ -17,16 +20,16 @@ echo "== building (release)"
 swift build -c release --product hello-agents >/dev/null
 BIN=$(swift build -c release --show-bin-path)
 
-measure() { # measure LABEL [VAR=value...] -> one JSON line
-  local label=$1; shift
+measure() { # measure LABEL LIVE [VAR=value...] -> one JSON line
+  local label=$1 live=$2; shift 2
   env PORT=$PORT WRITE_STALL_TIMEOUT_SECONDS=600 "$@" "$BIN/hello-agents" serve --fake-model >/tmp/flue-stalled-bench.log 2>&1 &
   local pid=$!
   local up=no
   for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/health" && { up=yes; break; }; sleep 0.05; done
   if [ $up = no ]; then echo "hello-agents did not start:" >&2; cat /tmp/flue-stalled-bench.log >&2; kill "$pid"; exit 1; fi
-  python3 - "$PORT" "$READERS" "$pid" "$label" <<'PY'
+  python3 - "$PORT" "$READERS" "$pid" "$label" "$live" <<'PY'
 import json, socket, sys, time, urllib.request
-port, readers, pid, label = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+port, readers, pid, label, live = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def rss_kib():
     return int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
 def queued_bytes():
@@ -47,7 +50,7 @@ for _ in range(readers):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
-    s.sendall(b"GET /agents/assistant/big?offset=-1&live=sse HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(f"GET /agents/assistant/big?offset=-1&live={live} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     sockets.append(s)
 time.sleep(10)
 stalled = rss_kib()
@@ -61,11 +64,15 @@ PY
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-echo "== measuring ($READERS stalled SSE readers on a ~3 MB stream)"
-autotuned=$(measure "kernel autotuning (SEND_BUFFER_BYTES=0)" SEND_BUFFER_BYTES=0)
+echo "== measuring ($READERS stalled readers on a ~3 MB stream)"
+autotuned=$(measure "SSE, kernel autotuning (SEND_BUFFER_BYTES=0)" sse SEND_BUFFER_BYTES=0)
 echo "$autotuned"
-capped=$(measure "default cap (SEND_BUFFER_BYTES=262144)")
+capped=$(measure "SSE, default cap (SEND_BUFFER_BYTES=262144)" sse)
 echo "$capped"
+longpoll=$(measure "long-poll, default cap" long-poll)
+echo "$longpoll"
+trimmed=$(measure "SSE, default cap, MALLOC_MMAP_THRESHOLD_=131072" sse MALLOC_MMAP_THRESHOLD_=131072)
+echo "$trimmed"
 
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 row() { echo "| $(field "$1" label) | $(field "$1" rssBeforeKiB) | $(field "$1" rssStalledKiB) | $(field "$1" perReaderKiB) | $(field "$1" queuedMiB) | $(field "$1" queuedPerReaderKiB) |"; }
@@ -77,20 +84,25 @@ section=$(cat <<MD
 Produced by \`bench/stalled-readers.sh\` on $(date -u +%Y-%m-%d) (UTC), commit $(git describe --always --dirty), $(nproc) cores
 ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), release build of \`hello-agents\`, in-memory, fake model.
 One agent stream of ~3 MB (3000 \`text_delta\` events of 1 KiB); $READERS readers connect with
-\`offset=-1&live=sse\` (4 KiB receive buffers) and never read; measured 10 s later, both rows in one run.
+\`offset=-1&live=sse\` or \`live=long-poll\` (4 KiB receive buffers) and never read; measured 10 s later, all rows
+in one run, each in a fresh process.
 "Queued" is what the server's sockets hold in the kernel (\`/proc/net/tcp\` \`tx_queue\`).
 
 | configuration | RSS before (KiB) | RSS with readers (KiB) | RSS per reader (KiB) | queued in sockets (MiB) | queued per reader (KiB) |
 | --- | --- | --- | --- | --- | --- |
 $(row "$autotuned")
 $(row "$capped")
+$(row "$longpoll")
+$(row "$trimmed")
 
-The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. The RSS column is
-the process's resident set during the stall: lower with the cap, but not yet bounded to the issue's goal of
-256 KiB per reader; how much of it is live buffers and how much allocator high-water (all readers were
-written to at once) is not established. After \`WRITE_STALL_TIMEOUT_SECONDS\` (30 s) a stalled connection
-is closed, which releases the process's part (this run raises the timeout to measure the stall itself);
-the kernel keeps an orphaned socket's unsent bytes until the client reads them or TCP gives up.
+The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. A stalled SSE reader
+holds, in the process, at most one data frame in NIO's buffer and one waiting to be written (each at most
+\`readBatchBytes\`, 128 KiB); a stalled long-poll reader's one response fits in its send buffer, after which
+the server holds nothing for it but the connection. Whatever the RSS column shows beyond that is the
+allocator: glibc keeps freed memory of buffers that came from its heap for reuse, which the last row
+(returning large buffers to the system when freed) separates from live buffers. A stalled connection is
+reset after \`WRITE_STALL_TIMEOUT_SECONDS\` (this run raises it to 600 s to measure the stall itself),
+which frees its kernel queue too.
 <!-- stalled-readers:end -->
 MD
 )

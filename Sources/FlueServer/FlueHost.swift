@@ -130,8 +130,15 @@ public final class FlueHost: Service {
 
     /// Waits until a submission settles (in any process sharing the store) and returns how.
     public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionResult {
+        try await result(ofSubmission: submissionId, agent: agent, id: id, client: nil)
+    }
+
+    /// As above; stops waiting (`499`) when `client`, the connection of the request that waits, is gone.
+    func result(ofSubmission submissionId: String, agent: String, id: String, client: ClientConnection?) async throws
+        -> SubmissionResult
+    {
         let record = try await coordinator.waitForSettlement(
-            submissionId, key: SubmissionSessionKey(agent: agent, instanceId: id), lifecycle: lifecycle)
+            submissionId, key: SubmissionSessionKey(agent: agent, instanceId: id), lifecycle: lifecycle, client: client)
         if record.status == .completed { return .completed(record.result ?? .null) }
         return .failed(record.error ?? FlueError(.operationFailed, "the submission failed").json)
     }

@@ -46,9 +46,16 @@ public enum FlueServer {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "flue",
                 backlog: configuration.listenBacklog,
                 availableConnectionsDelegate: MaximumAvailableConnections(
-                    configuration.maxConnections + configuration.connectionOverflow, logger: host.logger)),
+                    acceptLimit(configuration), logger: host.logger)),
             onServerRunning: onServerRunning,
             logger: host.logger)
+    }
+
+    /// Connections accepted at most: the served ones and the overflow band (saturating, so
+    /// `maxConnections = .max` means no limit).
+    static func acceptLimit(_ configuration: FlueConfiguration) -> Int {
+        let (sum, overflow) = configuration.maxConnections.addingReportingOverflow(max(0, configuration.connectionOverflow))
+        return overflow ? .max : sum
     }
 
     /// Serves until SIGTERM/SIGINT, then shuts down in order: the host first (live reads end

@@ -69,6 +69,68 @@ import Glibc
         #expect(try await f.get("/health").status == 200)
     }
 
+    /// A reader that keeps taking bytes, however slowly (40 KB/s here, far less than a third of its
+    /// send buffer per stall check), is slow, not stalled: it keeps its connection.
+    @Test func aSlowReaderThatKeepsReadingKeepsItsConnection() async throws {
+        let f = try await ServerFixture.start { $0.writeStallTimeout = .milliseconds(700) }
+        defer { Task { await f.stop() } }
+        _ = try await Self.bigStream(f, id: "slow")
+        let (fd, _) = try ServerFixture.connectSocket(port: f.port, receiveBuffer: 4096, timeout: .seconds(5))
+        defer { close(fd) }
+        let head = Array("GET /agents/assistant/slow?offset=-1&live=sse HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(fd, head, head.count, 0) == head.count)
+        // Let the buffers fill, then read 4 KiB every 100 ms for 4 s: about six stall checks.
+        try await Task.sleep(for: .milliseconds(500))
+        let (received, ended) = try await ServerFixture.offPool { () -> (Int, Bool) in
+            var total = 0
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let deadline = ContinuousClock.now + .seconds(4)
+            while ContinuousClock.now < deadline {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { return (total, true) }
+                total += count
+                usleep(100_000)
+            }
+            return (total, false)
+        }
+        #expect(!ended, "the server kept the slow reader's connection (read \(received) bytes)")
+        #expect(received > 100_000)
+    }
+
+    /// A response larger than the socket buffers, read slowly, is delivered whole: the keep-alive
+    /// timer that starts at its end waits until NIO has written it out.
+    @Test func aLargeResponseReadSlowlyIsNotCutByTheKeepAliveTimeout() async throws {
+        let f = try await ServerFixture.start { $0.keepAliveTimeout = .milliseconds(300) }
+        defer { Task { await f.stop() } }
+        let message = String(repeating: "y", count: 1_000_000)
+        let reply = try await f.post("/agents/assistant/large?wait=result", JSONValue.object(["message": .string(message)]).jsonString)
+        #expect(reply.status == 200)
+        // Found in the store, not over HTTP: a pooled client connection idle for longer than the
+        // 300 ms keep-alive could be closed by the server just as the client reuses it.
+        let stored = try await f.host.stores.streams.read("agents/assistant/large", after: .start, limit: 1000).events
+        let large = try #require(stored.first { $0.data.count >= 1_000_000 })
+        let offset = StreamOffset(sequence: large.offset.sequence - 1).description
+        let (fd, _) = try ServerFixture.connectSocket(port: f.port, receiveBuffer: 65536, timeout: .seconds(5))
+        defer { close(fd) }
+        let head = Array("GET /agents/assistant/large?offset=\(offset) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(fd, head, head.count, 0) == head.count)
+        let response = try await ServerFixture.offPool { () -> String in
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+                usleep(100_000)
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+        let length = try #require(response.firstMatch(of: /[Cc]ontent-[Ll]ength: (\d+)/).flatMap { Int($0.1) })
+        let body = response.split(separator: "\r\n\r\n", maxSplits: 1).last.map { $0.utf8.count } ?? 0
+        #expect(length > 1_000_000)
+        #expect(body == length, "the whole body arrived before the connection closed")
+    }
+
     /// The state (1 = ESTABLISHED) and send queue (`tx_queue`, bytes) of the server's end of the
     /// connection to `clientPort`, from `/proc/net/tcp`; `nil` once the socket is gone.
     static func serverSocket(serverPort: Int, clientPort: Int) -> (state: Int, sendQueue: Int)? {

@@ -80,12 +80,12 @@ final class AgentCoordinator: Sendable {
     /// Waits until the submission is settled, woken by appends to the instance's stream (from
     /// any process sharing the store) and re-checking every second. Stops waiting (the submission
     /// goes on) when the server shuts down (`503`) or the client leaves (`499`, which nobody reads).
-    func waitForSettlement(_ submissionId: String, key: SubmissionSessionKey, lifecycle: ServerLifecycle) async throws
-        -> SubmissionRecord
-    {
+    func waitForSettlement(
+        _ submissionId: String, key: SubmissionSessionKey, lifecycle: ServerLifecycle, client: ClientConnection?
+    ) async throws -> SubmissionRecord {
         let changes = stores.streams.subscribe(AgentAddress.streamPath(key))
         return try await withLiveWakes(
-            changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: ClientConnection.current?.goneSignal(),
+            changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: client?.goneSignal(),
             tick: .seconds(1)
         ) { wakes in
             if let record = try await stores.submissions.submission(submissionId), record.status.isSettled { return record }

@@ -62,8 +62,9 @@ public struct FlueConfiguration: Sendable {
     /// The kernel send buffer of each connection (`SO_SNDBUF`, bytes; `nil` keeps the system's
     /// autotuning): what a reader that stops reading can hold in the kernel.
     public var sendBufferBytes: Int? = 262_144
-    /// A connection that stays unwritable this long (its send buffer full, NIO's buffer above its
-    /// high watermark) is closed; the reader resumes from its last offset.
+    /// How often a connection that stays unwritable (its send buffer full, NIO's buffer above its
+    /// high watermark) is checked for progress; one whose reader took nothing since the last check is
+    /// reset, and the reader resumes from its last offset.
     public var writeStallTimeout: Duration = .seconds(30)
     /// The most bytes of events one read sends at once (a catch-up body, a long-poll body, an SSE
     /// `data` frame); at least one event is always sent.
@@ -72,8 +73,10 @@ public struct FlueConfiguration: Sendable {
     /// (first request) or from the first byte of the next request (keep-alive). A partial head is
     /// answered `408` and the connection closed; a connection that sent nothing is closed.
     public var requestHeadTimeout: Duration = .seconds(20)
-    /// How long a client has to send a whole request body after its head; then the connection is closed.
-    public var requestBodyTimeout: Duration = .seconds(120)
+    /// The longest pause allowed while a request body arrives (from the head to the first part,
+    /// and between parts); then the connection is closed. No minimum rate: a slow upload that keeps
+    /// sending is never cut (`maxConnections` bounds how many such connections there can be).
+    public var requestBodyTimeout: Duration = .seconds(60)
     /// How long a connection may sit idle between requests before the server closes it. Behind a
     /// load balancer keep it above the balancer's idle timeout, so the balancer closes first (AWS's
     /// guidance for ALB targets). Responses in progress (SSE, long-poll, `?wait=result`) are not idle.
@@ -248,7 +251,7 @@ public struct FlueConfiguration: Sendable {
     }
 
     /// 4096, or less when the process may not open that many files: three quarters of the soft
-    /// `RLIMIT_NOFILE` (the rest is left for the store, logs and the overflow band), at least 16.
+    /// `RLIMIT_NOFILE` minus 64 (the rest is left for the store, logs and the overflow band), at least 16.
     public static func defaultMaxConnections() -> Int {
         var limit = rlimit()
         #if os(Linux)

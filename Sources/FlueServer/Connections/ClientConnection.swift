@@ -55,6 +55,27 @@ public final class ClientConnection: Sendable {
         for listener in listeners { listener.finish() }
     }
 
+    /// `task`'s value, or `FlueHTTPError.clientClosedRequest` as soon as the client is gone first.
+    /// Awaiting a `Task`'s value cannot be cancelled, so the two waits run in helper tasks: one
+    /// ends with `task`, the other when either finishes.
+    func value<T: Sendable>(of task: Task<T, Never>) async throws -> T {
+        let gone = goneSignal()
+        let outcome: T? = await withCheckedContinuation { continuation in
+            let once = ResumeOnce(continuation)
+            let watcher = Task {
+                for await _ in gone {}
+                if !Task.isCancelled { once.resume(nil) }
+            }
+            Task {
+                let value = await task.value
+                watcher.cancel()
+                once.resume(value)
+            }
+        }
+        guard let outcome else { throw FlueHTTPError.clientClosedRequest }
+        return outcome
+    }
+
     // MARK: lookup by channel
 
     /// Open connections by channel, so the responder can find the one a request came on.
@@ -70,6 +91,19 @@ public final class ClientConnection: Sendable {
 
     static func lookup(_ channel: any Channel) -> ClientConnection? {
         byChannel.withLock { $0[ObjectIdentifier(channel)] }
+    }
+}
+
+/// Resumes a continuation once; later calls do nothing.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T?, Never>?>
+
+    init(_ continuation: CheckedContinuation<T?, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ value: T?) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }
 

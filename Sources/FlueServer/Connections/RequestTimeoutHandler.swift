@@ -2,15 +2,16 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Closes connections whose client is too slow to send a request, or idle between requests
-/// (slowloris-style descriptor exhaustion). One timer per connection, by phase:
+/// (slowloris-style descriptor exhaustion). One timer per connection, chosen by what the
+/// connection is doing:
 ///
-/// | phase | timer | on expiry |
+/// | the connection is | timer | on expiry |
 /// | --- | --- | --- |
 /// | accepted, nothing received yet | head, from the accept | close |
-/// | between requests (keep-alive) | keep-alive, from the last response's end | close |
-/// | part of a request head received | head, from its first byte (from the accept for the first request) | `408` envelope, close |
-/// | head received, body not complete | body, from the head | close |
-/// | request read, response in progress | none (SSE, long-poll and `?wait=result` may take long; a stalled writer is `StalledWriteHandler`'s) | — |
+/// | between requests (keep-alive) | keep-alive, from the last response's end | close (once NIO has written the response out) |
+/// | holding part of a request head | head, from its first byte (from the accept for the first request) | `408` envelope, close |
+/// | reading the body of the request it answers next | body, restarted by every part that arrives (the longest pause) | close |
+/// | answering (request read, response in progress), or reading a request pipelined behind a response | none: SSE, long-poll and `?wait=result` may take long; a stalled writer is `StalledWriteHandler`'s | — |
 ///
 /// HTTP requests are only seen once the head is parsed, so a `RequestBytesObserver` at the front of
 /// the pipeline reports raw bytes: that is how a partial head is told apart from an idle connection.
@@ -27,19 +28,20 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
         var keepAlive: TimeAmount
     }
 
-    private enum Phase {
-        /// Waiting for a request's first byte: on a new connection (`afterResponse == false`) the
-        /// head timer runs from the accept, between requests the keep-alive timer runs.
-        case idle(afterResponse: Bool)
-        case readingHead
-        case readingBody
-        case responding
+    private enum Timer: Equatable {
+        case none, head, body, keepAlive
     }
 
     private let timeouts: Timeouts
-    private var phase = Phase.idle(afterResponse: false)
+    /// Between a request's head and its end.
+    private var readingRequest = false
     /// Request heads read minus response ends written.
     private var responsesPending = 0
+    /// Raw bytes arrived that are not yet part of a parsed head.
+    private var partialHead = false
+    /// Whether a response was completed on this connection (keep-alive applies from then on).
+    private var answeredOne = false
+    private var running = Timer.none
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private let observer = RequestBytesObserver()
@@ -56,50 +58,45 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
         } catch {
             context.fireErrorCaught(error)
         }
-        if context.channel.isActive { start(timeouts.head) }
+        if context.channel.isActive { update() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancelTimer()
+        stop()
         observer.owner = nil
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if timer == nil, case .idle(afterResponse: false) = phase { start(timeouts.head) }
+        update()
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelTimer()
+        stop()
         context.fireChannelInactive()
     }
 
     /// Raw bytes arrived (from the observer).
     fileprivate func bytesArrived() {
-        guard case .idle(let afterResponse) = phase else { return }
-        phase = .readingHead
-        // The first request's head counts from the accept, so dripping bytes from the start gains nothing.
-        if afterResponse { start(timeouts.head) }
+        guard !readingRequest, !partialHead else { return }
+        partialHead = true
+        update()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             responsesPending += 1
-            phase = .readingBody
-            start(timeouts.body)
+            readingRequest = true
+            partialHead = false
+            update()
         case .body:
-            break
+            // The body timeout is the longest pause between parts.
+            if running == .body { start(.body) }
         case .end:
-            if responsesPending > 0 {
-                phase = .responding
-                cancelTimer()
-            } else {
-                // The response was written before the body was read (a 413, say).
-                phase = .idle(afterResponse: true)
-                start(timeouts.keepAlive)
-            }
+            readingRequest = false
+            update()
         }
         context.fireChannelRead(data)
     }
@@ -107,37 +104,67 @@ final class RequestTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             responsesPending = max(0, responsesPending - 1)
-            if responsesPending == 0, case .responding = phase {
-                phase = .idle(afterResponse: true)
-                start(timeouts.keepAlive)
-            }
+            answeredOne = true
+            update()
         }
         context.write(data, promise: promise)
     }
 
-    private func start(_ timeout: TimeAmount) {
-        cancelTimer()
+    /// Starts the timer the connection's state calls for, unless it is already running (so a
+    /// head's time counts from its first byte, not its last).
+    private func update() {
+        let wanted: Timer
+        if readingRequest {
+            // A request pipelined behind a response waits for it (backpressure, not the client).
+            wanted = responsesPending == 1 ? .body : .none
+        } else if responsesPending > 0 {
+            wanted = .none
+        } else if partialHead || !answeredOne {
+            wanted = .head
+        } else {
+            wanted = .keepAlive
+        }
+        if wanted != running { start(wanted) }
+    }
+
+    private func start(_ kind: Timer) {
+        timer?.cancel()
+        timer = nil
+        running = kind
+        let timeout: TimeAmount
+        switch kind {
+        case .none: return
+        case .head: timeout = timeouts.head
+        case .body: timeout = timeouts.body
+        case .keepAlive: timeout = timeouts.keepAlive
+        }
         guard let context else { return }
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             self?.expired()
         }
     }
 
-    private func cancelTimer() {
+    private func stop() {
         timer?.cancel()
         timer = nil
+        running = .none
     }
 
     private func expired() {
         timer = nil
         guard let context else { return }
-        switch phase {
-        case .readingHead:
+        switch running {
+        case .head where partialHead:
             // Nothing of this request reached the application: answer below the HTTP codec.
             observer.writeAndClose(Self.requestTimeout(after: timeouts.head))
-        case .idle, .readingBody:
+        case .keepAlive:
+            // The last response may still be on its way out of NIO's buffer: let it finish.
+            let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+            if buffered > 0 { return start(.keepAlive) }
             context.close(promise: nil)
-        case .responding:
+        case .head, .body:
+            context.close(promise: nil)
+        case .none:
             break
         }
     }

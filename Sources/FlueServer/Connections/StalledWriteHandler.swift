@@ -1,5 +1,9 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Bounds what one slow or stalled reader costs the server, per connection:
 ///
 /// - the kernel send buffer is capped (`SO_SNDBUF`, `FlueConfiguration.sendBufferBytes`;
@@ -8,21 +12,34 @@ import NIOCore
 /// - once that buffer is full, NIO's write buffer passes its high watermark (64 KiB) and the
 ///   connection turns unwritable; response writers then suspend (Hummingbird's outbound writer
 ///   waits for writability), so nothing more is read from the store for that connection;
-/// - every `FlueConfiguration.writeStallTimeout` while the connection stays unwritable, the bytes
-///   NIO still holds for it are compared with the last check: a reader that took some (a slow
-///   one) keeps its connection, one that took nothing (a stalled one) has it reset — an abortive
-///   close (`SO_LINGER` 0), so the kernel drops the unsent bytes at once instead of keeping them
-///   until TCP gives up. The client can reconnect and resume from the last offset it received.
+/// - every `FlueConfiguration.writeStallTimeout` while the connection stays unwritable, the
+///   server checks whether the reader took anything since the last check: on Linux, whether the
+///   kernel saw more bytes acknowledged (`tcpi_bytes_acked` of `TCP_INFO`), so a reader that takes
+///   even a few bytes counts; elsewhere whether NIO's buffer shrank. A slow reader keeps its
+///   connection; a stalled one has it reset (`SO_LINGER` 0), so the kernel drops the unsent bytes
+///   at once instead of keeping them until TCP gives up. The client can reconnect and resume from
+///   the last offset it received.
 ///
 /// Durable Streams readers resume by offset, so dropping a stalled one loses nothing.
 final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
 
+    /// How far a reader had got at a check.
+    private struct Progress: Equatable {
+        /// Bytes the client acknowledged (Linux), or 0.
+        var acknowledged: UInt64
+        /// Bytes waiting in NIO's buffer.
+        var buffered: Int
+
+        func isAhead(of earlier: Progress) -> Bool {
+            acknowledged > earlier.acknowledged || buffered < earlier.buffered
+        }
+    }
+
     private let sendBufferBytes: Int?
     private let stallTimeout: TimeAmount
     private var stallCheck: Scheduled<Void>?
-    /// NIO's buffered bytes at the previous check, while unwritable.
-    private var bufferedAtLastCheck: Int?
+    private var lastCheck: Progress?
     private var context: ChannelHandlerContext?
 
     init(sendBufferBytes: Int?, stallTimeout: TimeAmount) {
@@ -47,7 +64,7 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
         if context.channel.isWritable {
             stopChecking()
         } else if stallCheck == nil {
-            bufferedAtLastCheck = bufferedBytes(context)
+            lastCheck = progress(context)
             scheduleCheck(context)
         }
         context.fireChannelWritabilityChanged()
@@ -67,10 +84,10 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
     private func check() {
         stallCheck = nil
         guard let context, !context.channel.isWritable else { return }
-        let buffered = bufferedBytes(context)
-        if let buffered, let before = bufferedAtLastCheck, buffered < before {
-            // Slow, not stalled: the reader took bytes since the last check.
-            bufferedAtLastCheck = buffered
+        let now = progress(context)
+        if let lastCheck, now.isAhead(of: lastCheck) {
+            // Slow, not stalled.
+            self.lastCheck = now
             scheduleCheck(context)
             return
         }
@@ -80,13 +97,39 @@ final class StalledWriteHandler: ChannelInboundHandler, RemovableChannelHandler 
         sockets.setSoLinger(NIOLinger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private func bufferedBytes(_ context: ChannelHandlerContext) -> Int? {
-        try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)
+    private func progress(_ context: ChannelHandlerContext) -> Progress {
+        let buffered = (try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes)) ?? 0
+        return Progress(acknowledged: Self.bytesAcknowledged(context.channel), buffered: buffered)
+    }
+
+    /// `tcpi_bytes_acked` of the socket's `TCP_INFO` (Linux 4.1 and later), or 0. Read as raw words:
+    /// Glibc's `struct tcp_info` predates the field, and the kernel only ever appends to the struct,
+    /// so it stays at byte offset 120 (`linux/tcp.h`). The call runs on the channel's event loop,
+    /// so the future is already complete.
+    private static func bytesAcknowledged(_ channel: any Channel) -> UInt64 {
+        #if os(Linux)
+        guard let sockets = channel as? any SocketOptionProvider else { return 0 }
+        let future: EventLoopFuture<TCPInfoWords> = sockets.unsafeGetSocketOption(
+            level: .tcp, name: NIOBSDSocket.Option(rawValue: CInt(TCP_INFO)))
+        var acknowledged: UInt64 = 0
+        future.assumeIsolated().whenSuccess { info in acknowledged = info.words.15 }
+        return acknowledged
+        #else
+        return 0
+        #endif
     }
 
     private func stopChecking() {
         stallCheck?.cancel()
         stallCheck = nil
-        bufferedAtLastCheck = nil
+        lastCheck = nil
     }
+}
+
+/// The first 128 bytes of the kernel's `struct tcp_info`, as 16 words (zeroed before the call).
+private struct TCPInfoWords: Sendable {
+    var words: (
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64
+    ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }

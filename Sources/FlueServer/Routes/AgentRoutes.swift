@@ -73,7 +73,8 @@ extension FlueRoutes {
             response.headers[.streamNextOffset] = receipt.offset
             return response
         }
-        let outcome = try await host.result(ofSubmission: receipt.submissionId, agent: key.agent, id: key.instanceId)
+        let outcome = try await host.result(
+            ofSubmission: receipt.submissionId, agent: key.agent, id: key.instanceId, client: ClientConnection.current)
         switch outcome {
         case .completed(let result):
             let tail = try await host.stores.streams.meta(receipt.streamPath)?.tail ?? .start

@@ -123,7 +123,14 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         let receipt = try await host.startRun(registration.workflow, payload: payload)
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
-            switch await receipt.completion.value {
+            // Stop waiting (the run goes on) if the client leaves.
+            let outcome: RunResult
+            if let client = ClientConnection.current {
+                outcome = try await client.value(of: receipt.completion)
+            } else {
+                outcome = await receipt.completion.value
+            }
+            switch outcome {
             case .completed(let result):
                 return Self.json(
                     .ok,

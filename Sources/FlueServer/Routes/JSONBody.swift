@@ -25,8 +25,11 @@ enum JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw tooLarge(limit)
+        } catch {
+            // A malformed chunked encoding, or the connection ended before the body did.
+            throw FlueHTTPError.invalidRequest("The request body could not be read: it is malformed or ended early.")
         }
         let data = Data(buffer.readableBytesView)
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return [:] }

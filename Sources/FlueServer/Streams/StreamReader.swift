@@ -142,7 +142,8 @@ struct StreamReader: Sendable {
         let configuration = self.configuration
         let lifecycle = self.lifecycle
         let changes = store.subscribe(path)
-        let clientGone = ClientConnection.current?.goneSignal()
+        let client = ClientConnection.current
+        let clientGone = client?.goneSignal()
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -166,6 +167,13 @@ struct StreamReader: Sendable {
                 ) { wakes in
                     var iterator = wakes.makeAsyncIterator()
                     while true {
+                        // Also checked here, not only as wake-ups: a burst of changes can push
+                        // those out of the wake-up buffer while this loop catches up.
+                        if client?.isGone == true { return }
+                        if lifecycle.isShuttingDown {
+                            try await writer.write(control(upToDate: false))
+                            return
+                        }
                         let result = try await readBatch(after: offset)
                         if !result.events.isEmpty {
                             try await writer.write(Self.jsonArray(result.events, prefix: "event: data\ndata:", suffix: "\n\n"))
