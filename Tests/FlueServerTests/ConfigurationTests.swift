@@ -52,7 +52,7 @@ import Testing
         #expect(custom.maxConnections == 100 && custom.maxLiveReads == 80 && custom.maxLiveReadsPerStream == 8)
         #expect(custom.listenBacklog == 1024 && custom.healthCheckPath == "/healthz")
         let defaults = try FlueConfiguration.fromEnvironment([:])
-        #expect(defaults.requestHeadTimeout == .seconds(20) && defaults.requestBodyTimeout == .seconds(120))
+        #expect(defaults.requestHeadTimeout == .seconds(20) && defaults.requestBodyTimeout == .seconds(60))
         #expect(defaults.keepAliveTimeout == .seconds(75), "above the ALB's default idle timeout of 60 s")
         #expect((16...4096).contains(defaults.maxConnections))
         #expect(defaults.maxLiveReads == 3072 && defaults.maxLiveReadsPerStream == 256 && defaults.listenBacklog == 256)

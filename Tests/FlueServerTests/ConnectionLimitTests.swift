@@ -169,15 +169,15 @@ import Darwin
     }
 
     @Test func aBodyThatKeepsArrivingSlowlyIsNotCut() async throws {
-        let f = try await ServerFixture.start { $0.requestBodyTimeout = .seconds(1) }
+        let f = try await ServerFixture.start { $0.requestBodyTimeout = .milliseconds(2500) }
         defer { Task { await f.stop() } }
         let (fd, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(10))
         defer { close(fd) }
-        let body = "{\"count\": 3}"
+        let body = "{\"count\": 3, \"note\": \"" + String(repeating: "x", count: 20) + "\"}"
         Self.sendText(
             fd, "POST /workflows/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
                 + "Content-Length: \(body.utf8.count)\r\n\r\n")
-        // 1.2 s in all, more than the body timeout, but never a pause as long as it (sent from a
+        // 4 s in all, more than the body timeout, but never a pause as long as it (sent from a
         // Dispatch thread: a sleep on the cooperative pool can overrun on a busy machine).
         let sent = try await ServerFixture.offPool {
             body.utf8.allSatisfy { byte in

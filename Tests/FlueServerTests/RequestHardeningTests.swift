@@ -42,6 +42,22 @@ import Testing
         }
     }
 
+    /// A body that cannot be read (a malformed chunk size, an unknown transfer coding) is a 400,
+    /// not a 413: its size has nothing to do with it.
+    @Test(arguments: [
+        "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        "Transfer-Encoding: gzip\r\n\r\n{}",
+    ])
+    func unreadableBodiesAreBadRequests(rest: String) async throws {
+        let f = try await ServerFixture.start()
+        defer { Task { await f.stop() } }
+        for path in ["/workflows/translate", "/agents/assistant/u"] {
+            let response = try await f.raw("POST \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + rest)
+            #expect(response.hasPrefix("HTTP/1.1 400 "), "\(path): \(response)")
+            #expect(!response.contains("payload_too_large"), "\(path): \(response)")
+        }
+    }
+
     @Test func payloadTypeMismatchesNameJSONTypesNotSwiftTypes() async throws {
         let f = try await ServerFixture.start()
         defer { Task { await f.stop() } }

@@ -294,12 +294,13 @@ extension ServerFixture {
         }
     }
 
-    /// Runs blocking socket I/O on a Dispatch thread. A blocking read on Swift's cooperative pool
+    /// Runs blocking socket I/O on a thread of its own. A blocking read on Swift's cooperative pool
     /// (two threads on a two-core machine) would starve the server's request handlers, which run
-    /// on that pool too.
+    /// on that pool too; Dispatch's global queue is about as narrow, so blocking reads of parallel
+    /// tests would hold up each other's sends.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+            Thread { continuation.resume(with: Result { try body() }) }.start()
         }
     }
 

@@ -160,9 +160,11 @@ import Glibc
             return StreamReadResult(
                 events: events, nextOffset: events.last?.offset ?? .start, upToDate: upToDate, closed: closed)
         }
+        // Each event counts its bytes and one separator (a comma or the closing bracket).
         #expect(result([]).limited(toBytes: 10) == result([]), "empty stays empty")
-        #expect(result([4, 6]).limited(toBytes: 10) == result([4, 6]), "an exact fit is kept whole")
-        let cut = result([4, 6, 1], closed: true).limited(toBytes: 10)
+        #expect(result([4, 6]).limited(toBytes: 12) == result([4, 6]), "an exact fit is kept whole")
+        #expect(result([4, 6]).limited(toBytes: 11).events.count == 1, "separators count")
+        let cut = result([4, 6, 1], closed: true).limited(toBytes: 12)
         #expect(cut.events.count == 2)
         #expect(cut.nextOffset == StreamOffset(sequence: 1) && !cut.upToDate && cut.closed)
         let big = result([50, 1]).limited(toBytes: 10)
@@ -178,11 +180,11 @@ import Glibc
 
         let first = try await f.get("/agents/assistant/mid?offset=-1")
         let events = try #require(first.json?.arrayValue)
-        #expect(first.body.count <= 16 * 1024 + 2048, "\(first.body.count) bytes")
+        #expect(first.body.count <= 16 * 1024, "\(first.body.count) bytes")
         #expect(events.count < 60, "cut by bytes, not by the 100-event batch")
         #expect(first.header("Stream-Up-To-Date") == nil, "a cut batch is not up to date")
         #expect(first.header("Stream-Next-Offset") == String(format: "0000000000000000_%016d", events.count))
         let poll = try await f.get("/agents/assistant/mid?offset=-1&live=long-poll")
-        #expect(poll.body.count <= 16 * 1024 + 2048)
+        #expect(poll.body.count <= 16 * 1024)
     }
 }

@@ -66,9 +66,10 @@ public struct FlueConfiguration: Sendable {
     /// high watermark) is checked for progress; one whose reader took nothing since the last check is
     /// reset, and the reader resumes from its last offset.
     public var writeStallTimeout: Duration = .seconds(30)
-    /// The most bytes of events one read sends at once (a catch-up body, a long-poll body, an SSE
-    /// `data` frame); at least one event is always sent.
-    public var readBatchBytes: Int = 128 * 1024
+    /// The most bytes one read sends at once (a catch-up body, a long-poll body, an SSE `data`
+    /// frame with its framing); at least one event is always sent, and an event larger than this
+    /// is written in slices of this size. At least 1024.
+    public var readBatchBytes: Int = 64 * 1024
     /// How long a client has to send a complete request head, counted from the connection's accept
     /// (first request) or from the first byte of the next request (keep-alive). A partial head is
     /// answered `408` and the connection closed; a connection that sent nothing is closed.

@@ -17,11 +17,43 @@ public final class ClientConnection: Sendable {
     private struct State {
         var gone = false
         var listeners: [UUID: AsyncStream<Void>.Continuation] = [:]
+        var channel: (any Channel)?
+        /// Writers waiting for the connection to turn writable (completed on the event loop).
+        var writableWaiters: [EventLoopPromise<Void>] = []
     }
 
     private let state = Mutex(State())
 
     init() {}
+
+    /// Returns once everything written so far has reached NIO and the connection can take more:
+    /// at once if it is writable, else when it turns writable again or closes.
+    ///
+    /// A response writer (NIO's async writer) hands each write to the event loop and returns before
+    /// it is performed, so a producer that only relies on it can queue many buffers before the
+    /// connection is marked unwritable. Stream reads call this before reading the next batch, so a
+    /// reader that stops reading holds at most what is in flight, not the rest of the stream. This
+    /// check runs on the event loop after the writes queued before it, so it sees their effect.
+    func writeBarrier() async {
+        guard let channel = state.withLock({ $0.channel }) else { return }
+        let eventLoop = channel.eventLoop
+        let ready = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+            if channel.isWritable || !channel.isActive { return eventLoop.makeSucceededVoidFuture() }
+            let promise = eventLoop.makePromise(of: Void.self)
+            self.state.withLock { $0.writableWaiters.append(promise) }
+            return promise.futureResult
+        }
+        try? await ready.get()
+    }
+
+    /// On the event loop: the connection turned writable, or closed.
+    fileprivate func releaseWriters() {
+        let waiters = state.withLock { state in
+            defer { state.writableWaiters = [] }
+            return state.writableWaiters
+        }
+        for waiter in waiters { waiter.succeed() }
+    }
 
     /// The connection of the request being handled, if the server tracks it.
     @TaskLocal public static var current: ClientConnection?
@@ -43,6 +75,10 @@ public final class ClientConnection: Sendable {
             _ = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
         }
         return stream
+    }
+
+    fileprivate func attach(_ channel: (any Channel)?) {
+        state.withLock { $0.channel = channel }
     }
 
     func markGone() {
@@ -107,21 +143,29 @@ private final class ResumeOnce<T: Sendable>: Sendable {
     }
 }
 
-/// Tracks one connection's `ClientConnection`: registers it for the responder, and marks the
-/// client gone on a FIN (`ChannelEvent.inputClosed`; Hummingbird allows half-closure) or when
-/// the channel closes.
+/// Tracks one connection's `ClientConnection`: registers it for the responder, marks the client
+/// gone on a FIN (`ChannelEvent.inputClosed`; Hummingbird allows half-closure) or when the channel
+/// closes, and releases `writeBarrier()` waiters when the connection turns writable or closes.
 final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
 
     private let connection = ClientConnection()
 
     func handlerAdded(context: ChannelHandlerContext) {
+        connection.attach(context.channel)
         ClientConnection.register(connection, for: context.channel)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         ClientConnection.unregister(context.channel)
         connection.markGone()
+        connection.releaseWriters()
+        connection.attach(nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { connection.releaseWriters() }
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -131,6 +175,7 @@ final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHand
 
     func channelInactive(context: ChannelHandlerContext) {
         connection.markGone()
+        connection.releaseWriters()
         context.fireChannelInactive()
     }
 }

@@ -84,7 +84,7 @@ struct StreamReader: Sendable {
             }
             headers[.eTag] = etag
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: Self.jsonArray(result.events)))
+        return Response(status: .ok, headers: headers, body: body(result.events))
     }
 
     // MARK: long-poll
@@ -126,7 +126,7 @@ struct StreamReader: Sendable {
         headers[.streamCursor] = cursor
         headers[.eTag] = StreamHeaders.etag(
             path: path, start: start, end: result.nextOffset, closedAndCaughtUp: result.closed && result.upToDate)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: Self.jsonArray(result.events)))
+        return Response(status: .ok, headers: headers, body: body(result.events))
     }
 
     // MARK: SSE
@@ -144,6 +144,7 @@ struct StreamReader: Sendable {
         let changes = store.subscribe(path)
         let client = ClientConnection.current
         let clientGone = client?.goneSignal()
+        let sliceBytes = configuration.readBatchBytes
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -174,9 +175,14 @@ struct StreamReader: Sendable {
                             try await writer.write(control(upToDate: false))
                             return
                         }
+                        // Read the next batch only once the connection took the last one: a reader
+                        // that stops reading then holds what is in flight, not the rest of the stream.
+                        await client?.writeBarrier()
                         let result = try await readBatch(after: offset)
                         if !result.events.isEmpty {
-                            try await writer.write(Self.jsonArray(result.events, prefix: "event: data\ndata:", suffix: "\n\n"))
+                            try await Self.write(
+                                result.events, prefix: "event: data\ndata:", suffix: "\n\n", sliceBytes: sliceBytes,
+                                client: client, to: &writer)
                         }
                         offset = result.nextOffset
                         lastControl = ContinuousClock.now
@@ -209,10 +215,51 @@ struct StreamReader: Sendable {
             })
     }
 
-    /// One batch: at most `batchSize` events and `configuration.readBatchBytes` bytes of them, so
-    /// one write never holds more than that for a connection (see `StalledWriteHandler`).
+    /// One batch: at most `batchSize` events, whose JSON array with its SSE framing fits in
+    /// `configuration.readBatchBytes` (so its buffer is never rounded up to the next power of two);
+    /// always at least one event.
     private func readBatch(after offset: StreamOffset) async throws -> StreamReadResult {
-        try await store.read(path, after: offset, limit: Self.batchSize).limited(toBytes: configuration.readBatchBytes)
+        try await store.read(path, after: offset, limit: Self.batchSize)
+            .limited(toBytes: configuration.readBatchBytes - Self.framingBytes)
+    }
+
+    /// Room kept in a batch for the SSE framing and the array's brackets.
+    static let framingBytes = 64
+
+    /// A catch-up or long-poll body: the batch as one buffer, or, for one event larger than
+    /// `readBatchBytes`, streamed in slices of that size (see `write`).
+    private func body(_ events: [StoredEvent]) -> ResponseBody {
+        let sliceBytes = configuration.readBatchBytes
+        guard events.count == 1, let only = events.first, only.data.count > sliceBytes else {
+            return ResponseBody(byteBuffer: Self.jsonArray(events))
+        }
+        let client = ClientConnection.current
+        return ResponseBody(contentLength: only.data.count + 2) { writer in
+            try await Self.write(events, prefix: "", suffix: "", sliceBytes: sliceBytes, client: client, to: &writer)
+            try await writer.finish(nil)
+        }
+    }
+
+    /// Writes `events` as one JSON array between `prefix` and `suffix`. A batch carries at least one
+    /// event, so one event can be larger than `sliceBytes`: it is written in slices of that size,
+    /// each once the connection took the previous one, never as one buffer of its size.
+    static func write(
+        _ events: [StoredEvent], prefix: String, suffix: String, sliceBytes: Int, client: ClientConnection?,
+        to writer: inout any ResponseBodyWriter
+    ) async throws {
+        guard events.count == 1, let data = events.first?.data, data.count > sliceBytes else {
+            try await writer.write(jsonArray(events, prefix: prefix, suffix: suffix))
+            return
+        }
+        try await writer.write(ByteBuffer(string: prefix + "["))
+        var start = data.startIndex
+        while start < data.endIndex {
+            let end = data.index(start, offsetBy: min(sliceBytes, data.endIndex - start))
+            await client?.writeBarrier()
+            try await writer.write(ByteBuffer(bytes: data[start..<end]))
+            start = end
+        }
+        try await writer.write(ByteBuffer(string: "]" + suffix))
     }
 
     static func control(_ object: [String: JSONValue]) -> ByteBuffer {
@@ -238,13 +285,14 @@ struct StreamReader: Sendable {
 }
 
 extension StreamReadResult {
-    /// The first events whose data adds up to at most `bytes` (always at least one); a result that
+    /// The first events whose data, with one separator byte each, adds up to at most `bytes` (always
+    /// at least one); a result that
     /// was cut is not up to date, and its `nextOffset` is its last event's.
     func limited(toBytes bytes: Int) -> StreamReadResult {
         var total = 0
         var count = 0
         for event in events {
-            total += event.data.count
+            total += event.data.count + 1  // and its comma or bracket
             if count > 0 && total > bytes { break }
             count += 1
         }
