@@ -5,8 +5,8 @@
 # release build of hello-agents (in-memory, fake model) in one run, four times: SSE with the kernel's
 # send-buffer autotuning (SEND_BUFFER_BYTES=0, how the server behaved before the cap), SSE with the
 # default cap, long-poll with the default cap, and SSE with the default cap under glibc's fixed mmap
-# threshold (MALLOC_MMAP_THRESHOLD_=131072: buffers of 128 KiB and more are returned to the system when
-# freed, so the resident set shows the live buffers rather than the allocator's high-water mark).
+# threshold (MALLOC_MMAP_THRESHOLD_=131072: the prompt's large buffers are returned to the system when
+# freed, so the readers do not start in heap space the prompt left behind).
 # Reported: process RSS before and with the readers, and the bytes queued in the server's sockets
 # (/proc/net/tcp tx_queue, kernel memory). The stall timeout is raised so nobody is disconnected
 # while measuring.
@@ -95,12 +95,14 @@ $(row "$capped")
 $(row "$longpoll")
 $(row "$trimmed")
 
-The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. A stalled SSE reader
-holds, in the process, at most one data frame in NIO's buffer and one waiting to be written (each at most
-\`readBatchBytes\`, 128 KiB); a stalled long-poll reader's one response fits in its send buffer, after which
-the server holds nothing for it but the connection. Whatever the RSS column shows beyond that is the
-allocator: glibc keeps freed memory of buffers that came from its heap for reuse, which the last row
-(returning large buffers to the system when freed) separates from live buffers. A stalled connection is
+The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. In the process, an SSE
+reader reads its next batch only once the connection took the last one, so a stalled reader holds about
+one batch (at most \`readBatchBytes\`, 64 KiB, framing included) and a control frame beyond its socket;
+a stalled long-poll reader's one response fits in its send buffer, after which the server holds nothing
+for it but the connection. The first three rows reuse heap memory that the 3 MB prompt freed (their RSS
+before is higher), so their per-reader figure understates; the last row has glibc return large
+buffers to the system (\`MALLOC_MMAP_THRESHOLD_\`, which also fixes the allocator's thresholds), so it
+starts lower and is the fairer figure for what a stalled SSE reader costs. A stalled connection is
 reset after \`WRITE_STALL_TIMEOUT_SECONDS\` (this run raises it to 600 s to measure the stall itself),
 which frees its kernel queue too.
 <!-- stalled-readers:end -->

@@ -81,6 +81,15 @@ import Darwin
         return condition()
     }
 
+    /// The server closes `fd` (well before its 10 s read timeout) without writing anything.
+    static func expectClosedWithoutAnswer(_ fd: Int32, _ why: Comment) async throws {
+        let started = ContinuousClock.now
+        let received = try await readUntilClosed(fd)
+        #expect(received.closedByServer, "closed by the server, not by the 10 s read timeout")
+        #expect(received.text.isEmpty, why)
+        #expect(ContinuousClock.now - started < .seconds(8))
+    }
+
     static func body(of response: String) -> JSONValue? {
         guard let range = response.range(of: "\r\n\r\n") else { return nil }
         return try? JSONValue(parsing: Data(response[range.upperBound...].utf8))
@@ -93,11 +102,7 @@ import Darwin
         defer { Task { await f.stop() } }
         let (fd, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(10))
         defer { close(fd) }
-        let started = ContinuousClock.now
-        let received = try await Self.readUntilClosed(fd)
-        #expect(received.closedByServer, "closed by the server, not by the 10 s read timeout")
-        #expect(received.text.isEmpty, "nothing was asked, nothing is answered")
-        #expect(ContinuousClock.now - started < .seconds(8))
+        try await Self.expectClosedWithoutAnswer(fd, "nothing was asked, nothing is answered")
     }
 
     @Test func aPartialRequestHeadIsAnswered408AndClosed() async throws {
@@ -147,11 +152,7 @@ import Darwin
             #expect(try await Self.readOnce(fd).hasPrefix("HTTP/1.1 200"))
             try await Task.sleep(for: .milliseconds(200))
         }
-        let started = ContinuousClock.now
-        let received = try await Self.readUntilClosed(fd)
-        #expect(received.closedByServer, "closed by the server, not by the 10 s read timeout")
-        #expect(received.text.isEmpty)
-        #expect(ContinuousClock.now - started < .seconds(8))
+        try await Self.expectClosedWithoutAnswer(fd, "an idle connection is closed silently")
     }
 
     @Test func aBodyThatStopsArrivingIsClosedAfterTheBodyTimeout() async throws {

@@ -15,16 +15,26 @@ import Synchronization
 /// write or poll timeout instead.
 public final class ClientConnection: Sendable {
     private struct State {
-        var gone = false
-        var listeners: [UUID: AsyncStream<Void>.Continuation] = [:]
         var channel: (any Channel)?
         /// Writers waiting for the connection to turn writable (completed on the event loop).
         var writableWaiters: [EventLoopPromise<Void>] = []
     }
 
     private let state = Mutex(State())
+    private let gone = Latch()
 
     init() {}
+
+    /// The connection of the request being handled, if the server tracks it.
+    @TaskLocal public static var current: ClientConnection?
+
+    /// True once the client closed its connection or its sending side.
+    public var isGone: Bool { gone.isSet }
+
+    /// A sequence that finishes when the client is gone (at once if it already is).
+    func goneSignal() -> AsyncStream<Void> { gone.signal() }
+
+    func markGone() { gone.set() }
 
     /// Returns once everything written so far has reached NIO and the connection can take more:
     /// at once if it is writable, else when it turns writable again or closes.
@@ -55,40 +65,8 @@ public final class ClientConnection: Sendable {
         for waiter in waiters { waiter.succeed() }
     }
 
-    /// The connection of the request being handled, if the server tracks it.
-    @TaskLocal public static var current: ClientConnection?
-
-    /// True once the client closed its connection or its sending side.
-    public var isGone: Bool { state.withLock { $0.gone } }
-
-    /// A sequence that finishes when the client is gone (at once if it already is).
-    func goneSignal() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream<Void>.makeStream()
-        let id = UUID()
-        let alreadyGone = state.withLock { state -> Bool in
-            if state.gone { return true }
-            state.listeners[id] = continuation
-            return false
-        }
-        if alreadyGone { continuation.finish() }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
-        }
-        return stream
-    }
-
     fileprivate func attach(_ channel: (any Channel)?) {
         state.withLock { $0.channel = channel }
-    }
-
-    func markGone() {
-        let listeners = state.withLock { state -> [AsyncStream<Void>.Continuation] in
-            guard !state.gone else { return [] }
-            state.gone = true
-            defer { state.listeners = [:] }
-            return Array(state.listeners.values)
-        }
-        for listener in listeners { listener.finish() }
     }
 
     /// `task`'s value, or `FlueHTTPError.clientClosedRequest` as soon as the client is gone first.
