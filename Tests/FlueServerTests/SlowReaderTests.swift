@@ -129,6 +129,47 @@ import Glibc
         let body = response.split(separator: "\r\n\r\n", maxSplits: 1).last.map { $0.utf8.count } ?? 0
         #expect(length > 1_000_000)
         #expect(body == length, "the whole body arrived before the connection closed")
+        // Written in 64 KiB slices, it is still one JSON array holding the one event.
+        let json = try JSONValue(parsing: Data(response.split(separator: "\r\n\r\n", maxSplits: 1).last.map { String($0) }?.utf8 ?? "".utf8))
+        #expect(json.arrayValue?.count == 1)
+        #expect(json.arrayValue?.first?["delta"]?.stringValue == message)
+
+        // The same event over SSE: one data frame whose data line is that array.
+        let (sse, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(5))
+        defer { close(sse) }
+        let sseHead = Array("GET /agents/assistant/large?offset=\(offset)&live=sse HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(sse, sseHead, sseHead.count, 0) == sseHead.count)
+        let frames = try await ServerFixture.offPool { () -> String in
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while !String(decoding: received, as: UTF8.self).contains("event: control") {
+                let count = read(sse, &buffer, buffer.count)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+        let stream = Self.dechunked(String(frames.split(separator: "\r\n\r\n", maxSplits: 1).last ?? ""))
+        let dataLine = try #require(stream.split(separator: "\n").first { $0.hasPrefix("data:[") })
+        let frame = try JSONValue(parsing: Data(dataLine.dropFirst("data:".count).utf8))
+        #expect(frame.arrayValue?.count == 1)
+        #expect(frame.arrayValue?.first?["delta"]?.stringValue == message)
+    }
+
+    /// The payload of a chunked body (as far as it arrived).
+    static func dechunked(_ body: String) -> String {
+        var bytes = Substring(body).utf8[...]
+        var payload: [UInt8] = []
+        while let lineEnd = bytes.firstRange(of: "\r\n".utf8) {
+            guard let size = Int(String(decoding: bytes[..<lineEnd.lowerBound], as: UTF8.self), radix: 16), size > 0 else { break }
+            let start = lineEnd.upperBound
+            let available = min(size, bytes.distance(from: start, to: bytes.endIndex))
+            let end = bytes.index(start, offsetBy: available)
+            payload += bytes[start..<end]
+            guard available == size, bytes.distance(from: end, to: bytes.endIndex) >= 2 else { break }
+            bytes = bytes[bytes.index(end, offsetBy: 2)...]
+        }
+        return String(decoding: payload, as: UTF8.self)
     }
 
     /// The state (1 = ESTABLISHED) and send queue (`tx_queue`, bytes) of the server's end of the

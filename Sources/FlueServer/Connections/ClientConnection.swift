@@ -16,8 +16,10 @@ import Synchronization
 public final class ClientConnection: Sendable {
     private struct State {
         var channel: (any Channel)?
-        /// Writers waiting for the connection to turn writable (completed on the event loop).
-        var writableWaiters: [EventLoopPromise<Void>] = []
+        /// Writers waiting for the connection to turn writable.
+        var writableWaiters: [UUID: EventLoopPromise<Void>] = [:]
+        /// Barriers cancelled before they registered.
+        var cancelledWaiters: Set<UUID> = []
     }
 
     private let state = Mutex(State())
@@ -47,20 +49,35 @@ public final class ClientConnection: Sendable {
     func writeBarrier() async {
         guard let channel = state.withLock({ $0.channel }) else { return }
         let eventLoop = channel.eventLoop
-        let ready = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
-            if channel.isWritable || !channel.isActive { return eventLoop.makeSucceededVoidFuture() }
-            let promise = eventLoop.makePromise(of: Void.self)
-            self.state.withLock { $0.writableWaiters.append(promise) }
-            return promise.futureResult
+        let id = UUID()
+        await withTaskCancellationHandler {
+            let ready = eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+                if channel.isWritable || !channel.isActive { return eventLoop.makeSucceededVoidFuture() }
+                let promise = eventLoop.makePromise(of: Void.self)
+                let registered = self.state.withLock { state in
+                    guard state.cancelledWaiters.remove(id) == nil else { return false }
+                    state.writableWaiters[id] = promise
+                    return true
+                }
+                if !registered { promise.succeed() }
+                return promise.futureResult
+            }
+            try? await ready.get()
+        } onCancel: {
+            let waiter = self.state.withLock { state -> EventLoopPromise<Void>? in
+                if let waiter = state.writableWaiters.removeValue(forKey: id) { return waiter }
+                state.cancelledWaiters.insert(id)
+                return nil
+            }
+            waiter?.succeed()
         }
-        try? await ready.get()
     }
 
-    /// On the event loop: the connection turned writable, or closed.
+    /// The connection turned writable, or closed, or the client left: every barrier returns.
     fileprivate func releaseWriters() {
         let waiters = state.withLock { state in
-            defer { state.writableWaiters = [] }
-            return state.writableWaiters
+            defer { state.writableWaiters = [:] }
+            return Array(state.writableWaiters.values)
         }
         for waiter in waiters { waiter.succeed() }
     }
@@ -147,7 +164,10 @@ final class ClientDisconnectHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event { connection.markGone() }
+        if case ChannelEvent.inputClosed = event {
+            connection.markGone()
+            connection.releaseWriters()
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

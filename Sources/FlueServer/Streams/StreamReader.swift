@@ -144,7 +144,7 @@ struct StreamReader: Sendable {
         let changes = store.subscribe(path)
         let client = ClientConnection.current
         let clientGone = client?.goneSignal()
-        let sliceBytes = configuration.readBatchBytes
+        let sliceBytes = batchBytes
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
@@ -178,6 +178,7 @@ struct StreamReader: Sendable {
                         // Read the next batch only once the connection took the last one: a reader
                         // that stops reading then holds what is in flight, not the rest of the stream.
                         await client?.writeBarrier()
+                        if client?.isGone == true { return }
                         let result = try await readBatch(after: offset)
                         if !result.events.isEmpty {
                             try await Self.write(
@@ -219,18 +220,25 @@ struct StreamReader: Sendable {
     /// `configuration.readBatchBytes` (so its buffer is never rounded up to the next power of two);
     /// always at least one event.
     private func readBatch(after offset: StreamOffset) async throws -> StreamReadResult {
-        try await store.read(path, after: offset, limit: Self.batchSize)
-            .limited(toBytes: configuration.readBatchBytes - Self.framingBytes)
+        try await store.read(path, after: offset, limit: Self.batchSize).limited(toBytes: batchBytes - Self.framingBytes)
     }
 
     /// Room kept in a batch for the SSE framing and the array's brackets.
     static let framingBytes = 64
 
+    /// `readBatchBytes`, at least 1024.
+    private var batchBytes: Int { max(1024, configuration.readBatchBytes) }
+
+    /// Whether `events` is one event too large for one buffer of `sliceBytes` with its framing.
+    static func needsSlicing(_ events: [StoredEvent], sliceBytes: Int) -> Bool {
+        events.count == 1 && (events.first?.data.count ?? 0) > sliceBytes - framingBytes
+    }
+
     /// A catch-up or long-poll body: the batch as one buffer, or, for one event larger than
     /// `readBatchBytes`, streamed in slices of that size (see `write`).
     private func body(_ events: [StoredEvent]) -> ResponseBody {
-        let sliceBytes = configuration.readBatchBytes
-        guard events.count == 1, let only = events.first, only.data.count > sliceBytes else {
+        let sliceBytes = batchBytes
+        guard Self.needsSlicing(events, sliceBytes: sliceBytes), let only = events.first else {
             return ResponseBody(byteBuffer: Self.jsonArray(events))
         }
         let client = ClientConnection.current
@@ -242,12 +250,13 @@ struct StreamReader: Sendable {
 
     /// Writes `events` as one JSON array between `prefix` and `suffix`. A batch carries at least one
     /// event, so one event can be larger than `sliceBytes`: it is written in slices of that size,
-    /// each once the connection took the previous one, never as one buffer of its size.
+    /// each once the connection took the previous one, never copied into one buffer of its size
+    /// (the stored event itself stays in memory until it is written). `sliceBytes` is at least 1024.
     static func write(
         _ events: [StoredEvent], prefix: String, suffix: String, sliceBytes: Int, client: ClientConnection?,
         to writer: inout any ResponseBodyWriter
     ) async throws {
-        guard events.count == 1, let data = events.first?.data, data.count > sliceBytes else {
+        guard needsSlicing(events, sliceBytes: sliceBytes), let data = events.first?.data else {
             try await writer.write(jsonArray(events, prefix: prefix, suffix: suffix))
             return
         }
