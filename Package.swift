@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "FlueSQLite", targets: ["FlueSQLite"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
+        .library(name: "FluePersistenceSelection", targets: ["FluePersistenceSelection"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
         .executable(name: "flue-bench", targets: ["FlueBench"]),
         .executable(name: "flue", targets: ["FlueCLI"]),
@@ -91,8 +92,6 @@ let package = Package(
                 "FlueRuntime",
                 "FlueProviders",
                 "FluePersistence",
-                "FluePostgres",
-                "FlueSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,11 +100,23 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
+        // Chooses the persistence adapter from the environment (DATABASE_URL → Postgres,
+        // SQLITE_PATH → SQLite, else memory) for applications that want Flue's db.ts behaviour.
+        .target(
+            name: "FluePersistenceSelection",
+            dependencies: [
+                "FluePersistence",
+                "FluePostgres",
+                "FlueSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The example application: workflows translate and summarize, agent assistant, /health.
         .executableTarget(
             name: "HelloAgents",
             dependencies: [
                 "FlueServer",
+                "FluePersistenceSelection",
                 "FlueTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -160,6 +171,7 @@ let package = Package(
             name: "FlueFaultApp",
             dependencies: [
                 "FlueServer",
+                "FluePersistenceSelection",
                 "FlueRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -181,6 +193,7 @@ let package = Package(
             name: "FlueServerTests",
             dependencies: [
                 "FlueServer",
+                "FluePersistenceSelection",
                 "FlueTestSupport",
                 "FluePostgres",
                 "FlueSQLite",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FluePersistence
 import FlueRuntime
+import FluePersistenceSelection
 import FlueServer
 import FlueTestSupport
 import Foundation
@@ -41,7 +42,10 @@ struct Serve: AsyncParsableCommand {
             fake = server
         }
         do {
-            try await FlueServer.serve(environment: environment, developmentMode: dev, label: "hello-agents") { model in
+            try await FlueServer.serve(
+                environment: environment, developmentMode: dev, label: "hello-agents",
+                persistence: try PersistenceSelection.fromEnvironment(environment)
+            ) { model in
                 try HelloAgentsApp.workflows(model: model ?? HelloAgentsApp.fallbackModel)
             } agents: { model in
                 try HelloAgentsApp.agents(model: model ?? HelloAgentsApp.fallbackModel)

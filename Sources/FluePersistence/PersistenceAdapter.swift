@@ -31,11 +31,17 @@ public struct FlueStores: Sendable {
 /// unknown or newer version before touching data), then `connect()`; an unreachable database
 /// fails there, at boot. `close()` runs last at shutdown, after the HTTP side has closed.
 public protocol PersistenceAdapter: Sendable {
+    /// A short name for logs (`memory`, `sqlite`, `postgres`).
+    var name: String { get }
     func migrate() async throws
     func connect() async throws -> FlueStores
     func close() async throws
     /// Overwrites the recorded schema version: for the contract suite's refusal check only.
     func overwriteSchemaVersion(_ version: Int) async throws
+}
+
+extension PersistenceAdapter {
+    public var name: String { String(describing: type(of: self)) }
 }
 
 /// The schema version this build reads and writes. Version 2 added durable agent submissions;
@@ -89,6 +95,7 @@ public func withStoreErrors<T>(_ backend: String, _ body: () async throws -> T) 
 
 /// The in-memory adapter: the default.
 public final class InMemoryPersistence: PersistenceAdapter {
+    public let name = "memory"
     private let stores = FlueStores.inMemory()
     private let storedVersion = LockedValue<Int?>(nil)
 

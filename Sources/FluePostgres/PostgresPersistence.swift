@@ -15,6 +15,7 @@ import Synchronization
 /// let stores = try await persistence.connect()
 /// ```
 public final class PostgresPersistence: PersistenceAdapter {
+    public let name = "postgres"
     let client: PostgresClient
     let logger: Logger
     let notifier = StreamNotifier()

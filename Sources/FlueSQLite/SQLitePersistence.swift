@@ -12,6 +12,7 @@ import Synchronization
 /// let persistence = SQLitePersistence(path: "/var/lib/app/flue.sqlite")
 /// ```
 public final class SQLitePersistence: PersistenceAdapter {
+    public let name = "sqlite"
     public let path: String
     private let pool = Mutex<DatabasePool?>(nil)
     let notifier = StreamNotifier()

@@ -51,6 +51,8 @@ public enum ProjectTemplates {
                         name: "\(options.name)",
                         dependencies: [
                             .product(name: "FlueServer", package: "\(identity)"),
+                            // Picks Postgres, SQLite or memory from DATABASE_URL / SQLITE_PATH.
+                            .product(name: "FluePersistenceSelection", package: "\(identity)"),
                             .product(name: "FlueTestSupport", package: "\(identity)"),
                             .product(name: "Hummingbird", package: "hummingbird"),
                             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -67,6 +69,7 @@ public enum ProjectTemplates {
     static func appSource(_ options: ScaffoldOptions) -> String {
         """
         import ArgumentParser
+        import FluePersistenceSelection
         import FlueProviders
         import FlueRuntime
         import FlueServer
@@ -144,7 +147,10 @@ public enum ProjectTemplates {
                     environment.merge(server.providerEnvironment) { $1 }
                     fake = server
                 }
-                try await FlueServer.serve(environment: environment, label: "\(options.name)") { model in
+                try await FlueServer.serve(
+                    environment: environment, label: "\(options.name)",
+                    persistence: try PersistenceSelection.fromEnvironment(environment)
+                ) { model in
                     try workflows(model: model ?? fallbackModel)
                 } agents: { model in
                     try agents(model: model ?? fallbackModel)

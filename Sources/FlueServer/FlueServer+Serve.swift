@@ -6,12 +6,14 @@ import Hummingbird
 import Logging
 
 extension FlueServer {
-    /// The one call an application makes: reads the environment (SPEC §8), opens persistence
-    /// (`DATABASE_URL` → Postgres, `SQLITE_PATH` → SQLite, else memory), mounts Flue's routes
-    /// beside the application's own, and serves until SIGTERM/SIGINT, then drains and returns.
+    /// The one call an application makes: reads the environment (SPEC §8), migrates and opens
+    /// `persistence` (the application's choice: `PersistenceSelection.fromEnvironment()` from
+    /// `FluePersistenceSelection` picks Postgres, SQLite or memory from `DATABASE_URL` /
+    /// `SQLITE_PATH`, as Flue's `db.ts` does), mounts Flue's routes beside the application's own,
+    /// and serves until SIGTERM/SIGINT, then drains, closes `persistence` and returns.
     ///
     /// ```swift
-    /// try await FlueServer.serve(label: "my-app") { defaultModel in
+    /// try await FlueServer.serve(label: "my-app", persistence: try PersistenceSelection.fromEnvironment()) { defaultModel in
     ///     [.http(try makeTranslateWorkflow(model: defaultModel ?? "anthropic/claude-sonnet-4-6"))]
     /// } agents: { defaultModel in
     ///     [.http(try Agent(name: "assistant", model: defaultModel, instructions: "Be concise."))]
@@ -19,12 +21,15 @@ extension FlueServer {
     ///     router.get("/health") { _, _ in Response(status: .ok) }
     /// }
     /// ```
+    /// Without `persistence` state is in memory; then `DATABASE_URL` or `SQLITE_PATH` in the
+    /// environment is a ``ConfigurationError`` (a deployment that sets them expects durable state).
     /// Throws ``ConfigurationError`` or a persistence error before anything listens.
     public static func serve(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         developmentMode: Bool = false,
         label: String = "flue",
         prefix: String = "",
+        persistence: (any PersistenceAdapter)? = nil,
         workflows: (_ defaultModel: ModelSpecifier?) throws -> [WorkflowRegistration],
         agents: (_ defaultModel: ModelSpecifier?) throws -> [AgentRegistration] = { _ in [] },
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
@@ -34,10 +39,10 @@ extension FlueServer {
         var logger = Logger(label: label)
         logger.logLevel = configuration.logLevel
         let registry = try ProviderRegistry(environment: environment, logger: logger)
-        let persistence = try PersistenceSelection.fromEnvironment(environment, logger: logger)
+        let persistence = try persistence ?? Self.inMemoryUnlessConfigured(environment)
         try await persistence.migrate()
         let stores = try await persistence.connect()
-        logger.info("persistence ready", metadata: ["adapter": "\(PersistenceSelection.describe(persistence))"])
+        logger.info("persistence ready", metadata: ["adapter": "\(persistence.name)"])
         let host = try FlueHost(
             workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
             stores: stores, configuration: configuration, logger: logger)
@@ -46,5 +51,18 @@ extension FlueServer {
         routes(router)
         FlueRoutes<BasicRequestContext>(host: host).register(on: router, prefix: prefix)
         try await run(application(host: host, router: router), host: host, persistence: persistence)
+    }
+
+    /// The in-memory adapter, unless the environment asks for a database the application did not
+    /// open: then starting would silently lose what the deployment expects to keep.
+    static func inMemoryUnlessConfigured(_ environment: [String: String]) throws -> any PersistenceAdapter {
+        for variable in ["DATABASE_URL", "SQLITE_PATH"] where !(environment[variable] ?? "").isEmpty {
+            throw ConfigurationError(
+                variable: variable,
+                message: "\(variable) is set but the application passed no persistence adapter to FlueServer.serve; "
+                    + "pass `persistence: try PersistenceSelection.fromEnvironment()` (module FluePersistenceSelection) "
+                    + "or unset \(variable)")
+        }
+        return InMemoryPersistence()
     }
 }

@@ -1,4 +1,5 @@
 import FlueRuntime
+import FluePersistenceSelection
 import FlueServer
 import Foundation
 import Hummingbird
@@ -17,7 +18,7 @@ struct FlueFaultApp {
 
     nonisolated static func serve() async throws {
         let log = ProcessInfo.processInfo.environment["SIDE_EFFECT_LOG"] ?? "/dev/null"
-        try await FlueServer.serve(label: "flue-fault-app") { _ in
+        try await FlueServer.serve(label: "flue-fault-app", persistence: try PersistenceSelection.fromEnvironment()) { _ in
             []
         } agents: { model in
             let sideEffect = try FunctionTool(

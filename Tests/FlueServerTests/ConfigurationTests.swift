@@ -1,4 +1,5 @@
-import FlueServer
+import FluePersistenceSelection
+@testable import FlueServer
 import Logging
 import Testing
 
@@ -72,5 +73,21 @@ import Testing
         }
         #expect(error.variable == name)
         #expect(error.message.contains(value))
+    }
+
+    @Test func theApplicationChoosesTheAdapterAndADatabaseItDidNotOpenStopsTheStart() throws {
+        #expect(try PersistenceSelection.fromEnvironment([:]).name == "memory")
+        #expect(try PersistenceSelection.fromEnvironment(["SQLITE_PATH": "/tmp/flue-selection-test.sqlite"]).name == "sqlite")
+        #expect(
+            try PersistenceSelection.fromEnvironment(["DATABASE_URL": "postgresql://u@127.0.0.1:1/db?sslmode=disable"]).name
+                == "postgres")
+        #expect(try FlueServer.inMemoryUnlessConfigured([:]).name == "memory")
+        for variable in ["DATABASE_URL", "SQLITE_PATH"] {
+            let error = try #require(throws: ConfigurationError.self) {
+                try FlueServer.inMemoryUnlessConfigured([variable: "set"])
+            }
+            #expect(error.variable == variable)
+            #expect(error.message.contains("PersistenceSelection.fromEnvironment()"))
+        }
     }
 }

@@ -4,9 +4,14 @@ import FlueSQLite
 import Foundation
 import Logging
 
-/// Chooses the persistence adapter from the environment (the `db.ts` equivalent):
+/// Chooses the persistence adapter from the environment, as Flue's `db.ts` does in a project:
 /// `DATABASE_URL` set → Postgres; else `SQLITE_PATH` set → SQLite file; else in-memory.
+///
+/// It lives outside the server so that an application chooses its adapter (and links only the
+/// drivers it uses): pass the result to `FlueServer.serve(persistence:)`, or build any
+/// `PersistenceAdapter` yourself.
 public enum PersistenceSelection {
+    /// Throws what the chosen adapter's initializer throws (a malformed `DATABASE_URL`).
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment,
         logger: Logger = Logger(label: "flue.persistence")
@@ -18,14 +23,5 @@ public enum PersistenceSelection {
             return SQLitePersistence(path: path)
         }
         return InMemoryPersistence()
-    }
-
-    /// A short name for logs: `postgres`, `sqlite` or `memory`.
-    public static func describe(_ adapter: any PersistenceAdapter) -> String {
-        switch adapter {
-        case is PostgresPersistence: "postgres"
-        case is SQLitePersistence: "sqlite"
-        default: "memory"
-        }
     }
 }
