@@ -112,6 +112,8 @@ let package = Package(
             ]
         ),
         // The example application: workflows translate and summarize, agent assistant, /health.
+        // FlueTestSupport is linked only for `serve --fake-model` (a local fake model server, so the
+        // example runs without a provider key); production apps need not link it.
         .executableTarget(
             name: "HelloAgents",
             dependencies: [

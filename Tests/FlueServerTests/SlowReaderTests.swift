@@ -114,17 +114,7 @@ import Glibc
         defer { close(fd) }
         let head = Array("GET /agents/assistant/large?offset=\(offset) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         #expect(send(fd, head, head.count, 0) == head.count)
-        let response = try await ServerFixture.offPool { () -> String in
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(fd, &buffer, buffer.count)
-                if count <= 0 { break }
-                received += buffer[0..<count]
-                usleep(100_000)
-            }
-            return String(decoding: received, as: UTF8.self)
-        }
+        let response = try await Self.readResponse(fd, pausingMicroseconds: 100_000)
         let length = try #require(response.firstMatch(of: /[Cc]ontent-[Ll]ength: (\d+)/).flatMap { Int($0.1) })
         let body = response.split(separator: "\r\n\r\n", maxSplits: 1).last.map { $0.utf8.count } ?? 0
         #expect(length > 1_000_000)
@@ -139,21 +129,30 @@ import Glibc
         defer { close(sse) }
         let sseHead = Array("GET /agents/assistant/large?offset=\(offset)&live=sse HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
         #expect(send(sse, sseHead, sseHead.count, 0) == sseHead.count)
-        let frames = try await ServerFixture.offPool { () -> String in
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while !String(decoding: received, as: UTF8.self).contains("event: control") {
-                let count = read(sse, &buffer, buffer.count)
-                if count <= 0 { break }
-                received += buffer[0..<count]
-            }
-            return String(decoding: received, as: UTF8.self)
-        }
+        let frames = try await Self.readResponse(sse) { $0.contains("event: control") }
         let stream = Self.dechunked(String(frames.split(separator: "\r\n\r\n", maxSplits: 1).last ?? ""))
         let dataLine = try #require(stream.split(separator: "\n").first { $0.hasPrefix("data:[") })
         let frame = try JSONValue(parsing: Data(dataLine.dropFirst("data:".count).utf8))
         #expect(frame.arrayValue?.count == 1)
         #expect(frame.arrayValue?.first?["delta"]?.stringValue == message)
+    }
+
+    /// What `fd` yields until end of input, an error, a read timeout or `done` holds for what
+    /// arrived, pausing after each read (a slow reader).
+    static func readResponse(
+        _ fd: Int32, pausingMicroseconds pause: UInt32 = 0, until done: @escaping @Sendable (String) -> Bool = { _ in false }
+    ) async throws -> String {
+        try await ServerFixture.offPool {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while !done(String(decoding: received, as: UTF8.self)) {
+                let count = read(fd, &buffer, buffer.count)
+                if count <= 0 { break }
+                received += buffer[0..<count]
+                if pause > 0 { usleep(pause) }
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
     }
 
     /// The payload of a chunked body (as far as it arrived).
