@@ -54,7 +54,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Store protocols (runs, event streams, sessions), stream offsets and the in-memory adapter.
+        // Store protocols (runs, event streams, submissions), stream offsets and the in-memory adapter.
         .target(
             name: "FluePersistence",
             dependencies: ["FlueRuntime"]

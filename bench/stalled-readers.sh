@@ -96,15 +96,17 @@ $(row "$longpoll")
 $(row "$trimmed")
 
 The send-buffer cap divides what each stalled reader holds in the kernel by $ratio. In the process, an SSE
-reader reads its next batch only once the connection took the last one, so a stalled reader holds about
-one batch (at most \`readBatchBytes\`, 64 KiB, framing included) and a control frame beyond its socket;
+reader reads its next batch only once the connection can take more, so a stalled reader holds at most
+about two batches (NIO's 64 KiB high watermark plus one batch of at most \`readBatchBytes\`, 64 KiB,
+framing included) beyond its socket;
 a stalled long-poll reader's one response fits in its send buffer, after which the server holds nothing
 for it but the connection. The first three rows reuse heap memory that the 3 MB prompt freed (their RSS
 before is higher), so their per-reader figure understates; the last row has glibc return large
 buffers to the system (\`MALLOC_MMAP_THRESHOLD_\`, which also fixes the allocator's thresholds), so it
 starts lower and is the fairer figure for what a stalled SSE reader costs. A stalled connection is
 reset after \`WRITE_STALL_TIMEOUT_SECONDS\` (this run raises it to 600 s to measure the stall itself),
-which frees its kernel queue too.
+which frees its kernel queue too; a stalled long-poll reader, whose response fits in its send buffer, is
+closed by \`KEEP_ALIVE_TIMEOUT_SECONDS\`, and the kernel keeps its unsent bytes until TCP gives up.
 <!-- stalled-readers:end -->
 MD
 )

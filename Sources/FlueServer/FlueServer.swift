@@ -9,8 +9,10 @@ import ServiceLifecycle
 
 /// Runs a Flue host behind a Hummingbird application until SIGTERM or SIGINT.
 public enum FlueServer {
-    /// Builds the application: Flue's routes on `router` (beside whatever the app added), the
-    /// `route_not_found` envelope for unmatched paths, the configured host and port.
+    /// Builds the HTTP server around `router` (register `FlueRoutes` and, optionally,
+    /// `RouteNotFoundMiddleware` on it first): the configured host, port and listen backlog, the
+    /// request timeouts, the connection limit, the send-buffer cap and stalled-writer reset, and
+    /// client-disconnect tracking for live reads (see docs/server.md, "Limits and timeouts").
     public static func application<Context: RequestContext>(
         host: FlueHost, router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {

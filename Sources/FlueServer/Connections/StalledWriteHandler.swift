@@ -10,8 +10,9 @@ import Glibc
 ///   Linux doubles the value for its own bookkeeping), so a reader that stops reading holds at
 ///   most that much in the kernel instead of the several megabytes TCP autotuning allows;
 /// - once that buffer is full, NIO's write buffer passes its high watermark (64 KiB) and the
-///   connection turns unwritable; response writers then suspend (Hummingbird's outbound writer
-///   waits for writability), so nothing more is read from the store for that connection;
+///   connection turns unwritable; SSE reads and sliced bodies wait at
+///   `ClientConnection.writeBarrier()` before their next store read (the response writer alone
+///   returns before its writes are done), so nothing more is read from the store for it;
 /// - every `FlueConfiguration.writeStallTimeout` while the connection stays unwritable, the
 ///   server checks whether the reader took anything since the last check: on Linux, whether the
 ///   kernel saw more bytes acknowledged (`tcpi_bytes_acked` of `TCP_INFO`), so a reader that takes
