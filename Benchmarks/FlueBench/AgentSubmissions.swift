@@ -58,7 +58,7 @@ struct AgentSubmissions: AsyncParsableCommand {
         let admitted = ContinuousClock.now - started
         var result: [String: JSONValue] = [
             "submissions": .int(ids.count), "servers": .int(bases.count), "instances": .int(instances),
-            "admitSeconds": .double(admitted.seconds.rounded(places: 3)),
+            "admitSeconds": .double(admitted.timeInterval.rounded(places: 3)),
         ]
         var killed: ContinuousClock.Instant?
         var stranded: [String] = []
@@ -85,11 +85,11 @@ struct AgentSubmissions: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(10))
         }
         let elapsed = ContinuousClock.now - started
-        result["seconds"] = .double(elapsed.seconds.rounded(places: 3))
-        result["submissionsPerSecond"] = .double((Double(ids.count) / elapsed.seconds).rounded(places: 1))
+        result["seconds"] = .double(elapsed.timeInterval.rounded(places: 3))
+        result["submissionsPerSecond"] = .double((Double(ids.count) / elapsed.timeInterval).rounded(places: 1))
         if let killed, let strandedSettledAt {
-            result["killToStrandedSettledMs"] = .int((strandedSettledAt - killed).milliseconds)
-            result["killToAllSettledMs"] = .int((ContinuousClock.now - killed).milliseconds)
+            result["killToStrandedSettledMs"] = .int((strandedSettledAt - killed).wholeMilliseconds)
+            result["killToAllSettledMs"] = .int((ContinuousClock.now - killed).wholeMilliseconds)
         }
         for try await (completed, failed, p50, p99) in try await client.query(
             """
@@ -129,9 +129,6 @@ struct AgentSubmissions: AsyncParsableCommand {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
 extension Double {
     func rounded(places: Int) -> Double {

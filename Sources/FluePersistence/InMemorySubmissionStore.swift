@@ -28,7 +28,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
             let record = SubmissionRecord(
                 submissionId: new.submissionId, sequence: state.nextSequence, key: new.key, kind: new.kind,
                 input: new.input, status: .queued, acceptedAt: new.acceptedAt, maxAttempts: new.maxAttempts,
-                timeoutMs: new.timeout.milliseconds)
+                timeoutMs: new.timeout.wholeMilliseconds)
             state.nextSequence += 1
             state.records[new.submissionId] = record
             return .admitted(record)
@@ -213,9 +213,3 @@ public final class InMemorySubmissionStore: SubmissionStore {
     }
 }
 
-extension Duration {
-    /// Whole milliseconds.
-    public var milliseconds: Int {
-        Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
-    }
-}

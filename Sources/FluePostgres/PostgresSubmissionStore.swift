@@ -77,7 +77,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                 """
                 SELECT flue_admit_submission(
                     \(new.submissionId), \(new.key.agent), \(new.key.instanceId), \(new.key.session), \(new.kind.rawValue),
-                    \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.milliseconds))
+                    \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.wholeMilliseconds))
                 """, logger: logger
             ).decode(String.self) { outcome = text }
             if outcome == "deleting" { throw SubmissionStoreError.sessionDeleting(new.key) }

@@ -66,7 +66,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
                     """,
                 arguments: [
                     new.submissionId, new.key.agent, new.key.instanceId, new.key.session, new.kind.rawValue,
-                    new.input.jsonString, new.acceptedAt.timeIntervalSince1970, new.maxAttempts, new.timeout.milliseconds,
+                    new.input.jsonString, new.acceptedAt.timeIntervalSince1970, new.maxAttempts, new.timeout.wholeMilliseconds,
                 ])
             return .admitted(try Self.fetch(db, where: "submission_id = ?", [new.submissionId])[0])
         }

@@ -213,7 +213,7 @@ public final class FlueHost: Service {
                 result = .failed(error)
             }
             let elapsed = ContinuousClock.now - started
-            let durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let durationMs = elapsed.wholeMilliseconds
             switch result {
             case .completed(let value):
                 emitter.emit(.runEnd(.init(result: value, isError: false, error: nil, durationMs: durationMs)))
@@ -298,7 +298,7 @@ public final class FlueHost: Service {
     public func recoverOrphanedRuns() async -> [String] {
         let now = Date.nowMilliseconds
         let lease = configuration.runLease
-        let staleBefore = now.addingTimeInterval(-Double(lease.components.seconds) - Double(lease.components.attoseconds) / 1e18)
+        let staleBefore = now.addingTimeInterval(-lease.timeInterval)
         let orphans: [RunRecord]
         do {
             orphans = try await stores.runs.claimStaleRuns(staleBefore: staleBefore, newOwner: ownerId, now: now, limit: 100)

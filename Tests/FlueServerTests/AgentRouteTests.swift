@@ -274,7 +274,7 @@ extension ServerFixture {
         try await first.migrate()
         let ledger = ToolLedger()
         let a = try await ServerFixture.start(stores: try await first.connect(), model: model, ledger: ledger)
-        await model.enqueue(.toolCall("work", ["label": "during-shutdown", "sleepMs": 600]))
+        await model.enqueue(.toolCall("work", ["label": "during-shutdown", "sleepMs": 2000]))  // long enough for the stop to arrive on a loaded machine
         let id = try await a.promptId("resume", "do the work")
         while ledger.calls.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         // SIGTERM while the tool runs: the tool finishes, its result is saved, no new model turn starts.

@@ -99,7 +99,7 @@ struct SubmissionFaultTests {
             _ ids: [String], killedAt killed: ContinuousClock.Instant, label: String
         ) async throws -> [SubmissionRecord] {
             let records = try await waitSettled(ids, timeout: .seconds(90))
-            print("[fault] \(label): kill -9 → last stranded submission settled in \((ContinuousClock.now - killed).milliseconds) ms")
+            print("[fault] \(label): kill -9 → last stranded submission settled in \((ContinuousClock.now - killed).wholeMilliseconds) ms")
             return records
         }
 

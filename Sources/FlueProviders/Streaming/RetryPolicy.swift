@@ -22,7 +22,7 @@ public struct RetryPolicy: Sendable, Hashable {
         // `Retry-After` is a server's number: compared as a Double first, so a huge, infinite or
         // NaN value never reaches an integer conversion (which would trap).
         if let retryAfterSeconds, retryAfterSeconds >= 0 {
-            let capSeconds = Double(maxDelay.components.seconds) + Double(maxDelay.components.attoseconds) / 1e18
+            let capSeconds = maxDelay.timeInterval
             guard retryAfterSeconds < capSeconds else { return maxDelay }
             return .milliseconds(Int64(retryAfterSeconds * 1000))
         }

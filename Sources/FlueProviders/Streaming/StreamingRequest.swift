@@ -50,7 +50,7 @@ struct StreamingRequest: Sendable {
             logger.warning(
                 "model request failed, retrying",
                 metadata: ["provider": "\(provider)", "attempt": "\(attempt)", "reason": "\(failure.message)",
-                    "delayMs": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                    "delayMs": "\(delay.wholeMilliseconds)"])
             try await Task.sleep(for: delay)
         }
     }

@@ -209,6 +209,6 @@ extension ContinuousClock.Instant {
     /// Whole milliseconds since this instant.
     var millisecondsElapsed: Int {
         let elapsed = ContinuousClock.now - self
-        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        return elapsed.wholeMilliseconds
     }
 }

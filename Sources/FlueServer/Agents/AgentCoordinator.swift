@@ -138,7 +138,7 @@ final class AgentCoordinator: Sendable {
         guard !attempts.isEmpty else { return }
         do {
             try await stores.submissions.renewLeases(
-                owner: ownerId, attemptIds: attempts, until: Date().addingTimeInterval(configuration.submissionLease.seconds))
+                owner: ownerId, attemptIds: attempts, until: Date().addingTimeInterval(configuration.submissionLease.timeInterval))
         } catch {
             logger.warning("could not renew submission leases", metadata: ["error": "\(error)"])
         }
@@ -174,7 +174,7 @@ final class AgentCoordinator: Sendable {
                     guard
                         let claimed = try await stores.submissions.claim(
                             head.submissionId, owner: ownerId, attemptId: attemptId, now: now,
-                            leaseUntil: now.addingTimeInterval(configuration.submissionLease.seconds))
+                            leaseUntil: now.addingTimeInterval(configuration.submissionLease.timeInterval))
                     else { continue }
                     _ = try? await stores.submissions.markAttempt(
                         claimed.submissionId, AttemptMarker(attempt: claimed.attemptCount, owner: ownerId, at: now))
@@ -348,7 +348,7 @@ final class AgentCoordinator: Sendable {
             guard
                 let taken = try await stores.submissions.takeOver(
                     expired.submissionId, expectedAttemptId: previous, owner: ownerId, attemptId: attemptId, now: now,
-                    leaseUntil: now.addingTimeInterval(configuration.submissionLease.seconds))
+                    leaseUntil: now.addingTimeInterval(configuration.submissionLease.timeInterval))
             else { return false }
             record = taken
             _ = try? await stores.submissions.markAttempt(
@@ -429,9 +429,3 @@ final class AgentCoordinator: Sendable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, for `Date` arithmetic.
-    var seconds: TimeInterval {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -168,13 +168,7 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.logLevel = parsed
         }
-        if let limit = value("REQUEST_BODY_LIMIT") {
-            guard let bytes = Int(limit), bytes > 0 else {
-                throw ConfigurationError(
-                    variable: "REQUEST_BODY_LIMIT", message: "REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
-            }
-            configuration.requestBodyLimit = bytes
-        }
+        if let bytes = try count("REQUEST_BODY_LIMIT", at: value, in: 1...Int.max) { configuration.requestBodyLimit = bytes }
         if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.runLease = seconds
             configuration.runHeartbeatInterval = seconds / 3
@@ -185,12 +179,7 @@ public struct FlueConfiguration: Sendable {
         if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
             configuration.longPollTimeout = seconds
         }
-        if let limit = value("AGENT_REQUEST_BODY_LIMIT") {
-            guard let bytes = Int(limit), bytes > 0 else {
-                throw ConfigurationError(
-                    variable: "AGENT_REQUEST_BODY_LIMIT",
-                    message: "AGENT_REQUEST_BODY_LIMIT must be a positive number of bytes, got \"\(limit)\"")
-            }
+        if let bytes = try count("AGENT_REQUEST_BODY_LIMIT", at: value, in: 1...Int.max) {
             configuration.agentRequestBodyLimit = bytes
         }
         if let seconds = try seconds("WRITE_STALL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
@@ -230,13 +219,7 @@ public struct FlueConfiguration: Sendable {
             configuration.submissionLease = seconds
             configuration.submissionLeaseRenewal = seconds / 3
         }
-        if let concurrency = value("AGENT_CONCURRENCY") {
-            guard let count = Int(concurrency), count >= 1 else {
-                throw ConfigurationError(
-                    variable: "AGENT_CONCURRENCY", message: "AGENT_CONCURRENCY must be a whole number ≥ 1, got \"\(concurrency)\"")
-            }
-            configuration.agentConcurrency = count
-        }
+        if let count = try count("AGENT_CONCURRENCY", at: value, in: 1...Int.max) { configuration.agentConcurrency = count }
         return configuration
     }
 
@@ -244,9 +227,9 @@ public struct FlueConfiguration: Sendable {
     private static func count(_ variable: String, at value: (String) -> String?, in range: ClosedRange<Int>) throws -> Int? {
         guard let text = value(variable) else { return nil }
         guard let number = Int(text), range.contains(number) else {
+            let allowed = range.upperBound == .max ? "≥ \(range.lowerBound)" : "from \(range.lowerBound) to \(range.upperBound)"
             throw ConfigurationError(
-                variable: variable,
-                message: "\(variable) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+                variable: variable, message: "\(variable) must be a whole number \(allowed), got \"\(text)\"")
         }
         return number
     }
