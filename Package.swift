@@ -181,7 +181,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlueRuntimeTests",
-            dependencies: ["FlueRuntime"]
+            dependencies: ["FlueRuntime", "FlueTestSupport"]
         ),
         .testTarget(
             name: "FlueScaffoldTests",
