@@ -196,6 +196,7 @@ let package = Package(
             dependencies: [
                 "FlueServer",
                 "FluePersistenceSelection",
+                "TestDatabase",
                 "FlueTestSupport",
                 "FluePostgres",
                 "FlueSQLite",
@@ -204,6 +205,32 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        // Fresh Postgres databases for the tests that need one (TEST_DATABASE_URL).
+        .target(
+            name: "TestDatabase",
+            dependencies: [
+                "FluePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/TestDatabase"
+        ),
+        // Tests that run real server processes: the example, replicas on one Postgres, kill -9
+        // during submissions, a database outage.
+        .testTarget(
+            name: "FlueProcessTests",
+            dependencies: [
+                "FlueRuntime",
+                "FluePersistence",
+                "FluePostgres",
+                "FlueTestSupport",
+                "TestDatabase",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import FlueRuntime
 import FlueSQLite
 import Foundation
 import PropertyBased
+import TestDatabase
 import Testing
 
 /// The adapters every stream read runs on.

@@ -4,6 +4,7 @@ import FlueTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestDatabase
 import Testing
 
 /// Several real `hello-agents` processes on one real Postgres (`TEST_DATABASE_URL`).

@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
+import TestDatabase
 import Testing
 
 /// Real `FlueFaultApp` processes on a real Postgres, killed with SIGKILL at the worst moments:

@@ -3,10 +3,10 @@ import Foundation
 import PostgresNIO
 import Testing
 
-/// Databases for the multi-process tests on the server `TEST_DATABASE_URL` points at.
-enum TestDatabase {
+/// Databases for the tests that need Postgres, on the server `TEST_DATABASE_URL` points at.
+public enum TestDatabase {
     /// A new database on the test server, so leftovers of one test never meet another.
-    static func fresh() async throws -> String {
+    public static func fresh() async throws -> String {
         let url = try #require(ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], "TEST_DATABASE_URL is not set")
         let parsed = try DatabaseURL(url)
         let client = PostgresClient(configuration: parsed.clientConfiguration)

@@ -6,6 +6,9 @@ import NIOCore
 import Synchronization
 import Testing
 
+/// A test failed in a way no expectation describes (a child process that never became ready).
+struct TestFailure: Error {}
+
 /// Runs the real `hello-agents` executable as a child process.
 final class ChildProcess {
     /// Captured output of the child.
