@@ -73,6 +73,18 @@ public final class FakeModelServer: Sendable {
     /// Every request received so far.
     public func requests() async -> [RecordedRequest] { await state.requests() }
 
+    /// Runs `body`, then stops the server, also when `body` throws: the teardown is awaited,
+    /// not left to a detached task.
+    public func scoped(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     /// Stops the server gracefully (open streams are cut).
     public func stop() async {
         await group.triggerGracefulShutdown()

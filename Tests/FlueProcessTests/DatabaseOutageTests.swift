@@ -77,36 +77,37 @@ struct DatabaseOutageTests {
         let cluster = try PrivatePostgres.create()
         defer { cluster.destroy() }
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        let child = try ChildProcess(
-            arguments: ["serve"], environment: ExampleProcessTests.environment(model, ["DATABASE_URL": cluster.url]))
-        defer { child.signal(SIGKILL) }
-        let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
-        let base = "http://127.0.0.1:\(port)"
+        try await model.scoped {
+            let child = try ChildProcess(
+                arguments: ["serve"], environment: ExampleProcessTests.environment(model, ["DATABASE_URL": cluster.url]))
+            defer { child.signal(SIGKILL) }
+            let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+            let base = "http://127.0.0.1:\(port)"
 
-        #expect(try await Self.status(base + "/runs/run_nope?meta") == (404, "run_not_found"))
+            #expect(try await Self.status(base + "/runs/run_nope?meta") == (404, "run_not_found"))
 
-        try cluster.stop()
-        let down = try await Self.status(base + "/runs/run_nope?meta")
-        #expect(down == (503, "store_unavailable"))
-        let refused = try await Self.status(
-            base + "/workflows/summarize", method: .POST, body: #"{"text":"hello"}"#)
-        #expect(refused == (503, "store_unavailable"))
-        #expect(child.isRunning)
+            try cluster.stop()
+            let down = try await Self.status(base + "/runs/run_nope?meta")
+            #expect(down == (503, "store_unavailable"))
+            let refused = try await Self.status(
+                base + "/workflows/summarize", method: .POST, body: #"{"text":"hello"}"#)
+            #expect(refused == (503, "store_unavailable"))
+            #expect(child.isRunning)
 
-        try cluster.start()
-        var recovered = false
-        for _ in 0..<100 {
-            if try await Self.status(base + "/runs/run_nope?meta").0 == 404 {
-                recovered = true
-                break
+            try cluster.start()
+            var recovered = false
+            for _ in 0..<100 {
+                if try await Self.status(base + "/runs/run_nope?meta").0 == 404 {
+                    recovered = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(200))
             }
-            try await Task.sleep(for: .milliseconds(200))
+            #expect(recovered, "the server did not recover after the database came back")
+            let admitted = try await Self.status(base + "/workflows/summarize", method: .POST, body: #"{"text":"hello"}"#)
+            #expect(admitted.0 == 202)
+            child.signal(SIGTERM)
+            #expect(await child.waitForExit() == 0)
         }
-        #expect(recovered, "the server did not recover after the database came back")
-        let admitted = try await Self.status(base + "/workflows/summarize", method: .POST, body: #"{"text":"hello"}"#)
-        #expect(admitted.0 == 202)
-        child.signal(SIGTERM)
-        #expect(await child.waitForExit() == 0)
     }
 }

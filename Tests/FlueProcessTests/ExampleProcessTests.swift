@@ -94,75 +94,78 @@ final class ChildProcess {
 
     @Test func servesHealthAndWorkflowsThenDrainsOnSIGTERMAndExitsZero() async throws {
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model))
-        let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
-        let base = "http://127.0.0.1:\(port)"
+        try await model.scoped {
+            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model))
+            let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+            let base = "http://127.0.0.1:\(port)"
 
-        let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(5))
-        #expect(health.status == .ok)
-        #expect(String(buffer: try await health.body.collect(upTo: 1024)) == #"{"ok":true}"#)
+            let health = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/health"), timeout: .seconds(5))
+            #expect(health.status == .ok)
+            #expect(String(buffer: try await health.body.collect(upTo: 1024)) == #"{"ok":true}"#)
 
-        // A slow model turn keeps the run going while we shut down.
-        await model.enqueue(
-            ScriptedReply(
-                text: "one two three four five six", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
-                chunkDelayMs: 150))
-        var post = HTTPClientRequest(url: base + "/workflows/translate")
-        post.method = .POST
-        post.headers.add(name: "content-type", value: "application/json")
-        post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
-        let admitted = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
-        #expect(admitted.status == .accepted)
-        let receipt = try JSONValue(parsing: Data(try await admitted.body.collect(upTo: 4096).readableBytesView))
-        let streamURL = try #require(receipt["streamUrl"]?.stringValue)
+            // A slow model turn keeps the run going while we shut down.
+            await model.enqueue(
+                ScriptedReply(
+                    text: "one two three four five six", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
+                    chunkDelayMs: 150))
+            var post = HTTPClientRequest(url: base + "/workflows/translate")
+            post.method = .POST
+            post.headers.add(name: "content-type", value: "application/json")
+            post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
+            let admitted = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
+            #expect(admitted.status == .accepted)
+            let receipt = try JSONValue(parsing: Data(try await admitted.body.collect(upTo: 4096).readableBytesView))
+            let streamURL = try #require(receipt["streamUrl"]?.stringValue)
 
-        let sse = try await HTTPClient.shared.execute(
-            HTTPClientRequest(url: streamURL + "?offset=-1&live=sse"), timeout: .seconds(30))
-        let collector = Task {
-            var raw = ""
-            for try await buffer in sse.body { raw += String(buffer: buffer) }
-            return raw
+            let sse = try await HTTPClient.shared.execute(
+                HTTPClientRequest(url: streamURL + "?offset=-1&live=sse"), timeout: .seconds(30))
+            let collector = Task {
+                var raw = ""
+                for try await buffer in sse.body { raw += String(buffer: buffer) }
+                return raw
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            child.signal(SIGTERM)
+
+            let status = await child.waitForExit()
+            #expect(status == 0, "stderr: \(child.stderr)")
+            let raw = try await collector.value
+            #expect(raw.contains("\"type\":\"run_start\""))
+            #expect(raw.hasSuffix("\n\n"))
+            #expect(raw.components(separatedBy: "event: control").count > 1)
+            #expect(child.stderr.contains("shutting down"))
         }
-        try await Task.sleep(for: .milliseconds(300))
-        child.signal(SIGTERM)
-
-        let status = await child.waitForExit()
-        #expect(status == 0, "stderr: \(child.stderr)")
-        let raw = try await collector.value
-        #expect(raw.contains("\"type\":\"run_start\""))
-        #expect(raw.hasSuffix("\n\n"))
-        #expect(raw.components(separatedBy: "event: control").count > 1)
-        #expect(child.stderr.contains("shutting down"))
     }
 
     @Test func refusesReservedVariablesAtStart() async throws {
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["FLUE_MODE": "local"]))
-        let status = await child.waitForExit()
-        #expect(status != 0)
-        #expect(child.stderr.contains("FLUE_MODE is reserved for the Flue CLI"))
+        try await model.scoped {
+            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["FLUE_MODE": "local"]))
+            let status = await child.waitForExit()
+            #expect(status != 0)
+            #expect(child.stderr.contains("FLUE_MODE is reserved for the Flue CLI"))
+        }
     }
 
     @Test func runSubcommandPrintsEventsAndTheResult() async throws {
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        await model.enqueue(.finish(["translation": "Hola", "confidence": "high"]))
-        let child = try ChildProcess(
-            arguments: ["run", "translate", "--payload", #"{"text":"Hello","language":"Spanish"}"#],
-            environment: Self.environment(model))
-        let status = await child.waitForExit()
-        #expect(status == 0, "stderr: \(child.stderr)")
-        let result = try JSONValue(parsing: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(result == ["translation": "Hola", "confidence": "high"])
-        let events = child.stderr.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
-        #expect(events.first?["type"] == "run_start")
-        #expect(events.last?["type"] == "run_end")
+        try await model.scoped {
+            await model.enqueue(.finish(["translation": "Hola", "confidence": "high"]))
+            let child = try ChildProcess(
+                arguments: ["run", "translate", "--payload", #"{"text":"Hello","language":"Spanish"}"#],
+                environment: Self.environment(model))
+            let status = await child.waitForExit()
+            #expect(status == 0, "stderr: \(child.stderr)")
+            let result = try JSONValue(parsing: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(result == ["translation": "Hola", "confidence": "high"])
+            let events = child.stderr.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+            #expect(events.first?["type"] == "run_start")
+            #expect(events.last?["type"] == "run_end")
 
-        let bad = try ChildProcess(
-            arguments: ["run", "translate", "--payload", #"{"text":"Hello"}"#], environment: Self.environment(model))
-        #expect(await bad.waitForExit() == 1)
-        #expect(bad.stderr.contains("invalid payload"))
+            let bad = try ChildProcess(
+                arguments: ["run", "translate", "--payload", #"{"text":"Hello"}"#], environment: Self.environment(model))
+            #expect(await bad.waitForExit() == 1)
+            #expect(bad.stderr.contains("invalid payload"))
+        }
     }
 }

@@ -58,68 +58,70 @@ struct ReplicaProcessTests {
 
     @Test func aRunStartedOnOneReplicaIsReadLiveFromAnother() async throws {
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        let database = try await TestDatabase.fresh()
-        let (a, baseA) = try await Self.start(model, database)
-        let (b, baseB) = try await Self.start(model, database)
-        defer {
+        try await model.scoped {
+            let database = try await TestDatabase.fresh()
+            let (a, baseA) = try await Self.start(model, database)
+            let (b, baseB) = try await Self.start(model, database)
+            defer {
+                a.signal(SIGTERM)
+                b.signal(SIGTERM)
+            }
+            await model.enqueue(
+                ScriptedReply(
+                    text: "one two three four", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
+                    chunkDelayMs: 100))
+            let runId = try await Self.startTranslate(baseA)
+
+            // Live on B while A is still producing events.
+            let (events, raw) = try await Self.sseEvents(baseB + "/runs/\(runId)?offset=-1&live=sse")
+            let types = events.compactMap { $0["type"]?.stringValue }
+            #expect(types.first == "run_start")
+            #expect(types.contains("text_delta"))
+            #expect(types.last == "run_end")
+            #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
+            #expect(raw.contains("\"streamClosed\":true"))
+
+            let (status, meta, _) = try await Self.get(baseB + "/runs/\(runId)?meta")
+            #expect(status == 200)
+            #expect(meta?["status"] == "completed")
+            #expect(meta?["result"] == ["translation": "Bonjour", "confidence": "high"])
+
             a.signal(SIGTERM)
             b.signal(SIGTERM)
+            #expect(await a.waitForExit() == 0)
+            #expect(await b.waitForExit() == 0)
         }
-        await model.enqueue(
-            ScriptedReply(
-                text: "one two three four", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
-                chunkDelayMs: 100))
-        let runId = try await Self.startTranslate(baseA)
-
-        // Live on B while A is still producing events.
-        let (events, raw) = try await Self.sseEvents(baseB + "/runs/\(runId)?offset=-1&live=sse")
-        let types = events.compactMap { $0["type"]?.stringValue }
-        #expect(types.first == "run_start")
-        #expect(types.contains("text_delta"))
-        #expect(types.last == "run_end")
-        #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
-        #expect(raw.contains("\"streamClosed\":true"))
-
-        let (status, meta, _) = try await Self.get(baseB + "/runs/\(runId)?meta")
-        #expect(status == 200)
-        #expect(meta?["status"] == "completed")
-        #expect(meta?["result"] == ["translation": "Bonjour", "confidence": "high"])
-
-        a.signal(SIGTERM)
-        b.signal(SIGTERM)
-        #expect(await a.waitForExit() == 0)
-        #expect(await b.waitForExit() == 0)
     }
 
     @Test func aRunOrphanedByKill9IsTerminalizedAfterRestart() async throws {
         let model = try await FakeModelServer.start()
-        defer { Task { await model.stop() } }
-        let fast = ["RUN_LEASE_SECONDS": "2", "RECOVERY_SCAN_SECONDS": "1"]
-        let database = try await TestDatabase.fresh()
-        let (a, baseA) = try await Self.start(model, database, fast)
-        await model.enqueue(ScriptedReply(text: String(repeating: "slow ", count: 200), chunkDelayMs: 200))
-        let runId = try await Self.startTranslate(baseA)
-        try await Task.sleep(for: .milliseconds(600))
-        a.signal(SIGKILL)
-        _ = await a.waitForExit()
+        try await model.scoped {
+            let fast = ["RUN_LEASE_SECONDS": "2", "RECOVERY_SCAN_SECONDS": "1"]
+            let database = try await TestDatabase.fresh()
+            let (a, baseA) = try await Self.start(model, database, fast)
+            await model.enqueue(ScriptedReply(text: String(repeating: "slow ", count: 200), chunkDelayMs: 200))
+            let runId = try await Self.startTranslate(baseA)
+            try await Task.sleep(for: .milliseconds(600))
+            a.signal(SIGKILL)
+            _ = await a.waitForExit()
 
-        let (b, baseB) = try await Self.start(model, database, fast)
-        defer { b.signal(SIGTERM) }
-        // A live reader on the new process is released by the terminalization.
-        let (events, raw) = try await Self.sseEvents(baseB + "/runs/\(runId)?offset=-1&live=sse")
-        let types = events.compactMap { $0["type"]?.stringValue }
-        #expect(types.first == "run_start")
-        #expect(types.suffix(2) == ["run_resume", "run_end"])
-        #expect(events.last?["isError"] == true)
-        #expect(events.last?["error"]?["type"] == "run_interrupted")
-        #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
-        #expect(raw.contains("\"streamClosed\":true"))
+            let (b, baseB) = try await Self.start(model, database, fast)
+            defer { b.signal(SIGTERM) }
+            // A live reader on the new process is released by the terminalization.
+            let (events, raw) = try await Self.sseEvents(baseB + "/runs/\(runId)?offset=-1&live=sse")
+            let types = events.compactMap { $0["type"]?.stringValue }
+            #expect(types.first == "run_start")
+            #expect(types.suffix(2) == ["run_resume", "run_end"])
+            #expect(events.last?["isError"] == true)
+            #expect(events.last?["error"]?["type"] == "run_interrupted")
+            #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some))
+            #expect(raw.contains("\"streamClosed\":true"))
 
-        let (_, meta, _) = try await Self.get(baseB + "/runs/\(runId)?meta")
-        #expect(meta?["status"] == "errored")
-        #expect(meta?["error"]?["type"] == "run_interrupted")
-        b.signal(SIGTERM)
-        #expect(await b.waitForExit() == 0)
+            let (_, meta, _) = try await Self.get(baseB + "/runs/\(runId)?meta")
+            #expect(meta?["status"] == "errored")
+            #expect(meta?["error"]?["type"] == "run_interrupted")
+            b.signal(SIGTERM)
+            #expect(await b.waitForExit() == 0)
+        }
     }
 }
