@@ -76,13 +76,7 @@ public final class FakeModelServer: Sendable {
     /// Runs `body`, then stops the server, also when `body` throws: the teardown is awaited,
     /// not left to a detached task.
     public func scoped(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch {
-            await stop()
-            throw error
-        }
-        await stop()
+        try await withTeardown(body) { await stop() }
     }
 
     /// Stops the server gracefully (open streams are cut).
@@ -228,4 +222,16 @@ public final class FakeModelServer: Sendable {
             status: HTTPResponse.Status(code: status), headers: headers,
             body: .init(byteBuffer: ByteBuffer(data: body.jsonData())))
     }
+}
+
+/// Runs `body`, then `teardown`, also when `body` throws (then rethrows): an awaited `defer` for
+/// async cleanup.
+public func withTeardown(_ body: () async throws -> Void, teardown: () async -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        await teardown()
+        throw error
+    }
+    await teardown()
 }

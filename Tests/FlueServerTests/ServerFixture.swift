@@ -218,13 +218,7 @@ final class ServerFixture: Sendable {
     /// Runs `body`, then stops the server as `stop()` does, also when `body` throws: the
     /// teardown is awaited, so no test leaves a server running behind the next one.
     func scoped(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch {
-            await stop()
-            throw error
-        }
-        await stop()
+        try await withTeardown(body) { await stop() }
     }
 
     // MARK: HTTP helpers
