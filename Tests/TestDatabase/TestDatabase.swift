@@ -1,13 +1,12 @@
 import FluePostgres
 import Foundation
 import PostgresNIO
-import Testing
 
 /// Databases for the tests that need Postgres, on the server `TEST_DATABASE_URL` points at.
 public enum TestDatabase {
     /// A new database on the test server, so leftovers of one test never meet another.
     public static func fresh() async throws -> String {
-        let url = try #require(ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], "TEST_DATABASE_URL is not set")
+        guard let url = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"] else { throw MissingTestDatabase() }
         let parsed = try DatabaseURL(url)
         let client = PostgresClient(configuration: parsed.clientConfiguration)
         let name = "flue_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
@@ -20,4 +19,9 @@ public enum TestDatabase {
         let server = parts[0][..<(parts[0].range(of: "/", options: .backwards)?.lowerBound ?? parts[0].endIndex)]
         return "\(server)/\(name)" + (parts.count > 1 ? "?\(parts[1])" : "")
     }
+}
+
+/// `TEST_DATABASE_URL` is not set.
+public struct MissingTestDatabase: Error, CustomStringConvertible {
+    public var description: String { "TEST_DATABASE_URL is not set" }
 }

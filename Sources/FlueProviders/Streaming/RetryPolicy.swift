@@ -1,3 +1,5 @@
+import FlueRuntime
+
 /// When and how often a model request is retried: on 429, 5xx and connection failures, and only
 /// while no output has been streamed to the caller.
 public struct RetryPolicy: Sendable, Hashable {

@@ -158,9 +158,12 @@ final class AgentCoordinator: Sendable {
         while !isStopping {
             let free = configuration.agentConcurrency - runningCount
             guard free > 0 else { return }
+            // A page a little larger than the free slots (saturating: AGENT_CONCURRENCY may be huge).
+            let (sum, overflow) = free.addingReportingOverflow(16)
+            let page = overflow ? Int.max : sum
             let heads: [SubmissionRecord]
             do {
-                heads = try await stores.submissions.runnableHeads(agents: agentNames, limit: free + 16)
+                heads = try await stores.submissions.runnableHeads(agents: agentNames, limit: page)
             } catch {
                 logger.warning("could not list runnable submissions", metadata: ["error": "\(error)"])
                 return
@@ -185,7 +188,7 @@ final class AgentCoordinator: Sendable {
                 }
             }
             // Another pass only when the page was full and something was claimed: more may wait.
-            guard started > 0, heads.count >= free + 16 else { return }
+            guard started > 0, heads.count >= page else { return }
         }
     }
 

@@ -168,7 +168,9 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.logLevel = parsed
         }
-        if let bytes = try count("REQUEST_BODY_LIMIT", at: value, in: 1...Int.max) { configuration.requestBodyLimit = bytes }
+        if let bytes = try count("REQUEST_BODY_LIMIT", at: value, in: 1...Int.max, unit: "bytes") {
+            configuration.requestBodyLimit = bytes
+        }
         if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.runLease = seconds
             configuration.runHeartbeatInterval = seconds / 3
@@ -179,7 +181,7 @@ public struct FlueConfiguration: Sendable {
         if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
             configuration.longPollTimeout = seconds
         }
-        if let bytes = try count("AGENT_REQUEST_BODY_LIMIT", at: value, in: 1...Int.max) {
+        if let bytes = try count("AGENT_REQUEST_BODY_LIMIT", at: value, in: 1...Int.max, unit: "bytes") {
             configuration.agentRequestBodyLimit = bytes
         }
         if let seconds = try seconds("WRITE_STALL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
@@ -224,12 +226,14 @@ public struct FlueConfiguration: Sendable {
     }
 
     /// A whole-number variable within `range`.
-    private static func count(_ variable: String, at value: (String) -> String?, in range: ClosedRange<Int>) throws -> Int? {
+    private static func count(
+        _ variable: String, at value: (String) -> String?, in range: ClosedRange<Int>, unit: String? = nil
+    ) throws -> Int? {
         guard let text = value(variable) else { return nil }
         guard let number = Int(text), range.contains(number) else {
             let allowed = range.upperBound == .max ? "≥ \(range.lowerBound)" : "from \(range.lowerBound) to \(range.upperBound)"
-            throw ConfigurationError(
-                variable: variable, message: "\(variable) must be a whole number \(allowed), got \"\(text)\"")
+            let what = unit.map { "a whole number of \($0)" } ?? "a whole number"
+            throw ConfigurationError(variable: variable, message: "\(variable) must be \(what) \(allowed), got \"\(text)\"")
         }
         return number
     }
