@@ -295,8 +295,7 @@ struct StreamReader: Sendable {
 
 extension StreamReadResult {
     /// The first events whose data, with one separator byte each, adds up to at most `bytes` (always
-    /// at least one); a result that
-    /// was cut is not up to date, and its `nextOffset` is its last event's.
+    /// at least one); a result that was cut is not up to date, and its `nextOffset` is its last event's.
     func limited(toBytes bytes: Int) -> StreamReadResult {
         var total = 0
         var count = 0
