@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "FluePersistenceTesting", targets: ["FluePersistenceTesting"]),
         .library(name: "FluePostgres", targets: ["FluePostgres"]),
         .library(name: "FlueSQLite", targets: ["FlueSQLite"]),
+        .library(name: "FlueEngine", targets: ["FlueEngine"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .library(name: "FluePersistenceSelection", targets: ["FluePersistenceSelection"]),
@@ -84,11 +85,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The HTTP service: workflow routes, run records, Durable Streams reads, errors, config,
-        // lifecycle. Mountable on a user-owned Hummingbird router.
+        // The durable engine: workflow runs (heartbeats, orphan recovery), agent submissions
+        // (admission, claim under a lease, attempts, settlement, recovery, drain), the event pipe
+        // and live wake-ups. No HTTP: FlueServer serves it; code can drive it directly.
+        .target(
+            name: "FlueEngine",
+            dependencies: [
+                "FlueRuntime",
+                "FluePersistence",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The HTTP shell over the engine: routes, request decoding, error envelopes, Durable
+        // Streams reads, connection limits and timeouts, configuration, serve/run. Mountable on a
+        // user-owned Hummingbird router.
         .target(
             name: "FlueServer",
             dependencies: [
+                "FlueEngine",
                 "FlueRuntime",
                 "FlueProviders",
                 "FluePersistence",
@@ -117,6 +132,7 @@ let package = Package(
         .executableTarget(
             name: "HelloAgents",
             dependencies: [
+                "FlueEngine",
                 "FlueServer",
                 "FluePersistenceSelection",
                 "FlueTestSupport",
@@ -194,6 +210,7 @@ let package = Package(
         .testTarget(
             name: "FlueServerTests",
             dependencies: [
+                "FlueEngine",
                 "FlueServer",
                 "FluePersistenceSelection",
                 "TestDatabase",

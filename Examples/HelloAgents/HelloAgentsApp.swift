@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueProviders
 import FlueRuntime
@@ -83,20 +84,19 @@ enum HelloAgentsApp {
         [.http(try assistant(model: model))]
     }
 
-    /// The host, configured from the environment, over `stores` (in-memory unless given).
-    static func makeHost(
-        environment: [String: String] = ProcessInfo.processInfo.environment, developmentMode: Bool = false,
-        stores: FlueStores = .inMemory()
-    ) throws -> FlueHost {
-        var configuration = try FlueConfiguration.fromEnvironment(environment)
-        configuration.developmentMode = developmentMode
+    /// The engine alone (no HTTP server), configured from the environment, over `stores`
+    /// (in-memory unless given): what `run` and `routes` use.
+    static func makeEngine(
+        environment: [String: String] = ProcessInfo.processInfo.environment, stores: FlueStores = .inMemory()
+    ) throws -> Engine {
+        let configuration = try FlueConfiguration.fromEnvironment(environment)
         let registry = try ProviderRegistry(environment: environment)
         let model = registry.defaultModel ?? fallbackModel
         var logger = Logger(label: "hello-agents")
         logger.logLevel = configuration.logLevel
-        return try FlueHost(
+        return try Engine(
             workflows: workflows(model: model), agents: agents(model: model), models: registry, stores: stores,
-            configuration: configuration, logger: logger)
+            configuration: configuration.engine, logger: logger)
     }
 
     /// The application's own routes: `GET /health` for load balancers.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlueEngine
 import FluePersistence
 import FlueRuntime
 import FluePersistenceSelection
@@ -83,14 +84,14 @@ struct RunWorkflow: AsyncParsableCommand {
             environment.merge(server.providerEnvironment) { $1 }
             fake = server
         }
-        let host: FlueHost
+        let engine: Engine
         do {
-            host = try HelloAgentsApp.makeHost(environment: environment, developmentMode: true)
+            engine = try HelloAgentsApp.makeEngine(environment: environment)
         } catch {
             throw fail("hello-agents: \(error)")
         }
-        guard let definition = host.workflow(named: workflow) else {
-            let known = host.exposedWorkflowNames.joined(separator: ", ")
+        guard let definition = engine.workflow(named: workflow) else {
+            let known = engine.exposedWorkflowNames.joined(separator: ", ")
             throw fail("hello-agents: no workflow named \(workflow); known: \(known)")
         }
         let validated: ValidatedPayload
@@ -102,7 +103,7 @@ struct RunWorkflow: AsyncParsableCommand {
             throw fail("hello-agents: --payload is not valid JSON: \(error)")
         }
         let encoder = JSONEncoder.flue
-        let receipt = try await host.startRun(definition, payload: validated) { event in
+        let receipt = try await engine.startRun(definition, payload: validated) { event in
             if let line = try? encoder.encode(event) {
                 FileHandle.standardError.write(line + Data("\n".utf8))
             }
@@ -124,10 +125,10 @@ struct Routes: AsyncParsableCommand {
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("FLUE_") { environment[key] = nil }
-        let host = try HelloAgentsApp.makeHost(environment: environment)
+        let engine = try HelloAgentsApp.makeEngine(environment: environment)
         print("GET  /health")
-        for name in host.exposedWorkflowNames { print("POST /workflows/\(name)") }
-        for name in host.exposedAgentNames {
+        for name in engine.exposedWorkflowNames { print("POST /workflows/\(name)") }
+        for name in engine.exposedAgentNames {
             print("POST /agents/\(name)/:id        (prompt; body {message, images?})")
             print("GET  /agents/\(name)/:id        (Durable Streams read of the instance's events)")
             print("HEAD /agents/\(name)/:id")

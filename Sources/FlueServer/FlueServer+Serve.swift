@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueProviders
 import FlueRuntime
@@ -43,14 +44,15 @@ extension FlueServer {
         try await persistence.migrate()
         let stores = try await persistence.connect()
         logger.info("persistence ready", metadata: ["adapter": "\(persistence.name)"])
-        let host = try FlueHost(
+        let engine = try Engine(
             workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
-            stores: stores, configuration: configuration, logger: logger)
+            stores: stores, configuration: configuration.engine, logger: logger)
+        let server = FlueServer(engine: engine, configuration: configuration)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         routes(router)
-        FlueRoutes<BasicRequestContext>(host: host).register(on: router, prefix: prefix)
-        try await run(application(host: host, router: router), host: host, persistence: persistence)
+        FlueRoutes<BasicRequestContext>(server: server).register(on: router, prefix: prefix)
+        try await server.run(server.application(router: router), persistence: persistence)
     }
 
     /// The in-memory adapter, unless the environment asks for a database the application did not

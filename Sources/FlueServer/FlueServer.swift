@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueProviders
 import FlueRuntime
@@ -7,21 +8,44 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Runs a Flue host behind a Hummingbird application until SIGTERM or SIGINT.
-public enum FlueServer {
+/// The HTTP shell around an ``Engine``: its configuration, the limits on live reads and
+/// connections, the Hummingbird application that serves ``FlueRoutes``, and the service group
+/// that runs both until SIGTERM or SIGINT. Most applications only call
+/// ``serve(environment:developmentMode:label:prefix:persistence:workflows:agents:routes:)``.
+public final class FlueServer: Sendable {
+    public let engine: Engine
+    public let configuration: FlueConfiguration
+    /// Live reads (long-poll, SSE) in progress, bounded by `maxLiveReads` / `maxLiveReadsPerStream`.
+    public let liveReads: LiveReadLimiter
+    /// Connections open on the server built by ``application(router:onServerRunning:)``, bounded
+    /// by `maxConnections`.
+    public let openConnections = OpenConnections()
+
+    /// Serves `engine` with `configuration` (whose ``FlueConfiguration/engine`` part is the
+    /// engine's business: pass it to the engine you create).
+    public init(engine: Engine, configuration: FlueConfiguration) {
+        self.engine = engine
+        self.configuration = configuration
+        self.liveReads = LiveReadLimiter(
+            maxTotal: configuration.maxLiveReads, maxPerStream: configuration.maxLiveReadsPerStream,
+            retryAfterSeconds: configuration.overloadRetryAfterSeconds)
+    }
+
+    public var logger: Logger { engine.logger }
+
     /// Builds the HTTP server around `router` (register `FlueRoutes` and, optionally,
     /// `RouteNotFoundMiddleware` on it first): the configured host, port and listen backlog, the
     /// request timeouts, the connection limit, the send-buffer cap and stalled-writer reset, and
     /// client-disconnect tracking for live reads (see docs/server.md, "Limits and timeouts").
-    public static func application<Context: RequestContext>(
-        host: FlueHost, router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    public func application<Context: RequestContext>(
+        router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
-        let configuration = host.configuration
+        let configuration = self.configuration
         let stallTimeout = TimeAmount(configuration.writeStallTimeout)
         let timeouts = RequestTimeoutHandler.Timeouts(
             head: TimeAmount(configuration.requestHeadTimeout), body: TimeAmount(configuration.requestBodyTimeout),
             keepAlive: TimeAmount(configuration.keepAliveTimeout))
-        let connections = host.openConnections
+        let connections = openConnections
         let channelConfiguration = HTTP1Channel.Configuration(additionalChannelHandlers: [
             ConnectionLimitHandler(
                 connections: connections, maxConnections: configuration.maxConnections,
@@ -48,9 +72,9 @@ public enum FlueServer {
                 address: .hostname(configuration.host, port: configuration.port), serverName: "flue",
                 backlog: configuration.listenBacklog,
                 availableConnectionsDelegate: MaximumAvailableConnections(
-                    acceptLimit(configuration), logger: host.logger)),
+                    Self.acceptLimit(configuration), logger: logger)),
             onServerRunning: onServerRunning,
-            logger: host.logger)
+            logger: logger)
     }
 
     /// Connections accepted at most: the served ones and the overflow band (saturating, so
@@ -60,17 +84,16 @@ public enum FlueServer {
         return overflow ? .max : sum
     }
 
-    /// Serves until SIGTERM/SIGINT, then shuts down in order: the host first (live reads end
-    /// with a final control frame, new runs are refused, running ones get the grace period),
-    /// then the HTTP server. Returns normally after a clean drain, so the process exits 0.
-    public static func run(
-        _ application: some ApplicationProtocol, host: FlueHost, persistence: (any PersistenceAdapter)? = nil
-    ) async throws {
+    /// Serves until SIGTERM/SIGINT, then shuts down in order: the engine first (live reads end
+    /// with a final control frame, new work is refused, running work gets the grace period),
+    /// then the HTTP server, then `persistence` is closed. Returns normally after a clean drain,
+    /// so the process exits 0.
+    public func run(_ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil) async throws {
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: application), .init(service: host)],
+                services: [.init(service: application), .init(service: engine)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: host.logger))
+                logger: logger))
         do {
             try await group.run()
         } catch {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FluePersistence
 import FlueRuntime
+@testable import FlueEngine
 @testable import FlueServer
 import FlueSQLite
 import FlueTestSupport
@@ -25,7 +26,7 @@ extension ServerFixture {
     func settled(_ submissionId: String, timeout: Duration = .seconds(20)) async throws -> SubmissionRecord {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let record = try await host.stores.submissions.submission(submissionId), record.status.isSettled {
+            if let record = try await engine.stores.submissions.submission(submissionId), record.status.isSettled {
                 return record
             }
             try await Task.sleep(for: .milliseconds(10))
@@ -70,14 +71,14 @@ extension ServerFixture {
             // Nothing above was admitted: the instance has no stream.
             let read = try await f.get("/agents/assistant/x")
             #expect(read.status == 404 && read.errorType == "stream_not_found")
-            #expect(try await f.host.stores.submissions.runnableHeads(agents: ["assistant"], limit: 100).isEmpty)
+            #expect(try await f.engine.stores.submissions.runnableHeads(agents: ["assistant"], limit: 100).isEmpty)
         }
     }
 
     @Test func anOversizedImageIsRefusedAndALargeValidOneIsAccepted() async throws {
         let f = try await ServerFixture.start()
         try await f.scoped {
-            let tooBig = String(repeating: "A", count: AgentInput.maxImageCharacters + 4)
+            let tooBig = String(repeating: "A", count: AgentPromptBody.maxImageCharacters + 4)
             let reply = try await f.post(
                 "/agents/assistant/img", #"{"message":"look","images":[{"type":"image","data":"\#(tooBig)","mimeType":"image/png"}]}"#)
             #expect(reply.status == 400)
@@ -184,7 +185,7 @@ extension ServerFixture {
     }
 
     @Test func concurrencyIsBoundedGlobally() async throws {
-        let f = try await ServerFixture.start { $0.agentConcurrency = 1 }
+        let f = try await ServerFixture.start { $0.engine.agentConcurrency = 1 }
         try await f.scoped {
             await f.model.enqueue(
                 .toolCall("work", ["label": "a", "sleepMs": 200]), .toolCall("work", ["label": "b", "sleepMs": 200]))
@@ -212,11 +213,11 @@ extension ServerFixture {
         let f = try await ServerFixture.start()
         try await f.scoped {
             let input: JSONValue = ["event": "issue_opened", "number": 42]
-            let first = try await f.host.dispatch(agent: "hidden", id: "repo-1", input: input, dispatchId: "delivery-1")
-            let again = try await f.host.dispatch(agent: "hidden", id: "repo-1", input: input, dispatchId: "delivery-1")
+            let first = try await f.engine.dispatch(agent: "hidden", id: "repo-1", input: input, dispatchId: "delivery-1")
+            let again = try await f.engine.dispatch(agent: "hidden", id: "repo-1", input: input, dispatchId: "delivery-1")
             #expect(first == again)
             let error = try await #require(throws: FlueError.self) {
-                try await f.host.dispatch(agent: "hidden", id: "repo-1", input: ["event": "other"], dispatchId: "delivery-1")
+                try await f.engine.dispatch(agent: "hidden", id: "repo-1", input: ["event": "other"], dispatchId: "delivery-1")
             }
             #expect(error.kind == .conflict)
             #expect(FlueHTTPError.from(error).status == .conflict)
@@ -228,7 +229,7 @@ extension ServerFixture {
             #expect(await f.model.requests().count == 1, "the repeated dispatch did not run twice")
             // Internal agents have no HTTP routes but their events are stored.
             #expect(try await f.get("/agents/hidden/repo-1").status == 404)
-            let events = try await f.host.stores.streams.read("agents/hidden/repo-1", after: .start)
+            let events = try await f.engine.stores.streams.read("agents/hidden/repo-1", after: .start)
             #expect(events.events.contains { String(decoding: $0.data, as: UTF8.self).contains("\"dispatchId\":\"delivery-1\"") })
         }
     }
@@ -238,11 +239,11 @@ extension ServerFixture {
         try await f.scoped {
             await f.model.enqueue(.toolCall("work", ["label": "slow", "sleepMs": 300]))
             let id = try await f.promptId("del", "start")
-            let busy = try await #require(throws: FlueError.self) { try await f.host.deleteAgentSession(agent: "assistant", id: "del") }
+            let busy = try await #require(throws: FlueError.self) { try await f.engine.deleteAgentSession(agent: "assistant", id: "del") }
             #expect(busy.kind == .sessionBusy)
             _ = try await f.settled(id)
-            try await f.host.deleteAgentSession(agent: "assistant", id: "del")
-            #expect(try await f.host.stores.sessions.loadSession(SessionKey(agent: "assistant", instanceId: "del")) == nil)
+            try await f.engine.deleteAgentSession(agent: "assistant", id: "del")
+            #expect(try await f.engine.stores.sessions.loadSession(SessionKey(agent: "assistant", instanceId: "del")) == nil)
             let reply = try await f.post("/agents/assistant/del?wait=result", #"{"message":"fresh start"}"#)
             #expect(reply.status == 200)
             #expect(await f.model.requests().last?.body["messages"]?.arrayValue?.count == 1)
@@ -251,9 +252,9 @@ extension ServerFixture {
 
     @Test func aLeaseRenewedByALiveOwnerIsNeverTakenOver() async throws {
         let f = try await ServerFixture.start {
-            $0.submissionLease = .seconds(1)
-            $0.submissionLeaseRenewal = .milliseconds(250)
-            $0.recoveryScanInterval = .milliseconds(100)
+            $0.engine.submissionLease = .seconds(1)
+            $0.engine.submissionLeaseRenewal = .milliseconds(250)
+            $0.engine.recoveryScanInterval = .milliseconds(100)
         }
         try await f.scoped {
             await f.model.enqueue(.toolCall("work", ["label": "long", "sleepMs": 2500]))
@@ -266,7 +267,7 @@ extension ServerFixture {
     }
 
     @Test func aSubmissionPastItsTimeoutFailsBeforeTheNextTurn() async throws {
-        let f = try await ServerFixture.start { $0.submissionTimeout = .milliseconds(500) }
+        let f = try await ServerFixture.start { $0.engine.submissionTimeout = .milliseconds(500) }
         try await f.scoped {
             await f.model.enqueue(.toolCall("work", ["label": "slow", "sleepMs": 800]))
             let reply = try await f.post("/agents/assistant/late?wait=result", #"{"message":"go"}"#)

@@ -1,4 +1,5 @@
 import FluePersistenceSelection
+@testable import FlueEngine
 @testable import FlueServer
 import Logging
 import Testing
@@ -36,7 +37,7 @@ import Testing
         #expect(custom.longPollTimeout == .milliseconds(500))
         #expect(custom.writeStallTimeout == .milliseconds(2500))
         #expect(custom.sendBufferBytes == 65536)
-        #expect(custom.runLease == .seconds(9) && custom.runHeartbeatInterval == .seconds(3))
+        #expect(custom.engine.runLease == .seconds(9) && custom.engine.runHeartbeatInterval == .seconds(3))
         let defaults = try FlueConfiguration.fromEnvironment([:])
         #expect(defaults.sendBufferBytes == 262_144 && defaults.writeStallTimeout == .seconds(30))
         #expect(try FlueConfiguration.fromEnvironment(["SEND_BUFFER_BYTES": "0"]).sendBufferBytes == nil, "0 = system autotuning")

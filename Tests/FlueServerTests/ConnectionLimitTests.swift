@@ -1,4 +1,5 @@
 import FlueRuntime
+@testable import FlueEngine
 @testable import FlueServer
 import Foundation
 import Testing
@@ -169,7 +170,7 @@ import Darwin
             let received = try await Self.readUntilClosed(fd)
             #expect(received.closedByServer, "closed by the server, not by the 10 s read timeout")
             #expect(!received.text.contains("HTTP/1.1 202"), "the truncated request was not run: \(received.text)")
-            let runs = try await f.host.stores.runs.listRuns(status: nil, workflowName: "logs", limit: 10, cursor: nil)
+            let runs = try await f.engine.stores.runs.listRuns(status: nil, workflowName: "logs", limit: 10, cursor: nil)
             #expect(runs.runs.isEmpty)
         }
     }
@@ -213,11 +214,11 @@ import Darwin
             let (fd, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(5))
             Self.sendText(fd, request)
             try await Task.sleep(for: .milliseconds(300))
-            #expect(f.host.openConnections.current == 1, "the request is waiting for its result")
+            #expect(f.server.openConnections.current == 1, "the request is waiting for its result")
             close(fd)
             // The wait ends (the run or submission goes on) and the server closes its side at once,
             // well before the gate opens or the 20 s tool call returns.
-            #expect(try await Self.eventually(.seconds(5)) { f.host.openConnections.current == 0 }, "connection released")
+            #expect(try await Self.eventually(.seconds(5)) { f.server.openConnections.current == 0 }, "connection released")
             f.gate.open()
         }
     }
@@ -253,7 +254,7 @@ import Darwin
         try await f.scoped {
             let first = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(5)).fd
             let second = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(5)).fd
-            #expect(try await Self.eventually { f.host.openConnections.current == 2 })
+            #expect(try await Self.eventually { f.server.openConnections.current == 2 })
 
             let refused = try await f.raw("GET /runs/nope HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(refused.hasPrefix("HTTP/1.1 503 "), "\(refused)")
@@ -277,7 +278,7 @@ import Darwin
 
             close(first)
             close(second)
-            #expect(try await Self.eventually { f.host.openConnections.current == 0 })
+            #expect(try await Self.eventually { f.server.openConnections.current == 0 })
             let served = try await f.raw("GET /runs/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             #expect(served.hasPrefix("HTTP/1.1 404 "), "below the limit again: \(served)")
         }
@@ -285,10 +286,10 @@ import Darwin
 
     /// Opens a live read of `path` on a new connection and waits until the server counts it.
     static func openLiveRead(_ f: ServerFixture, _ path: String, mode: String) async throws -> Int32 {
-        let before = f.host.liveReads.count()
+        let before = f.server.liveReads.count()
         let (fd, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(5))
         sendText(fd, "GET \(path)?offset=now&live=\(mode) HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(try await eventually { f.host.liveReads.count() == before + 1 }, "\(path) is being read live")
+        #expect(try await eventually { f.server.liveReads.count() == before + 1 }, "\(path) is being read live")
         return fd
     }
 
@@ -335,10 +336,10 @@ import Darwin
             let runId = try await f.startRun("gated")
             let path = "runs/\(runId)"
             let fd = try await Self.openLiveRead(f, "/\(path)", mode: mode)
-            #expect(f.host.liveReads.count(of: path) == 1)
+            #expect(f.server.liveReads.count(of: path) == 1)
             close(fd)
             // Well before the 30 s poll timeout or heartbeat, the slot is free again...
-            #expect(try await Self.eventually(.seconds(5)) { f.host.liveReads.count(of: path) == 0 }, "slot released")
+            #expect(try await Self.eventually(.seconds(5)) { f.server.liveReads.count(of: path) == 0 }, "slot released")
             // ...and the next reader of the stream gets it.
             let next = try await Self.openLiveRead(f, "/\(path)", mode: mode)
             close(next)

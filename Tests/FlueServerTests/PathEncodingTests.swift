@@ -1,5 +1,6 @@
 import FlueRuntime
 import FluePersistence
+@testable import FlueEngine
 @testable import FlueServer
 import Foundation
 import HTTPTypes

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FluePersistence
 import FlueProviders
 import FlueRuntime
+@testable import FlueEngine
 import FlueServer
 import FlueTestSupport
 import Foundation
@@ -81,7 +82,8 @@ final class ToolLedger: Sendable {
 /// server behind it and an HTTP client.
 final class ServerFixture: Sendable {
     let model: FakeModelServer
-    let host: FlueHost
+    let server: FlueServer
+    var engine: Engine { server.engine }
     let port: Int
     let gate: Gate
     let prefix: String
@@ -103,7 +105,7 @@ final class ServerFixture: Sendable {
         var configuration = FlueConfiguration(host: "127.0.0.1", port: 0)
         configuration.longPollTimeout = .milliseconds(400)
         configuration.sseHeartbeatInterval = .milliseconds(150)
-        configuration.shutdownGracePeriod = .seconds(5)
+        configuration.engine.shutdownGracePeriod = .seconds(5)
         configure(&configuration)
         let gate = Gate()
         let translator = try Agent(name: "translator", instructions: "Translate.")
@@ -150,8 +152,9 @@ final class ServerFixture: Sendable {
             .http(try Agent(name: "guarded-agent", instructions: "Secret.")),
             .internal(try Agent(name: "hidden", instructions: "Handle webhooks.", tools: [work])),
         ]
-        let host = try FlueHost(
-            workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration)
+        let engine = try Engine(
+            workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration.engine)
+        let server = FlueServer(engine: engine, configuration: configuration)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         router.get("/health") { _, _ in "ok" }
@@ -171,21 +174,21 @@ final class ServerFixture: Sendable {
             if context.parameters.get("id") == "admin" { return Response(status: .forbidden) }
             return try await requireToken(request, context)
         }
-        FlueRoutes(host: host, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": agentGuard])
+        FlueRoutes(server: server, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": agentGuard])
             .register(on: router, prefix: prefix)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = FlueServer.application(host: host, router: router) { channel in
+        let app = server.application(router: router) { channel in
             continuation.yield(channel.localAddress?.port ?? 0)
             continuation.finish()
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: host)], gracefulShutdownSignals: [], logger: host.logger))
+                services: [.init(service: app), .init(service: engine)], gracefulShutdownSignals: [], logger: server.logger))
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TestFailure() }
         return ServerFixture(
-            model: model, host: host, port: port, gate: gate, ledger: ledger, prefix: prefix, group: group, serverTask: task)
+            model: model, server: server, port: port, gate: gate, ledger: ledger, prefix: prefix, group: group, serverTask: task)
     }
 
     private let group: ServiceGroup
@@ -193,13 +196,13 @@ final class ServerFixture: Sendable {
     let ledger: ToolLedger
 
     private init(
-        model: FakeModelServer, host: FlueHost, port: Int, gate: Gate, ledger: ToolLedger, prefix: String,
+        model: FakeModelServer, server: FlueServer, port: Int, gate: Gate, ledger: ToolLedger, prefix: String,
         group: ServiceGroup, serverTask: Task<Void, any Error>
     ) {
         self.ledger = ledger
         self.group = group
         self.model = model
-        self.host = host
+        self.server = server
         self.port = port
         self.gate = gate
         self.prefix = prefix

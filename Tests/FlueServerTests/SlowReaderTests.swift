@@ -1,5 +1,6 @@
 import FluePersistence
 import FlueRuntime
+@testable import FlueEngine
 @testable import FlueServer
 import Foundation
 import Testing
@@ -109,7 +110,7 @@ import Glibc
             #expect(reply.status == 200)
             // Found in the store, not over HTTP: a pooled client connection idle for longer than the
             // 300 ms keep-alive could be closed by the server just as the client reuses it.
-            let stored = try await f.host.stores.streams.read("agents/assistant/large", after: .start, limit: 1000).events
+            let stored = try await f.engine.stores.streams.read("agents/assistant/large", after: .start, limit: 1000).events
             let large = try #require(stored.first { $0.data.count >= 1_000_000 })
             let offset = StreamOffset(sequence: large.offset.sequence - 1).description
             let (fd, _) = try ServerFixture.connectSocket(port: f.port, receiveBuffer: 65536, timeout: .seconds(5))

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FlueRuntime
+@testable import FlueEngine
 import FlueServer
 import Foundation
 import NIOCore
@@ -198,7 +199,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
 
         let started = ContinuousClock.now
-        let drain = Task { await f.host.drain() }
+        let drain = Task { await f.engine.drain() }
         let raw = try await collector.value  // the SSE response ends
         let polled = try await poll
         #expect(ContinuousClock.now - started < .seconds(5))

@@ -1,4 +1,5 @@
 import FlueRuntime
+@testable import FlueEngine
 import FlueServer
 import FlueTestSupport
 import Foundation
@@ -157,8 +158,8 @@ import Testing
     @Test func internalWorkflowsRunFromCodeAndTheirRunsAreReadable() async throws {
         let f = try await ServerFixture.start()
         try await f.scoped {
-            let nightly = try #require(f.host.workflow(named: "nightly"))
-            let receipt = try await f.host.startRun(nightly, payload: try nightly.validatePayload([:]))
+            let nightly = try #require(f.engine.workflow(named: "nightly"))
+            let receipt = try await f.engine.startRun(nightly, payload: try nightly.validatePayload([:]))
             guard case .completed(let result) = await receipt.completion.value else {
                 Issue.record("nightly failed")
                 return

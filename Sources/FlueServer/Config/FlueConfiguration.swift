@@ -1,8 +1,9 @@
+import FlueEngine
 import FlueRuntime
 import Foundation
 import Logging
 
-/// Server settings, read from the environment at start (SPEC §8).
+/// Server settings, read from the environment at start (SPEC §8); ``engine`` holds the engine's.
 ///
 /// | variable | default | meaning |
 /// | --- | --- | --- |
@@ -30,35 +31,15 @@ public struct FlueConfiguration: Sendable {
     public var requestBodyLimit: Int
     /// Adds `dev` guidance to error envelopes. Never enable in production.
     public var developmentMode: Bool
-    /// How long shutdown waits for running workflows before giving up on them.
-    public var shutdownGracePeriod: Duration
     /// How long a long-poll read waits for new events before answering 204.
     public var longPollTimeout: Duration
     /// Interval of SSE `: heartbeat` comments.
     public var sseHeartbeatInterval: Duration
-    /// A run whose owner has not sent a heartbeat for this long is considered orphaned.
-    public var runLease: Duration
-    /// How often the owner renews its runs' heartbeats.
-    public var runHeartbeatInterval: Duration
-    /// How often orphaned runs and expired submission leases are looked for (also once at start).
-    public var recoveryScanInterval: Duration
     /// Largest agent prompt body accepted, in bytes (`{message, images}`; an image may carry up
     /// to 14 MiB of base64).
     public var agentRequestBodyLimit: Int
-    /// How long a running agent submission stays claimed without a renewal.
-    public var submissionLease: Duration
-    /// How often the owner renews its submission leases.
-    public var submissionLeaseRenewal: Duration
-    /// Agent submissions this process runs at once.
-    public var agentConcurrency: Int
-    /// Attempts (the first included) before a submission fails as exhausted.
-    public var submissionMaxAttempts: Int
-    /// How long after its first start a submission may still begin a model turn.
-    public var submissionTimeout: Duration
-    /// How often streamed model output is saved as a stream-chunk segment.
-    public var streamChunkInterval: Duration
-    /// How often the claim loop looks for queued work admitted by other processes.
-    public var claimPollInterval: Duration
+    /// How the engine runs work (leases, recovery, concurrency, shutdown grace).
+    public var engine: EngineConfiguration
     /// The kernel send buffer of each connection (`SO_SNDBUF`, bytes; `nil` keeps the system's
     /// autotuning): what a reader that stops reading can hold in the kernel.
     public var sendBufferBytes: Int? = 262_144
@@ -102,33 +83,19 @@ public struct FlueConfiguration: Sendable {
 
     public init(
         host: String = "0.0.0.0", port: Int = 3000, logLevel: Logger.Level = .info,
-        requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, shutdownGracePeriod: Duration = .seconds(30),
-        longPollTimeout: Duration = .seconds(30), sseHeartbeatInterval: Duration = .seconds(15),
-        runLease: Duration = .seconds(30), runHeartbeatInterval: Duration = .seconds(10),
-        recoveryScanInterval: Duration = .seconds(5), agentRequestBodyLimit: Int = 32 << 20,
-        submissionLease: Duration = .seconds(30), submissionLeaseRenewal: Duration = .seconds(10),
-        agentConcurrency: Int = 32, submissionMaxAttempts: Int = 10, submissionTimeout: Duration = .seconds(3600),
-        streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1)
+        requestBodyLimit: Int = 1 << 20, developmentMode: Bool = false, longPollTimeout: Duration = .seconds(30),
+        sseHeartbeatInterval: Duration = .seconds(15), agentRequestBodyLimit: Int = 32 << 20,
+        engine: EngineConfiguration = EngineConfiguration()
     ) {
-        self.agentRequestBodyLimit = agentRequestBodyLimit
-        self.submissionLease = submissionLease
-        self.submissionLeaseRenewal = submissionLeaseRenewal
-        self.agentConcurrency = agentConcurrency
-        self.submissionMaxAttempts = submissionMaxAttempts
-        self.submissionTimeout = submissionTimeout
-        self.streamChunkInterval = streamChunkInterval
-        self.claimPollInterval = claimPollInterval
-        self.runLease = runLease
-        self.runHeartbeatInterval = runHeartbeatInterval
-        self.recoveryScanInterval = recoveryScanInterval
         self.host = host
         self.port = port
         self.logLevel = logLevel
         self.requestBodyLimit = requestBodyLimit
         self.developmentMode = developmentMode
-        self.shutdownGracePeriod = shutdownGracePeriod
         self.longPollTimeout = longPollTimeout
         self.sseHeartbeatInterval = sseHeartbeatInterval
+        self.agentRequestBodyLimit = agentRequestBodyLimit
+        self.engine = engine
     }
 
     /// Variables reserved for Flue's CLI; a server started with any of them set refuses to run.
@@ -172,11 +139,11 @@ public struct FlueConfiguration: Sendable {
             configuration.requestBodyLimit = bytes
         }
         if let seconds = try seconds("RUN_LEASE_SECONDS", at: value, atLeast: 1, "1") {
-            configuration.runLease = seconds
-            configuration.runHeartbeatInterval = seconds / 3
+            configuration.engine.runLease = seconds
+            configuration.engine.runHeartbeatInterval = seconds / 3
         }
         if let seconds = try seconds("RECOVERY_SCAN_SECONDS", at: value, atLeast: 0.001, "0.001") {
-            configuration.recoveryScanInterval = seconds
+            configuration.engine.recoveryScanInterval = seconds
         }
         if let seconds = try seconds("LONG_POLL_TIMEOUT_SECONDS", at: value, atLeast: 0.1, "0.1") {
             configuration.longPollTimeout = seconds
@@ -218,10 +185,10 @@ public struct FlueConfiguration: Sendable {
             configuration.healthCheckPath = path
         }
         if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1, "1") {
-            configuration.submissionLease = seconds
-            configuration.submissionLeaseRenewal = seconds / 3
+            configuration.engine.submissionLease = seconds
+            configuration.engine.submissionLeaseRenewal = seconds / 3
         }
-        if let count = try count("AGENT_CONCURRENCY", at: value, in: 1...Int.max) { configuration.agentConcurrency = count }
+        if let count = try count("AGENT_CONCURRENCY", at: value, in: 1...Int.max) { configuration.engine.agentConcurrency = count }
         return configuration
     }
 

@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -154,10 +155,17 @@ extension FlueHTTPError {
         return error
     }
 
-    /// A runtime error that escaped to HTTP keeps its own type with status 500 (e.g. under
-    /// `?wait=result`); anything that is not a `FlueError` becomes the fixed `internal_error`.
+    /// Engine refusals become `503` (shutting down) or `499` (the waiting client left); a store
+    /// outage `503 store_unavailable`; a runtime error that escaped to HTTP keeps its own type with
+    /// status 500 (e.g. under `?wait=result`), or 409 for conflicts; anything else becomes the
+    /// fixed `internal_error`.
     public static func from(_ error: any Error) -> FlueHTTPError {
         if let http = error as? FlueHTTPError { return http }
+        switch error as? EngineError {
+        case .shuttingDown(let details): return serviceUnavailable(details)
+        case .waitAbandoned: return clientClosedRequest
+        case nil: break
+        }
         if case PersistenceError.unavailable = error {
             return FlueHTTPError(
                 .serviceUnavailable, type: "store_unavailable", message: "The state store is unavailable.",

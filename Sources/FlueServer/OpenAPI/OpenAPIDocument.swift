@@ -1,17 +1,18 @@
+import FlueEngine
 import FlueRuntime
 
 /// Builds the OpenAPI 3.1 document served at `GET /openapi.json`: one path per exposed workflow
 /// with its payload and result schemas, the run and agent routes, and every status each route
 /// can answer. Kept true by a schemathesis run in CI (`ci/schemathesis.sh`).
 enum OpenAPIDocument {
-    static func make(host: FlueHost, prefix: String) -> JSONValue {
+    static func make(engine: Engine, prefix: String) -> JSONValue {
         var paths: [String: JSONValue] = [:]
-        for name in host.exposedWorkflowNames {
-            guard let workflow = host.workflow(named: name) else { continue }
+        for name in engine.exposedWorkflowNames {
+            guard let workflow = engine.workflow(named: name) else { continue }
             paths["/workflows/\(name)"] = workflowPath(name, workflow)
         }
         paths["/runs/{runId}"] = runPath()
-        if !host.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(host) }
+        if !engine.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(engine) }
         paths["/openapi.json"] = [
             "get": [
                 "operationId": "openAPIDocument", "tags": ["meta"],
@@ -100,14 +101,14 @@ enum OpenAPIDocument {
     // MARK: agents
 
     /// `POST`/`GET`/`HEAD /agents/{name}/{id}`: one generic path for every exposed agent.
-    private static func agentPath(_ host: FlueHost) -> JSONValue {
+    private static func agentPath(_ engine: Engine) -> JSONValue {
         let parameters: [JSONValue] = [
             [
                 "name": "name", "in": "path", "required": true,
                 "description": "An exposed agent's name (letters, digits, _ and -; starts with a letter; at most 64).",
                 "schema": [
                     "type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$",
-                    "enum": .array(host.exposedAgentNames.map(JSONValue.string)),
+                    "enum": .array(engine.exposedAgentNames.map(JSONValue.string)),
                 ],
             ],
             [

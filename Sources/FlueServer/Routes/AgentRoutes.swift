@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -47,8 +48,8 @@ extension FlueRoutes {
                 "Instance ids are 1 to 256 characters: letters, digits and . _ ~ : @ + - (no slashes or spaces), "
                     + "and not . or .. alone.")
         }
-        guard let registration = host.agents[name], registration.exposed else {
-            throw FlueHTTPError.agentNotFound(name, available: host.exposedAgentNames)
+        guard let registration = engine.agents[name], registration.exposed else {
+            throw FlueHTTPError.agentNotFound(name, available: engine.exposedAgentNames)
         }
         let guardResponse = try await agentGuards[name]?(request, context)
         return (SubmissionSessionKey(agent: name, instanceId: id), guardResponse)
@@ -58,9 +59,9 @@ extension FlueRoutes {
         let waitForResult = try Self.waitParameter(request)
         let (key, guardResponse) = try await agentAddress(request, context)
         if let guardResponse { return guardResponse }
-        let body = try await JSONBody.read(request, limit: host.configuration.agentRequestBodyLimit)
-        let input = try AgentInput.validateDirect(body)
-        let receipt = try await host.admitPrompt(agent: key.agent, id: key.instanceId, input: input)
+        let body = try await JSONBody.read(request, limit: server.configuration.agentRequestBodyLimit)
+        let input = try AgentPromptBody.validate(body)
+        let receipt = try await engine.admitPrompt(agent: key.agent, id: key.instanceId, input: input)
         let streamURL = Self.agentStreamURL(request, key)
         guard waitForResult else {
             var response = Self.json(
@@ -73,15 +74,13 @@ extension FlueRoutes {
             response.headers[.streamNextOffset] = receipt.offset
             return response
         }
-        let outcome = try await host.result(
-            ofSubmission: receipt.submissionId, agent: key.agent, id: key.instanceId, client: ClientConnection.current)
+        let (outcome, offset) = try await engine.settlement(of: receipt, abandon: ClientConnection.current?.goneSignal())
         switch outcome {
         case .completed(let result):
-            let tail = try await host.stores.streams.meta(receipt.streamPath)?.tail ?? .start
             return Self.json(
                 .ok,
                 [
-                    "result": result, "streamUrl": .string(streamURL), "offset": .string(tail.description),
+                    "result": result, "streamUrl": .string(streamURL), "offset": .string(offset.description),
                     "submissionId": .string(receipt.submissionId),
                 ])
         case .failed(let error):
@@ -101,8 +100,8 @@ extension FlueRoutes {
         if let guardResponse { return guardResponse }
         let path = AgentAddress.streamPath(key)
         let reader = StreamReader(
-            store: host.stores.streams, path: path, notFound: .streamNotFound(path), configuration: host.configuration,
-            lifecycle: host.lifecycle, liveReads: host.liveReads)
+            store: engine.stores.streams, path: path, notFound: .streamNotFound(path), configuration: server.configuration,
+            shutdown: engine.shutdown, liveReads: server.liveReads)
         if request.method == .head { return try await reader.head() }
         return try await reader.get(request)
     }

@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -16,22 +17,24 @@ public typealias RouteGuard<Context: RequestContext> = @Sendable (Request, Conte
 /// ```swift
 /// let router = Router()
 /// router.get("/health") { _, _ in ["ok": true] }
-/// FlueRoutes(host: host, guards: ["translate": requireToken]).register(on: router, prefix: "/api")
+/// FlueRoutes(server: server, guards: ["translate": requireToken]).register(on: router, prefix: "/api")
 /// ```
 public struct FlueRoutes<Context: RequestContext>: Sendable {
-    public let host: FlueHost
+    public let server: FlueServer
     /// Guards by workflow name.
     public let guards: [String: RouteGuard<Context>]
     /// Guards by agent name: they run before admission and before stream reads of the agent.
     public let agentGuards: [String: RouteGuard<Context>]
 
     public init(
-        host: FlueHost, guards: [String: RouteGuard<Context>] = [:], agentGuards: [String: RouteGuard<Context>] = [:]
+        server: FlueServer, guards: [String: RouteGuard<Context>] = [:], agentGuards: [String: RouteGuard<Context>] = [:]
     ) {
-        self.host = host
+        self.server = server
         self.guards = guards
         self.agentGuards = agentGuards
     }
+
+    var engine: Engine { server.engine }
 
     static var otherMethods: [HTTPRequest.Method] { [.put, .delete, .patch, .options] }
 
@@ -69,7 +72,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         for method in PathParameters.documentMethods {
             group.on("openapi.json", method: method) { request, _ in
                 try await routes.handle(request) {
-                    let document = OpenAPIDocument.make(host: routes.host, prefix: base == "/" ? "" : base)
+                    let document = OpenAPIDocument.make(engine: routes.engine, prefix: base == "/" ? "" : base)
                     return Response(
                         status: .ok, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(data: document.jsonData())))
@@ -85,11 +88,11 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             response = try await body()
         } catch {
             var http = FlueHTTPError.from(error)
-            if !(error is FlueHTTPError) && !(error is FlueError) {
-                host.logger.error(
+            if !(error is FlueHTTPError) && !(error is FlueError) && !(error is EngineError) {
+                server.logger.error(
                     "internal error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             }
-            http.developmentMode = host.configuration.developmentMode
+            http.developmentMode = server.configuration.developmentMode
             response = http.response()
         }
         if request.method == .head { response.body = ResponseBody() }
@@ -106,11 +109,11 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             throw FlueHTTPError.invalidRequest(
                 "Workflow URLs must have the shape /workflows/<name> with a non-empty segment.")
         }
-        guard let registration = host.workflows[name], registration.exposed else {
-            throw FlueHTTPError.workflowNotFound(name, available: host.exposedWorkflowNames)
+        guard let registration = engine.workflows[name], registration.exposed else {
+            throw FlueHTTPError.workflowNotFound(name, available: engine.exposedWorkflowNames)
         }
         if let guardResponse = try await guards[name]?(request, context) { return guardResponse }
-        let body = try await JSONBody.read(request, limit: host.configuration.requestBodyLimit)
+        let body = try await JSONBody.read(request, limit: server.configuration.requestBodyLimit)
         let payload: ValidatedPayload
         do {
             payload = try registration.workflow.validatePayload(body)
@@ -120,7 +123,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                 details: "The payload does not match workflow \(name): \(error.message)",
                 meta: error.details["issues"].map { ["issues": $0] })
         }
-        let receipt = try await host.startRun(registration.workflow, payload: payload)
+        let receipt = try await engine.startRun(registration.workflow, payload: payload)
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
@@ -173,19 +176,19 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     private func readRun(_ request: Request, _ context: Context) async throws -> Response {
         let context = try PathParameters.decoding(["runId"], in: context)
         let runId = context.parameters.get("runId") ?? ""
-        guard PathParameters.isValidRunId(runId), let pointer = try await host.stores.runs.lookupRun(runId),
-            host.workflows[pointer.workflowName] != nil
+        guard PathParameters.isValidRunId(runId), let pointer = try await engine.stores.runs.lookupRun(runId),
+            engine.workflows[pointer.workflowName] != nil
         else { throw FlueHTTPError.runNotFound(runId) }
         if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }
         let reader = StreamReader(
-            store: host.stores.streams, path: "runs/\(runId)", notFound: .runNotFound(runId),
-            configuration: host.configuration, lifecycle: host.lifecycle, liveReads: host.liveReads)
+            store: engine.stores.streams, path: "runs/\(runId)", notFound: .runNotFound(runId),
+            configuration: server.configuration, shutdown: engine.shutdown, liveReads: server.liveReads)
         if request.method == .head { return try await reader.head() }
         if !request.uri.queryParameters.getAll("meta").isEmpty {
             // The read parameters are validated as on any read (then have no effect), so a typo
             // never passes silently.
             _ = try StreamQuery(request.uri.queryParameters)
-            guard let record = try await host.stores.runs.getRun(runId) else { throw FlueHTTPError.runNotFound(runId) }
+            guard let record = try await engine.stores.runs.getRun(runId) else { throw FlueHTTPError.runNotFound(runId) }
             return Self.json(.ok, try JSONValue(encoding: record))
         }
         return try await reader.get(request)

@@ -1,3 +1,4 @@
+import FlueEngine
 import Foundation
 import HTTPTypes
 import Hummingbird

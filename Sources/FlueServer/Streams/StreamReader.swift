@@ -1,3 +1,4 @@
+import FlueEngine
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -12,7 +13,7 @@ struct StreamReader: Sendable {
     /// The 404 to answer when the stream does not exist.
     var notFound: FlueHTTPError
     var configuration: FlueConfiguration
-    var lifecycle: ServerLifecycle
+    var shutdown: ShutdownLatch
     var liveReads: LiveReadLimiter
 
     static let batchSize = 100
@@ -92,10 +93,10 @@ struct StreamReader: Sendable {
     private func longPoll(start: StreamOffset, clientCursor: String?) async throws -> Response {
         let changes = store.subscribe(path)
         var result = try await readBatch(after: start)
-        if result.events.isEmpty && !(result.closed && result.upToDate) && !lifecycle.isShuttingDown {
+        if result.events.isEmpty && !(result.closed && result.upToDate) && !shutdown.isSet {
             let deadline = ContinuousClock.now + configuration.longPollTimeout
             try await withLiveWakes(
-                changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: ClientConnection.current?.goneSignal(),
+                changes: changes, shutdown: shutdown.signal(), clientGone: ClientConnection.current?.goneSignal(),
                 tick: configuration.longPollTimeout
             ) { wakes in
                 for await wake in wakes {
@@ -140,7 +141,7 @@ struct StreamReader: Sendable {
         let store = self.store
         let path = self.path
         let configuration = self.configuration
-        let lifecycle = self.lifecycle
+        let shutdown = self.shutdown
         let changes = store.subscribe(path)
         let client = ClientConnection.current
         let clientGone = client?.goneSignal()
@@ -163,7 +164,7 @@ struct StreamReader: Sendable {
                     return Self.control(object)
                 }
                 try await withLiveWakes(
-                    changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: clientGone,
+                    changes: changes, shutdown: shutdown.signal(), clientGone: clientGone,
                     tick: configuration.sseHeartbeatInterval
                 ) { wakes in
                     var iterator = wakes.makeAsyncIterator()
@@ -171,7 +172,7 @@ struct StreamReader: Sendable {
                         // Also checked here, not only as wake-ups: a burst of changes can push
                         // those out of the wake-up buffer while this loop catches up.
                         if client?.isGone == true { return }
-                        if lifecycle.isShuttingDown {
+                        if shutdown.isSet {
                             try await writer.write(control(upToDate: false))
                             return
                         }

@@ -1,5 +1,4 @@
 import FluePersistence
-import FlueProviders
 import FlueRuntime
 import Foundation
 import Logging
@@ -8,7 +7,7 @@ import Synchronization
 
 extension Date {
     /// Now, truncated to whole milliseconds (the precision every store and the wire keep).
-    static var nowMilliseconds: Date {
+    package static var nowMilliseconds: Date {
         Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
     }
 }
@@ -17,7 +16,7 @@ extension Date {
 public struct WorkflowRegistration: Sendable {
     public var workflow: Workflow
     /// `true`: `POST /workflows/<name>` exists. `false`: the workflow can only be started from code
-    /// (`FlueHost.startRun`, the `run` subcommand); its runs are still readable over HTTP.
+    /// (`Engine.startRun`, the `run` subcommand); its runs are still readable over HTTP.
     public var exposed: Bool
 
     /// A workflow with an HTTP route.
@@ -31,29 +30,34 @@ public struct WorkflowRegistration: Sendable {
     }
 }
 
-/// Runs workflows and owns the state the HTTP routes serve. It is a `Service`: on graceful
-/// shutdown it ends live reads, refuses new runs and waits (up to the grace period) for
-/// running ones.
-public final class FlueHost: Service {
-    public let configuration: FlueConfiguration
+/// The durable engine: runs workflows, admits agent input into durable submissions and runs
+/// them, recovers work whose process died, and writes every event to the stores. It knows
+/// nothing of HTTP: `FlueServer` serves it, and code can drive it directly (the example's
+/// `run` subcommand does).
+///
+/// It is a `Service`: on graceful shutdown it sets ``shutdown`` (live readers and waiters
+/// stop), refuses new work and waits, up to ``EngineConfiguration/shutdownGracePeriod``, for
+/// running workflows and for agent submissions to reach a turn boundary.
+///
+/// Errors it throws: ``EngineError`` (shutting down, a wait abandoned) and `FlueError`
+/// (unknown agent, bad instance id, dispatch-id conflict, session busy, and the runtime's own).
+public final class Engine: Service {
+    public let configuration: EngineConfiguration
     public let models: any ModelResolver
     public let stores: FlueStores
     public let logger: Logger
-    public let lifecycle = ServerLifecycle()
-    /// Live reads (long-poll, SSE) in progress, bounded by `maxLiveReads` / `maxLiveReadsPerStream`.
-    public let liveReads: LiveReadLimiter
-    /// Connections open on the server built by `FlueServer.application`, bounded by `maxConnections`.
-    public let openConnections = OpenConnections()
+    /// Set once shutdown begins; readers and waiters listen to it.
+    public let shutdown = ShutdownLatch()
     /// Identifies this process as the owner of the runs it starts.
     public let ownerId = "owner_" + UUID().uuidString.lowercased()
-    let workflows: [String: WorkflowRegistration]
-    let agents: [String: AgentRegistration]
+    package let workflows: [String: WorkflowRegistration]
+    package let agents: [String: AgentRegistration]
     let coordinator: AgentCoordinator
     private let running = Mutex<[String: Task<RunResult, Never>]>([:])
 
     public init(
         workflows: [WorkflowRegistration], agents: [AgentRegistration] = [], models: any ModelResolver,
-        stores: FlueStores = .inMemory(), configuration: FlueConfiguration = FlueConfiguration(),
+        stores: FlueStores = .inMemory(), configuration: EngineConfiguration = EngineConfiguration(),
         logger: Logger = Logger(label: "flue")
     ) throws {
         var byName: [String: WorkflowRegistration] = [:]
@@ -75,9 +79,6 @@ public final class FlueHost: Service {
         self.models = models
         self.stores = stores
         self.configuration = configuration
-        self.liveReads = LiveReadLimiter(
-            maxTotal: configuration.maxLiveReads, maxPerStream: configuration.maxLiveReadsPerStream,
-            retryAfterSeconds: configuration.overloadRetryAfterSeconds)
         self.logger = logger
         self.coordinator = AgentCoordinator(
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
@@ -100,15 +101,15 @@ public final class FlueHost: Service {
         try await admitPrompt(agent: agent, id: id, input: AgentInput.direct(message: message, images: images))
     }
 
-    func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {
+    package func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {
         try refuseWhileShuttingDown()
         try Self.validateInstanceId(id)
         let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (admission, offset) = try await coordinator.admit(
             key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
         return SubmissionReceipt(
-            submissionId: admission.record.submissionId, streamPath: AgentAddress.streamPath(key),
-            offset: offset.description, acceptedAt: admission.record.acceptedAt)
+            submissionId: admission.record.submissionId, key: key, offset: offset.description,
+            acceptedAt: admission.record.acceptedAt)
     }
 
     /// Sends application input (a webhook delivery, a scheduled job) to agent instance `id`,
@@ -129,18 +130,25 @@ public final class FlueHost: Service {
     }
 
     /// Waits until a submission settles (in any process sharing the store) and returns how.
+    /// Throws ``EngineError/shuttingDown(_:)`` if shutdown begins first (the submission goes on).
     public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionResult {
-        try await result(ofSubmission: submissionId, agent: agent, id: id, client: nil)
+        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        let (record, _) = try await coordinator.waitForSettlement(
+            submissionId, key: key, after: nil, shutdown: shutdown, abandon: nil)
+        return SubmissionResult(record)
     }
 
-    /// As above; stops waiting (`499`) when `client`, the connection of the request that waits, is gone.
-    func result(ofSubmission submissionId: String, agent: String, id: String, client: ClientConnection?) async throws
-        -> SubmissionResult
+    /// Waits until the prompt of `receipt` settles and returns how, with the stream offset just
+    /// past its `submission_settled` event (what `?wait=result` answers). Throws
+    /// ``EngineError/waitAbandoned`` once `abandon` finishes (the waiting client left) and
+    /// ``EngineError/shuttingDown(_:)`` if shutdown begins first; the submission goes on either way.
+    public func settlement(of receipt: SubmissionReceipt, abandon: AsyncStream<Void>? = nil) async throws
+        -> (result: SubmissionResult, offset: StreamOffset)
     {
-        let record = try await coordinator.waitForSettlement(
-            submissionId, key: SubmissionSessionKey(agent: agent, instanceId: id), lifecycle: lifecycle, client: client)
-        if record.status == .completed { return .completed(record.result ?? .null) }
-        return .failed(record.error ?? FlueError(.operationFailed, "the submission failed").json)
+        let (record, offset) = try await coordinator.waitForSettlement(
+            receipt.submissionId, key: receipt.key, after: StreamOffset(parsing: receipt.offset) ?? .start,
+            shutdown: shutdown, abandon: abandon)
+        return (SubmissionResult(record), offset)
     }
 
     /// Deletes the stored conversation of agent instance `id`; fails with `session_busy` while
@@ -170,8 +178,8 @@ public final class FlueHost: Service {
     }
 
     private func refuseWhileShuttingDown() throws {
-        guard !lifecycle.isShuttingDown else {
-            throw FlueHTTPError.serviceUnavailable("The server is shutting down and accepts no new work.")
+        guard !shutdown.isSet else {
+            throw EngineError.shuttingDown("The server is shutting down and accepts no new work.")
         }
     }
 
@@ -350,7 +358,7 @@ public final class FlueHost: Service {
     /// Ends live reads, stops agent submissions at their next turn boundary (leaving them for
     /// the next process) and waits for running workflows, each bounded by the grace period.
     public func drain() async {
-        lifecycle.beginShutdown()
+        shutdown.begin()
         async let submissionsStopped: Void = coordinator.drain(grace: configuration.shutdownGracePeriod)
         await drainWorkflows()
         await submissionsStopped

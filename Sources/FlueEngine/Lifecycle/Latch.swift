@@ -3,7 +3,7 @@ import Synchronization
 
 /// A one-way switch with listeners: once set it stays set, and every `signal()` sequence finishes
 /// (at once for one asked for afterwards). Shutdown and a client leaving are both such switches.
-final class Latch: Sendable {
+package final class Latch: Sendable {
     private struct State {
         var isSet = false
         var listeners: [UUID: AsyncStream<Void>.Continuation] = [:]
@@ -11,12 +11,12 @@ final class Latch: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    package init() {}
 
-    var isSet: Bool { state.withLock { $0.isSet } }
+    package var isSet: Bool { state.withLock { $0.isSet } }
 
     /// A sequence that finishes when the latch is set (at once if it already is).
-    func signal() -> AsyncStream<Void> {
+    package func signal() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         let id = UUID()
         let alreadySet = state.withLock { state -> Bool in
@@ -32,7 +32,7 @@ final class Latch: Sendable {
     }
 
     /// Sets the latch and wakes every listener; later calls do nothing.
-    func set() {
+    package func set() {
         let listeners = state.withLock { state -> [AsyncStream<Void>.Continuation] in
             guard !state.isSet else { return [] }
             state.isSet = true

@@ -2,39 +2,10 @@ import FluePersistence
 import FlueRuntime
 import Foundation
 
-/// The body of `POST /agents/:name/:id` and how a stored submission input becomes a user message.
-enum AgentInput {
-    /// The largest accepted image, in base64 characters (14 MiB).
-    static let maxImageCharacters = 14_680_064
-
-    static let shapeMessage =
-        "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[] }, "
-        + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."
-
-    /// Validates a direct prompt body and returns the stored input `{message, images?}` (unknown
-    /// keys dropped).
-    static func validateDirect(_ body: JSONValue) throws -> JSONValue {
-        guard case .object(let object) = body, case .string(let message)? = object["message"] else {
-            throw FlueHTTPError.invalidRequest(shapeMessage)
-        }
-        var images: [ImageContent] = []
-        if let value = object["images"], value != .null {
-            guard case .array(let items) = value else { throw FlueHTTPError.invalidRequest(shapeMessage) }
-            for item in items {
-                guard item["type"] == "image", let data = item["data"]?.stringValue,
-                    let mimeType = item["mimeType"]?.stringValue
-                else { throw FlueHTTPError.invalidRequest(shapeMessage) }
-                guard data.utf8.count <= maxImageCharacters else {
-                    throw FlueHTTPError.invalidRequest("Image data exceeds the \(maxImageCharacters) character limit.")
-                }
-                images.append(ImageContent(data: data, mimeType: mimeType))
-            }
-        }
-        return direct(message: message, images: images)
-    }
-
+/// The stored input of a submission and how it becomes a user message.
+package enum AgentInput {
     /// The stored input of a direct prompt: `{message, images?}` (`images` only when there are some).
-    static func direct(message: String, images: [ImageContent]) -> JSONValue {
+    package static func direct(message: String, images: [ImageContent]) -> JSONValue {
         var input: [String: JSONValue] = ["message": .string(message)]
         if !images.isEmpty {
             input["images"] = .array(

@@ -8,13 +8,13 @@ import Synchronization
 /// head under a lease (renewed while the attempt runs), runs it through the agent loop with a
 /// turn journal, settles it exactly once, and recovers submissions whose owner died.
 ///
-/// Different instances run in parallel up to ``FlueConfiguration/agentConcurrency``; the store
+/// Different instances run in parallel up to ``EngineConfiguration/agentConcurrency``; the store
 /// guarantees that one session never runs two submissions at once, across processes.
 final class AgentCoordinator: Sendable {
     let agents: [String: AgentRegistration]
     let stores: FlueStores
     let models: any ModelResolver
-    let configuration: FlueConfiguration
+    let configuration: EngineConfiguration
     let logger: Logger
     let ownerId: String
     private let wakes: AsyncStream<Void>
@@ -32,7 +32,7 @@ final class AgentCoordinator: Sendable {
 
     init(
         agents: [String: AgentRegistration], stores: FlueStores, models: any ModelResolver,
-        configuration: FlueConfiguration, logger: Logger, ownerId: String
+        configuration: EngineConfiguration, logger: Logger, ownerId: String
     ) {
         self.agents = agents
         self.stores = stores
@@ -77,27 +77,69 @@ final class AgentCoordinator: Sendable {
         return (admission, offset)
     }
 
-    /// Waits until the submission is settled, woken by appends to the instance's stream (from
-    /// any process sharing the store) and re-checking every second. Stops waiting (the submission
-    /// goes on) when the server shuts down (`503`) or the client leaves (`499`, which nobody reads).
+    /// Waits until the submission is settled and its `submission_settled` event is stored, woken
+    /// by appends to the instance's stream (from any process sharing the store) and re-checking
+    /// every second. Returns the settled record and the offset just past that event, found by
+    /// reading the stream from `offset` (the admission offset): the answer and the offset come
+    /// from the same settlement. Should the event not appear within a few seconds of the
+    /// settlement (its append failed), or without `offset`, the offset is the stream's tail.
+    ///
+    /// Stops waiting (the submission goes on) when shutdown begins (``EngineError/shuttingDown(_:)``)
+    /// or `abandon` finishes (``EngineError/waitAbandoned``).
     func waitForSettlement(
-        _ submissionId: String, key: SubmissionSessionKey, lifecycle: ServerLifecycle, client: ClientConnection?
-    ) async throws -> SubmissionRecord {
-        let changes = stores.streams.subscribe(AgentAddress.streamPath(key))
+        _ submissionId: String, key: SubmissionSessionKey, after offset: StreamOffset?, shutdown: ShutdownLatch,
+        abandon: AsyncStream<Void>?
+    ) async throws -> (SubmissionRecord, offset: StreamOffset) {
+        let path = AgentAddress.streamPath(key)
+        let changes = stores.streams.subscribe(path)
+        var cursor = offset ?? .start
+        var settled: (record: SubmissionRecord, at: ContinuousClock.Instant)?
+        /// The settlement once both the record and its event are stored (or the event is overdue).
+        func check() async throws -> (SubmissionRecord, offset: StreamOffset)? {
+            if settled == nil, let record = try await stores.submissions.submission(submissionId), record.status.isSettled {
+                settled = (record, .now)
+            }
+            guard let (record, at) = settled else { return nil }
+            if offset != nil, let eventOffset = try await settledEventOffset(submissionId, path: path, cursor: &cursor) {
+                return (record, eventOffset)
+            }
+            guard offset == nil || ContinuousClock.now - at >= Self.settledEventPatience else { return nil }
+            if offset != nil { logger.warning("submission settled without a stored submission_settled event", metadata: ["submissionId": "\(submissionId)"]) }
+            return (record, try await stores.streams.meta(path)?.tail ?? cursor)
+        }
         return try await withLiveWakes(
-            changes: changes, shutdown: lifecycle.shutdownSignal(), clientGone: client?.goneSignal(),
-            tick: .seconds(1)
+            changes: changes, shutdown: shutdown.signal(), clientGone: abandon, tick: .seconds(1)
         ) { wakes in
-            if let record = try await stores.submissions.submission(submissionId), record.status.isSettled { return record }
+            if let settlement = try await check() { return settlement }
             for await wake in wakes {
-                if case .clientGone = wake { throw FlueHTTPError.clientClosedRequest }
+                if case .clientGone = wake { throw EngineError.waitAbandoned }
                 if case .shutdown = wake { break }
-                if let record = try await stores.submissions.submission(submissionId), record.status.isSettled {
-                    return record
+                if let settlement = try await check() { return settlement }
+            }
+            throw EngineError.shuttingDown(
+                "The server is shutting down. The submission \(submissionId) is durable and continues; read its events from the stream.")
+        }
+    }
+
+    /// How long a waiter gives a settled submission's `submission_settled` event to appear.
+    static let settledEventPatience: Duration = .seconds(5)
+
+    /// Reads the stream after `cursor` (advancing it) for the `submission_settled` event of
+    /// `submissionId`; returns that event's offset.
+    private func settledEventOffset(_ submissionId: String, path: String, cursor: inout StreamOffset) async throws
+        -> StreamOffset?
+    {
+        let marker = Data(#""submission_settled""#.utf8)
+        while true {
+            let page = try await stores.streams.read(path, after: cursor)
+            for event in page.events where event.data.range(of: marker) != nil {
+                let json = try? JSONValue(parsing: event.data)
+                if json?["type"] == "submission_settled", json?["submissionId"]?.stringValue == submissionId {
+                    return event.offset
                 }
             }
-            throw FlueHTTPError.serviceUnavailable(
-                "The server is shutting down. The submission \(submissionId) is durable and continues; read its events from the stream.")
+            cursor = page.nextOffset
+            if page.upToDate || page.events.isEmpty { return nil }
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 public struct AgentRegistration: Sendable {
     public var agent: Agent
     /// `true`: `POST`/`GET`/`HEAD /agents/<name>/:id` exist. `false`: instances only receive
-    /// input from code (``FlueHost/dispatch(agent:id:input:dispatchId:)``).
+    /// input from code (``Engine/dispatch(agent:id:input:dispatchId:)``).
     public var exposed: Bool
 
     /// An agent with HTTP routes.
@@ -23,8 +23,10 @@ public struct AgentRegistration: Sendable {
 /// What admitting a prompt hands back.
 public struct SubmissionReceipt: Sendable, Hashable {
     public var submissionId: String
+    /// The agent instance and session the prompt went to.
+    public var key: SubmissionSessionKey
     /// The instance's event stream, `agents/<name>/<id>`.
-    public var streamPath: String
+    public var streamPath: String { AgentAddress.streamPath(key) }
     /// The stream tail taken just before admission: reading after it shows this prompt's events.
     public var offset: String
     public var acceptedAt: Date
@@ -44,20 +46,29 @@ public enum SubmissionResult: Sendable, Hashable {
     case completed(JSONValue)
     /// `{type, message, details}`.
     case failed(JSONValue)
+
+    /// The ending of a settled record.
+    init(_ record: SubmissionRecord) {
+        if record.status == .completed {
+            self = .completed(record.result ?? .null)
+        } else {
+            self = .failed(record.error ?? FlueError(.operationFailed, "the submission failed").json)
+        }
+    }
 }
 
 /// Instance ids and agent names as they appear in URLs and store paths.
-enum AgentAddress {
+package enum AgentAddress {
     /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`;
     /// not `.` or `..`, which are dot-segments that URL clients remove (RFC 3986 §5.2.4), so the
     /// instance's URL could not be followed.
-    static func isValidInstanceId(_ id: String) -> Bool {
+    package static func isValidInstanceId(_ id: String) -> Bool {
         id != "." && id != ".." && isURLSafeId(id)
     }
 
     /// 1 to 256 characters from ASCII letters, digits and `._~:@+-`: ids that are one URL path
     /// segment as they are (instance ids, run ids).
-    static func isURLSafeId(_ id: String) -> Bool {
+    package static func isURLSafeId(_ id: String) -> Bool {
         (1...256).contains(id.utf8.count)
             && id.unicodeScalars.allSatisfy { scalar in
                 scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._~:@+-".unicodeScalars.contains(scalar))
@@ -65,9 +76,9 @@ enum AgentAddress {
     }
 
     /// Agent names follow the definition rules: a letter, then letters, digits, `_` or `-`.
-    static func isValidAgentName(_ name: String) -> Bool {
+    package static func isValidAgentName(_ name: String) -> Bool {
         name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil
     }
 
-    static func streamPath(_ key: SubmissionSessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }
+    package static func streamPath(_ key: SubmissionSessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }
 }

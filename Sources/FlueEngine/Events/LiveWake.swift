@@ -1,18 +1,18 @@
 /// Why a live reader wakes up.
-enum LiveWake: Sendable {
+package enum LiveWake: Sendable {
     /// The stream changed (append or close).
     case changed
     /// The heartbeat timer fired.
     case tick
     /// The server is shutting down.
     case shutdown
-    /// The client closed its connection (see `ClientConnection`).
+    /// The waiting client is gone (its connection closed; see `ClientConnection` in `FlueServer`).
     case clientGone
 }
 
 /// Runs `body` with one merged sequence of wake-ups: store changes, timer ticks, shutdown and the
 /// client leaving (when its connection is tracked). The helper tasks end with the body.
-func withLiveWakes<R: Sendable>(
+package func withLiveWakes<R: Sendable>(
     changes: AsyncStream<Void>, shutdown: AsyncStream<Void>, clientGone: AsyncStream<Void>?, tick: Duration,
     _ body: (AsyncStream<LiveWake>) async throws -> R
 ) async throws -> R {

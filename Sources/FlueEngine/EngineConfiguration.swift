@@ -1,0 +1,48 @@
+/// How the engine runs work: leases, heartbeats, recovery, concurrency and shutdown. `FlueServer`
+/// reads these from the environment (`RUN_LEASE_SECONDS`, `RECOVERY_SCAN_SECONDS`,
+/// `SUBMISSION_LEASE_SECONDS`, `AGENT_CONCURRENCY`; see docs/server.md).
+public struct EngineConfiguration: Sendable {
+    /// How long shutdown waits for running workflows, and for agent submissions to reach a turn
+    /// boundary, before cancelling them.
+    public var shutdownGracePeriod: Duration
+    /// A run whose owner has not sent a heartbeat for this long is considered orphaned.
+    public var runLease: Duration
+    /// How often the owner renews its runs' heartbeats.
+    public var runHeartbeatInterval: Duration
+    /// How often orphaned runs and expired submission leases are looked for (also once at start).
+    public var recoveryScanInterval: Duration
+    /// How long a running agent submission stays claimed without a renewal.
+    public var submissionLease: Duration
+    /// How often the owner renews its submission leases.
+    public var submissionLeaseRenewal: Duration
+    /// Agent submissions this process runs at once (one per instance session at most).
+    public var agentConcurrency: Int
+    /// Attempts (the first included) before a submission fails as exhausted.
+    public var submissionMaxAttempts: Int
+    /// How long after its first start a submission may still begin a model turn.
+    public var submissionTimeout: Duration
+    /// How often streamed model output is saved as a stream-chunk segment.
+    public var streamChunkInterval: Duration
+    /// How often the claim loop looks for queued work admitted by other processes.
+    public var claimPollInterval: Duration
+
+    public init(
+        shutdownGracePeriod: Duration = .seconds(30), runLease: Duration = .seconds(30),
+        runHeartbeatInterval: Duration = .seconds(10), recoveryScanInterval: Duration = .seconds(5),
+        submissionLease: Duration = .seconds(30), submissionLeaseRenewal: Duration = .seconds(10),
+        agentConcurrency: Int = 32, submissionMaxAttempts: Int = 10, submissionTimeout: Duration = .seconds(3600),
+        streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1)
+    ) {
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.runLease = runLease
+        self.runHeartbeatInterval = runHeartbeatInterval
+        self.recoveryScanInterval = recoveryScanInterval
+        self.submissionLease = submissionLease
+        self.submissionLeaseRenewal = submissionLeaseRenewal
+        self.agentConcurrency = agentConcurrency
+        self.submissionMaxAttempts = submissionMaxAttempts
+        self.submissionTimeout = submissionTimeout
+        self.streamChunkInterval = streamChunkInterval
+        self.claimPollInterval = claimPollInterval
+    }
+}

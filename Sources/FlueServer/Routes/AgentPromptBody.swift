@@ -1,0 +1,34 @@
+import FlueEngine
+import FlueRuntime
+
+/// The body of `POST /agents/:name/:id`: `{message, images?}`, validated into the stored input.
+enum AgentPromptBody {
+    /// The largest accepted image, in base64 characters (14 MiB).
+    static let maxImageCharacters = 14_680_064
+
+    static let shapeMessage =
+        "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[] }, "
+        + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."
+
+    /// Validates a prompt body and returns the stored input `{message, images?}` (unknown keys
+    /// dropped). Throws `400 invalid_request` naming the expected shape.
+    static func validate(_ body: JSONValue) throws -> JSONValue {
+        guard case .object(let object) = body, case .string(let message)? = object["message"] else {
+            throw FlueHTTPError.invalidRequest(shapeMessage)
+        }
+        var images: [ImageContent] = []
+        if let value = object["images"], value != .null {
+            guard case .array(let items) = value else { throw FlueHTTPError.invalidRequest(shapeMessage) }
+            for item in items {
+                guard item["type"] == "image", let data = item["data"]?.stringValue,
+                    let mimeType = item["mimeType"]?.stringValue
+                else { throw FlueHTTPError.invalidRequest(shapeMessage) }
+                guard data.utf8.count <= maxImageCharacters else {
+                    throw FlueHTTPError.invalidRequest("Image data exceeds the \(maxImageCharacters) character limit.")
+                }
+                images.append(ImageContent(data: data, mimeType: mimeType))
+            }
+        }
+        return AgentInput.direct(message: message, images: images)
+    }
+}
