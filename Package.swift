@@ -58,7 +58,10 @@ let package = Package(
         // Store protocols (runs, event streams, submissions), stream offsets and the in-memory adapter.
         .target(
             name: "FluePersistence",
-            dependencies: ["FlueRuntime"]
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The contract suite every persistence adapter must pass.
         .target(
@@ -83,6 +86,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The durable engine: workflow runs (heartbeats, orphan recovery), agent submissions

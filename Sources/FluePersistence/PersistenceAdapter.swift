@@ -1,5 +1,6 @@
 import FlueRuntime
 import Foundation
+import ServiceLifecycle
 
 /// The stores a host works with.
 public struct FlueStores: Sendable {
@@ -27,12 +28,19 @@ public struct FlueStores: Sendable {
 
 /// A storage backend: in-memory, SQLite or Postgres.
 ///
-/// Boot calls `migrate()` (creates the schema, records `flue_meta.schema_version`, refuses an
+/// Boot calls `takeServices()` (the adapter's long-running work, for the application's service
+/// group), `migrate()` (creates the schema, records `flue_meta.schema_version`, refuses an
 /// unknown or newer version before touching data), then `connect()`; an unreachable database
 /// fails there, at boot. `close()` runs last at shutdown, after the HTTP side has closed.
 public protocol PersistenceAdapter: Sendable {
     /// A short name for logs (`memory`, `sqlite`, `postgres`).
     var name: String { get }
+    /// The connection pools and listeners the adapter owns, as swift-service-lifecycle services
+    /// for the application's `ServiceGroup`, listed before the engine and the HTTP server so that
+    /// they stop after them (postgres-nio's `PostgresClient` is the model). Whoever takes them
+    /// runs them; an adapter whose services nobody took before `connect()` runs them itself until
+    /// `close()`. Empty (the default) for an adapter without background work, or once taken.
+    func takeServices() -> [any Service]
     func migrate() async throws
     func connect() async throws -> FlueStores
     func close() async throws
@@ -42,6 +50,7 @@ public protocol PersistenceAdapter: Sendable {
 
 extension PersistenceAdapter {
     public var name: String { String(describing: type(of: self)) }
+    public func takeServices() -> [any Service] { [] }
 }
 
 /// The schema version this build reads and writes. Version 2 added durable agent submissions;

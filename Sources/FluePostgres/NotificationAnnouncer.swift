@@ -20,24 +20,31 @@ final class NotificationAnnouncer: Sendable {
     }
 
     private let pending = Pending()
+    private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
-    private let task: Task<Void, Never>
+    private let client: PostgresClient
+    private let logger: Logger
 
     init(client: PostgresClient, logger: Logger) {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let pending = self.pending
-        self.wake = continuation
-        self.task = Task {
-            for await _ in stream {
-                let paths = pending.take()
-                guard !paths.isEmpty else { continue }
-                do {
-                    try await client.query(
-                        "SELECT pg_notify('flue_streams', path) FROM unnest(\(paths)::text[]) AS path", logger: logger)
-                } catch {
-                    logger.warning("could not notify other processes", metadata: ["error": "\(String(reflecting: error))"])
-                }
-            }
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Sends queued notifications until ``finish()``, then what is still queued.
+    func run() async {
+        for await _ in wakes { await send() }
+        await send()
+    }
+
+    private func send() async {
+        let paths = pending.take()
+        guard !paths.isEmpty else { return }
+        do {
+            try await client.query(
+                "SELECT pg_notify('flue_streams', path) FROM unnest(\(paths)::text[]) AS path", logger: logger)
+        } catch {
+            logger.warning("could not notify other processes", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
@@ -47,9 +54,8 @@ final class NotificationAnnouncer: Sendable {
         wake.yield()
     }
 
-    /// Sends what is queued and stops.
-    func finish() async {
+    /// Ends ``run()`` once what is queued is sent.
+    func finish() {
         wake.finish()
-        await task.value
     }
 }

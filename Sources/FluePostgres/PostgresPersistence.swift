@@ -3,6 +3,7 @@ import FlueRuntime
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// Postgres persistence: state survives the host and is shared by every replica on the same
@@ -11,6 +12,7 @@ import Synchronization
 ///
 /// ```swift
 /// let persistence = try PostgresPersistence(url: ProcessInfo.processInfo.environment["DATABASE_URL"]!)
+/// let services = persistence.takeServices()   // run them in the service group, before the engine
 /// try await persistence.migrate()
 /// let stores = try await persistence.connect()
 /// ```
@@ -19,15 +21,28 @@ public final class PostgresPersistence: PersistenceAdapter {
     let client: PostgresClient
     let logger: Logger
     let notifier = StreamNotifier()
+    private let configuration: PostgresClient.Configuration
     private let target: String
-    private let tasks = Mutex<(client: Task<Void, Never>?, listener: Task<Void, Never>?)>((nil, nil))
+    private let mode = Mutex(Mode.unclaimed)
     let announcer: NotificationAnnouncer
+
+    /// Who runs the connection pool and the notification listener.
+    private enum Mode {
+        /// Nobody yet.
+        case unclaimed
+        /// The application, through ``takeServices()`` in its service group.
+        case services
+        /// The adapter itself, from ``connect()`` until ``close()`` (no service group).
+        case standalone(client: Task<Void, Never>, notifications: Task<Void, Never>)
+        case closed
+    }
 
     /// Notification channel for stream changes.
     static let channel = "flue_streams"
 
     public init(url: String, logger: Logger = Logger(label: "flue.postgres")) throws {
         let parsed = try DatabaseURL(url)
+        self.configuration = parsed.clientConfiguration
         let client = PostgresClient(configuration: parsed.clientConfiguration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
@@ -35,22 +50,27 @@ public final class PostgresPersistence: PersistenceAdapter {
         self.target = "\(parsed.host):\(parsed.port)/\(parsed.database ?? parsed.username)"
     }
 
-    private func startClient() {
-        tasks.withLock { tasks in
-            if tasks.client == nil {
-                let client = self.client
-                tasks.client = Task { await client.run() }
-            }
+    /// The connection pool (postgres-nio's `PostgresClient`) and the notification service
+    /// (`LISTEN` for other processes' appends, coalesced `NOTIFY` for ours), in the order a
+    /// service group must list them: before the engine and the HTTP server, so that they stop
+    /// after them and the last events' notifications still go out. Empty if already taken, or
+    /// once ``connect()`` started them itself.
+    public func takeServices() -> [any Service] {
+        let taken = mode.withLock { mode -> Bool in
+            guard case .unclaimed = mode else { return false }
+            mode = .services
+            return true
         }
+        return taken ? [client, PostgresNotifications(persistence: self)] : []
     }
 
     /// Creates the schema (idempotent, serialized across processes by an advisory lock) and
     /// records the schema version; refuses a database whose recorded version is not ours.
-    /// Fails within a few seconds when the database cannot be reached.
+    /// Fails within a few seconds when the database cannot be reached. Uses a connection of
+    /// its own, so it works before the pool runs.
     public func migrate() async throws {
-        startClient()
-        try await withDeadline(.seconds(10)) { [self] in
-            try await self.client.withTransaction(logger: self.logger) { connection in
+        try await withBootClient { client in
+            try await client.withTransaction(logger: self.logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(724011912)", logger: self.logger)
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS flue_meta (key text PRIMARY KEY, value text NOT NULL)", logger: self.logger)
@@ -76,18 +96,21 @@ public final class PostgresPersistence: PersistenceAdapter {
         }
     }
 
-    /// Starts the notification listener and returns the stores.
+    /// Checks the schema version and returns the stores. Their queries run on the pool: in the
+    /// application's service group when it took ``takeServices()`` first, otherwise the adapter
+    /// starts the pool and the listener here and stops them in ``close()``.
     public func connect() async throws -> FlueStores {
-        startClient()
-        try await withDeadline(.seconds(10)) { [self] in
-            let rows = try await self.client.query(
-                "SELECT value FROM flue_meta WHERE key = 'schema_version'", logger: self.logger)
+        try await withBootClient { client in
+            let rows = try await client.query("SELECT value FROM flue_meta WHERE key = 'schema_version'", logger: self.logger)
             var stored: Int?
             for try await value in rows.decode(String.self) { stored = Int(value) }
             guard stored == FlueSchema.version else { throw PersistenceError.notMigrated }
         }
-        tasks.withLock { tasks in
-            if tasks.listener == nil { tasks.listener = Task { await self.listen() } }
+        mode.withLock { mode in
+            guard case .unclaimed = mode else { return }
+            let client = self.client
+            let notifications = PostgresNotifications(persistence: self)
+            mode = .standalone(client: Task { await client.run() }, notifications: Task { await notifications.run() })
         }
         return FlueStores(
             runs: PostgresRunStore(client: client, logger: logger),
@@ -96,33 +119,52 @@ public final class PostgresPersistence: PersistenceAdapter {
             submissions: PostgresSubmissionStore(client: client, logger: logger))
     }
 
+    /// Ends live-read subscriptions; stops the pool and listener if ``connect()`` started them
+    /// (the listener first, so queued notifications still go out). Services taken by a service
+    /// group stop with the group.
     public func close() async throws {
-        let (client, listener) = tasks.withLock { tasks in
-            defer { tasks = (nil, nil) }
-            return (tasks.client, tasks.listener)
+        let previous = mode.withLock { mode in
+            defer { mode = .closed }
+            return mode
         }
-        listener?.cancel()
-        _ = await listener?.value
-        await announcer.finish()
+        if case .standalone(let client, let notifications) = previous {
+            notifications.cancel()
+            await notifications.value
+            client.cancel()
+            await client.value
+        }
         notifier.finishAll()
-        client?.cancel()
-        _ = await client?.value
     }
 
     public func overwriteSchemaVersion(_ version: Int) async throws {
-        startClient()
         let text = String(version)
-        try await client.query(
-            """
-            INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(text))
-            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-            """, logger: logger)
+        try await withBootClient { client in
+            try await client.query(
+                """
+                INSERT INTO flue_meta (key, value) VALUES ('schema_version', \(text))
+                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                """, logger: self.logger)
+        }
+    }
+
+    /// Runs `body` with a short-lived client of its own (one connection, run for the duration),
+    /// failing with `unavailable` after 10 s: boot-time work that must not wait for the pool.
+    private func withBootClient(_ body: @escaping @Sendable (PostgresClient) async throws -> Void) async throws {
+        var configuration = self.configuration
+        configuration.options.maximumConnections = 1
+        configuration.options.minimumConnections = 0
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await withDeadline(.seconds(10)) { try await body(client) }
+        }
     }
 
     /// Holds one connection in `LISTEN flue_streams` and turns notifications into local wake-ups.
     /// Reconnects after failures; after every (re)connect all readers re-read, since changes may
-    /// have happened while nobody listened.
-    private func listen() async {
+    /// have happened while nobody listened. Returns when cancelled.
+    func listen() async {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in

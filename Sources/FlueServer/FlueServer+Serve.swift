@@ -41,6 +41,8 @@ extension FlueServer {
         logger.logLevel = configuration.logLevel
         let registry = try ProviderRegistry(environment: environment, logger: logger)
         let persistence = try persistence ?? Self.inMemoryUnlessConfigured(environment)
+        // Taken before `connect()`, so the service group (not the adapter) runs the pool and listeners.
+        let persistenceServices = persistence.takeServices()
         try await persistence.migrate()
         let stores = try await persistence.connect()
         logger.info("persistence ready", metadata: ["adapter": "\(persistence.name)"])
@@ -52,7 +54,8 @@ extension FlueServer {
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         routes(router)
         FlueRoutes<BasicRequestContext>(server: server).register(on: router, prefix: prefix)
-        try await server.run(server.application(router: router), persistence: persistence)
+        try await server.run(
+            server.application(router: router), persistence: persistence, persistenceServices: persistenceServices)
     }
 
     /// The in-memory adapter, unless the environment asks for a database the application did not

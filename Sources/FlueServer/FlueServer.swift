@@ -86,12 +86,21 @@ public final class FlueServer: Sendable {
 
     /// Serves until SIGTERM/SIGINT, then shuts down in order: the engine first (live reads end
     /// with a final control frame, new work is refused, running work gets the grace period),
-    /// then the HTTP server, then `persistence` is closed. Returns normally after a clean drain,
-    /// so the process exits 0.
+    /// then the HTTP server, then the services of `persistence` (its pool and listeners, if it
+    /// has any not already taken: ``PersistenceAdapter/takeServices()``), then `persistence` is
+    /// closed. Returns normally after a clean drain, so the process exits 0.
     public func run(_ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil) async throws {
+        try await run(application, persistence: persistence, persistenceServices: persistence?.takeServices() ?? [])
+    }
+
+    func run(
+        _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)?, persistenceServices: [any Service]
+    ) async throws {
+        // A service group stops its services in reverse order: the engine, the HTTP server, then the store's.
+        let services = persistenceServices + [application, engine]
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: application), .init(service: engine)],
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
@@ -100,7 +109,6 @@ public final class FlueServer: Sendable {
             try? await persistence?.close()
             throw error
         }
-        // The HTTP side is closed (live reads ended) before the store.
         try await persistence?.close()
     }
 }

@@ -135,6 +135,39 @@ extension ServerFixture {
         }
     }
 
+    /// The `?wait=result` offset is that of the submission's own `submission_settled` event, on
+    /// every store: it was once read from the tail after the settlement, before that event was
+    /// appended, and came back one event short (seen with SQLite).
+    @Test(arguments: ["memory", "sqlite"])
+    func waitResultOffsetIsThatOfTheSubmissionsSettledEvent(store: String) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flue-offset-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sqlite = SQLitePersistence(path: path)
+        let stores: FlueStores
+        if store == "sqlite" {
+            try await sqlite.migrate()
+            stores = try await sqlite.connect()
+        } else {
+            stores = .inMemory()
+        }
+        let f = try await ServerFixture.start(stores: stores)
+        try await f.scoped {
+            for index in 0..<5 {
+                let reply = try await f.post("/agents/assistant/offsets?wait=result", #"{"message":"turn \#(index)"}"#)
+                #expect(reply.status == 200, "\(reply.text)")
+                let id = try #require(reply.json?["submissionId"]?.stringValue)
+                let offset = try #require(reply.json?["offset"]?.stringValue.flatMap { StreamOffset(parsing: $0) })
+                let events = try await f.agentEvents("assistant", "offsets")
+                let count = Int(offset.eventCount)
+                #expect(count >= 1 && count <= events.count)
+                let last: JSONValue? = count >= 1 && count <= events.count ? events[count - 1] : nil
+                #expect(last?["type"] == "submission_settled", "turn \(index): \(String(describing: last))")
+                #expect(last?["submissionId"]?.stringValue == id)
+            }
+        }
+        if store == "sqlite" { try await sqlite.close() }
+    }
+
     @Test func aFailedSubmissionAnswersWaitWithItsOwnErrorType() async throws {
         let f = try await ServerFixture.start()
         try await f.scoped {

@@ -1,0 +1,17 @@
+import ServiceLifecycle
+
+/// The cross-process wake-ups of a ``PostgresPersistence`` as a service: the `LISTEN` connection
+/// and the `NOTIFY` announcer. At graceful shutdown (or cancellation) the listener stops, then
+/// the announcer sends what is queued and ends; the pool must still run, so a service group
+/// lists this after the `PostgresClient`.
+struct PostgresNotifications: Service {
+    let persistence: PostgresPersistence
+
+    func run() async {
+        let announcer = persistence.announcer
+        async let announcing: Void = announcer.run()
+        await cancelWhenGracefulShutdown { await persistence.listen() }
+        announcer.finish()
+        await announcing
+    }
+}
