@@ -56,6 +56,7 @@ let package = Package(
             ]
         ),
         // Store protocols (runs, event streams, submissions), stream offsets and the in-memory adapter.
+        // Adapters are swift-service-lifecycle services providers (PersistenceAdapter.takeServices).
         .target(
             name: "FluePersistence",
             dependencies: [

@@ -140,9 +140,10 @@ public final class Engine: Service {
 
     /// Waits until the prompt of `receipt` settles and returns how, with the stream offset just
     /// past its `submission_settled` event (what `?wait=result` answers). Throws
-    /// ``EngineError/waitAbandoned`` once `abandon` finishes (the waiting client left) and
-    /// ``EngineError/shuttingDown(_:)`` if shutdown begins first; the submission goes on either way.
-    public func settlement(of receipt: SubmissionReceipt, abandon: AsyncStream<Void>? = nil) async throws
+    /// ``EngineError/waitAbandoned`` once `abandon` (a sequence of its own, iterated once) finishes
+    /// because the waiting client left, and ``EngineError/shuttingDown(_:)`` if shutdown begins
+    /// first; the submission goes on either way.
+    package func settlement(of receipt: SubmissionReceipt, abandon: AsyncStream<Void>?) async throws
         -> (result: SubmissionResult, offset: StreamOffset)
     {
         let (record, offset) = try await coordinator.waitForSettlement(
@@ -268,7 +269,7 @@ public final class Engine: Service {
     /// end, new runs are refused, running runs get up to `shutdownGracePeriod` to finish.
     public func run() async throws {
         logger.info(
-            "flue host running",
+            "flue engine running",
             metadata: ["owner": "\(ownerId)", "workflows": "\(workflows.count)", "agents": "\(agents.count)"])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// ```swift
 /// let persistence = try PostgresPersistence(url: ProcessInfo.processInfo.environment["DATABASE_URL"]!)
-/// let services = persistence.takeServices()   // run them in the service group, before the engine
+/// let services = persistence.takeServices()   // run them in the service group: FlueServer.run(_:persistence:persistenceServices:)
 /// try await persistence.migrate()
 /// let stores = try await persistence.connect()
 /// ```
@@ -33,7 +33,7 @@ public final class PostgresPersistence: PersistenceAdapter {
         /// The application, through ``takeServices()`` in its service group.
         case services
         /// The adapter itself, from ``connect()`` until ``close()`` (no service group).
-        case standalone(client: Task<Void, Never>, notifications: Task<Void, Never>)
+        case standalone(client: Task<Void, Never>, listener: Task<Void, Never>, announcer: Task<Void, Never>)
         case closed
     }
 
@@ -109,8 +109,10 @@ public final class PostgresPersistence: PersistenceAdapter {
         mode.withLock { mode in
             guard case .unclaimed = mode else { return }
             let client = self.client
-            let notifications = PostgresNotifications(persistence: self)
-            mode = .standalone(client: Task { await client.run() }, notifications: Task { await notifications.run() })
+            let announcer = self.announcer
+            mode = .standalone(
+                client: Task { await client.run() }, listener: Task { await self.listen() },
+                announcer: Task { await announcer.run() })
         }
         return FlueStores(
             runs: PostgresRunStore(client: client, logger: logger),
@@ -127,9 +129,11 @@ public final class PostgresPersistence: PersistenceAdapter {
             defer { mode = .closed }
             return mode
         }
-        if case .standalone(let client, let notifications) = previous {
-            notifications.cancel()
-            await notifications.value
+        if case .standalone(let client, let listener, let announcer) = previous {
+            listener.cancel()
+            await listener.value
+            self.announcer.finish()
+            await announcer.value  // not cancelled: it sends what is queued while the pool still runs
             client.cancel()
             await client.value
         }

@@ -1,4 +1,6 @@
-import FlueEngine
+// Applications that serve Flue name engine types (`WorkflowRegistration`, `AgentRegistration`,
+// `Engine`) in the closures they pass to `serve`; importing FlueServer is enough for that.
+@_exported import FlueEngine
 import FluePersistence
 import FlueProviders
 import FlueRuntime
@@ -86,18 +88,19 @@ public final class FlueServer: Sendable {
 
     /// Serves until SIGTERM/SIGINT, then shuts down in order: the engine first (live reads end
     /// with a final control frame, new work is refused, running work gets the grace period),
-    /// then the HTTP server, then the services of `persistence` (its pool and listeners, if it
-    /// has any not already taken: ``PersistenceAdapter/takeServices()``), then `persistence` is
-    /// closed. Returns normally after a clean drain, so the process exits 0.
-    public func run(_ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil) async throws {
-        try await run(application, persistence: persistence, persistenceServices: persistence?.takeServices() ?? [])
-    }
-
-    func run(
-        _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)?, persistenceServices: [any Service]
+    /// then the HTTP server, then `persistenceServices` (the adapter's pool and listeners), then
+    /// `persistence` is closed. Returns normally after a clean drain, so the process exits 0.
+    ///
+    /// Take `persistenceServices` with ``PersistenceAdapter/takeServices()`` *before*
+    /// `persistence.connect()` and pass them here; services taken and never run leave the
+    /// stores' queries waiting forever. `nil` takes them now, which yields nothing once
+    /// `connect()` has run: the adapter then runs them itself until `close()`.
+    public func run(
+        _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil,
+        persistenceServices: [any Service]? = nil
     ) async throws {
         // A service group stops its services in reverse order: the engine, the HTTP server, then the store's.
-        let services = persistenceServices + [application, engine]
+        let services = (persistenceServices ?? persistence?.takeServices() ?? []) + [application, engine]
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

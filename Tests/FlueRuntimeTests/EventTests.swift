@@ -25,18 +25,18 @@ import Testing
         .runResume(.init(reason: "process restarted")),
         .runEnd(.init(result: ["ok": true], isError: false, error: nil, durationMs: 3)),
         .agentStart, .agentEnd, .idle,
-        .operationStart(.init(operationKind: "prompt")),
-        .operation(.init(operationKind: "prompt", durationMs: 1, isError: true, error: ["type": "x"], result: nil, usage: Usage(input: 1))),
+        .operationStart(.init(operationKind: .prompt)),
+        .operation(.init(operationKind: .prompt, durationMs: 1, isError: true, error: ["type": "x"], result: nil, usage: Usage(input: 1))),
         .taskStart(.init(prompt: "p", agent: "researcher")),
         .task(.init(result: "r", isError: false, error: nil, durationMs: 2)),
-        .turnStart(.init(purpose: "agent", model: "anthropic/m")),
+        .turnStart(.init(purpose: .agent, model: "anthropic/m")),
         .turn(.init(durationMs: 4, model: "anthropic/m", usage: Usage(output: 2), stopReason: .toolUse, isError: false, error: nil)),
         .textDelta(.init(delta: "Hel")), .thinkingStart, .thinkingDelta(.init(delta: "hmm")), .thinkingEnd,
         .toolStart(.init(toolName: "t", toolCallId: "c", args: ["a": 1])),
         .compactionStart(.init(reason: "threshold", estimatedTokens: 10)),
         .compaction(.init(messagesBefore: 10, messagesAfter: 3, usage: Usage())),
-        .log(.init(level: "info", message: "hello", attributes: ["k": "v"])),
-        .submissionSettled(.init(outcome: "failed", error: ["type": "interrupted"])),
+        .log(.init(level: .info, message: "hello", attributes: ["k": "v"])),
+        .submissionSettled(.init(outcome: .failed, error: ["type": "interrupted"])),
     ])
     func roundTripsEveryEventType(body: FlueEvent.Body) throws {
         let event = FlueEvent(

@@ -100,11 +100,13 @@ final class AgentCoordinator: Sendable {
                 settled = (record, .now)
             }
             guard let (record, at) = settled else { return nil }
-            if offset != nil, let eventOffset = try await settledEventOffset(submissionId, path: path, cursor: &cursor) {
+            // Only a completed submission's answer carries an offset (a failure is an error envelope).
+            if offset != nil, record.status == .completed, let eventOffset = try await settledEventOffset(submissionId, path: path, cursor: &cursor) {
                 return (record, eventOffset)
             }
-            guard offset == nil || ContinuousClock.now - at >= Self.settledEventPatience else { return nil }
-            if offset != nil { logger.warning("submission settled without a stored submission_settled event", metadata: ["submissionId": "\(submissionId)"]) }
+            let wantsEvent = offset != nil && record.status == .completed
+            guard !wantsEvent || ContinuousClock.now - at >= Self.settledEventPatience else { return nil }
+            if wantsEvent { logger.warning("submission settled without a stored submission_settled event", metadata: ["submissionId": "\(submissionId)"]) }
             return (record, try await stores.streams.meta(path)?.tail ?? cursor)
         }
         return try await withLiveWakes(
@@ -113,9 +115,12 @@ final class AgentCoordinator: Sendable {
             if let settlement = try await check() { return settlement }
             for await wake in wakes {
                 if case .clientGone = wake { throw EngineError.waitAbandoned }
+                // Checked as state too: a full wake buffer may have dropped the shutdown wake.
                 if case .shutdown = wake { break }
+                if shutdown.isSet { break }
                 if let settlement = try await check() { return settlement }
             }
+            try Task.checkCancellation()
             throw EngineError.shuttingDown(
                 "The server is shutting down. The submission \(submissionId) is durable and continues; read its events from the stream.")
         }
@@ -131,7 +136,7 @@ final class AgentCoordinator: Sendable {
     {
         let marker = Data(#""submission_settled""#.utf8)
         while true {
-            let page = try await stores.streams.read(path, after: cursor)
+            let page = try await stores.streams.read(path, after: cursor, limit: StreamReadLimit.maximum)
             for event in page.events where event.data.range(of: marker) != nil {
                 let json = try? JSONValue(parsing: event.data)
                 if json?["type"] == "submission_settled", json?["submissionId"]?.stringValue == submissionId {
@@ -291,7 +296,7 @@ final class AgentCoordinator: Sendable {
             return
         }
         if let recoveryReason {
-            emitter.emit(.log(.init(level: "warn", message: "resuming an interrupted submission: \(recoveryReason)")))
+            emitter.emit(.log(.init(level: .warn, message: "resuming an interrupted submission: \(recoveryReason)")))
         }
         let journal = SubmissionJournalWriter(
             store: stores.submissions, record: record, attemptId: attempt.attemptId, control: control,
@@ -351,8 +356,8 @@ final class AgentCoordinator: Sendable {
         }
         if won {
             switch outcome {
-            case .completed: emitter.emit(.submissionSettled(.init(outcome: "completed", error: nil)))
-            case .failed(let error): emitter.emit(.submissionSettled(.init(outcome: "failed", error: error)))
+            case .completed: emitter.emit(.submissionSettled(.init(outcome: .completed, error: nil)))
+            case .failed(let error): emitter.emit(.submissionSettled(.init(outcome: .failed, error: error)))
             }
         }
         await pipe.drain()

@@ -3,7 +3,7 @@
 public final class ShutdownLatch: Sendable {
     private let latch = Latch()
 
-    public init() {}
+    package init() {}
 
     /// True once shutdown began: new work is refused and live reads end.
     public var isSet: Bool { latch.isSet }
@@ -12,5 +12,5 @@ public final class ShutdownLatch: Sendable {
     package func signal() -> AsyncStream<Void> { latch.signal() }
 
     /// Begins shutdown: wakes every listener. Later calls do nothing.
-    public func begin() { latch.set() }
+    package func begin() { latch.set() }
 }

@@ -115,21 +115,25 @@ extension FlueEvent {
         }
     }
 
-    /// `prompt`, `skill`, `task`, `shell` or `compact`.
+    /// What an operation is, as `operationKind` on the wire (Flue's names).
+    public enum OperationKind: String, Sendable, Hashable, Codable {
+        case prompt, skill, task, shell, compact
+    }
+
     public struct OperationStart: Sendable, Hashable, Codable {
-        public var operationKind: String
-        public init(operationKind: String) { self.operationKind = operationKind }
+        public var operationKind: OperationKind
+        public init(operationKind: OperationKind) { self.operationKind = operationKind }
     }
 
     public struct OperationEnd: Sendable, Hashable, Codable {
-        public var operationKind: String
+        public var operationKind: OperationKind
         public var durationMs: Int
         public var isError: Bool
         public var error: JSONValue?
         public var result: JSONValue?
         public var usage: Usage
         public init(
-            operationKind: String, durationMs: Int, isError: Bool, error: JSONValue?, result: JSONValue?,
+            operationKind: OperationKind, durationMs: Int, isError: Bool, error: JSONValue?, result: JSONValue?,
             usage: Usage
         ) {
             self.operationKind = operationKind
@@ -163,11 +167,15 @@ extension FlueEvent {
         }
     }
 
-    /// `purpose` is `agent` for loop turns, `compaction` for summaries.
     public struct TurnStart: Sendable, Hashable, Codable {
-        public var purpose: String
+        /// Why the model is called: `agent` for loop turns, `compaction` for summaries.
+        public enum Purpose: String, Sendable, Hashable, Codable {
+            case agent, compaction
+        }
+
+        public var purpose: Purpose
         public var model: String
-        public init(purpose: String, model: String) {
+        public init(purpose: Purpose, model: String) {
             self.purpose = purpose
             self.model = model
         }
@@ -246,10 +254,15 @@ extension FlueEvent {
 
     /// A `log` event: what `context.log.info(…)` and friends emit.
     public struct LogRecord: Sendable, Hashable, Codable {
-        public var level: String
+        /// `level` on the wire.
+        public enum Level: String, Sendable, Hashable, Codable {
+            case debug, info, warn, error
+        }
+
+        public var level: Level
         public var message: String
         public var attributes: [String: JSONValue]
-        public init(level: String, message: String, attributes: [String: JSONValue] = [:]) {
+        public init(level: Level, message: String, attributes: [String: JSONValue] = [:]) {
             self.level = level
             self.message = message
             self.attributes = attributes
@@ -258,9 +271,14 @@ extension FlueEvent {
 
     /// Recovery settled a submission; its id travels in the correlation's `submissionId`.
     public struct SubmissionSettled: Sendable, Hashable, Codable {
-        public var outcome: String
+        /// How the submission ended (`outcome` on the wire).
+        public enum Outcome: String, Sendable, Hashable, Codable {
+            case completed, failed
+        }
+
+        public var outcome: Outcome
         public var error: JSONValue?
-        public init(outcome: String, error: JSONValue?) {
+        public init(outcome: Outcome, error: JSONValue?) {
             self.outcome = outcome
             self.error = error
         }

@@ -97,7 +97,7 @@ struct AgentLoop: Sendable {
         var turnScope = correlation
         turnScope.turnId = FlueID.make("turn")
         let scope = turnScope
-        events.emit(.turnStart(.init(purpose: "agent", model: model.description)), scope)
+        events.emit(.turnStart(.init(purpose: .agent, model: model.description)), scope)
         let started = ContinuousClock.now
         let request = ModelRequest(
             model: model, systemPrompt: systemPrompt, messages: messages, tools: specs, thinking: thinking,

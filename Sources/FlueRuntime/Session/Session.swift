@@ -43,7 +43,7 @@ public actor Session {
 
     /// Sends a prompt and runs the agent loop until the model answers without calling tools.
     public func prompt(_ text: String, options: PromptOptions = PromptOptions()) async throws -> PromptResponse {
-        try await operation(kind: "prompt") { scope in
+        try await operation(kind: .prompt) { scope in
             try await self.respond(to: .user(text: text, images: options.images), options: options, scope: scope)
         }
     }
@@ -53,7 +53,7 @@ public actor Session {
     /// Hosts use it to resume an interrupted durable submission. When the history already ends
     /// with a final answer, that answer is returned without calling the model.
     public func resume(options: PromptOptions = PromptOptions()) async throws -> PromptResponse {
-        try await operation(kind: "prompt") { scope in
+        try await operation(kind: .prompt) { scope in
             if case .assistant(let last)? = self.snapshot.messages.last, last.toolCalls.isEmpty {
                 let response = PromptResponse(text: last.text, usage: last.usage, model: last.model)
                 return (response, try JSONValue(encoding: response), last.usage)
@@ -95,7 +95,7 @@ public actor Session {
         _ text: String, result: T.Type, options: PromptOptions = PromptOptions()
     ) async throws -> StructuredResponse<T> {
         let contract = try ResultContract<T>(retries: options.resultRetries)
-        return try await operation(kind: "prompt") { scope in
+        return try await operation(kind: .prompt) { scope in
             var input = Message.user(text: text + "\n\n" + contract.footer, images: options.images)
             var usage = Usage()
             while true {
@@ -127,7 +127,7 @@ public actor Session {
     public func task(_ prompt: String, agent subagentName: String? = nil, options: PromptOptions = PromptOptions())
         async throws -> PromptResponse
     {
-        try await operation(kind: "task") { scope in
+        try await operation(kind: .task) { scope in
             let response = try await self.runTask(prompt, agent: subagentName, options: options, scope: scope)
             return (response, try JSONValue(encoding: response), response.usage)
         }
@@ -146,7 +146,7 @@ public actor Session {
 
     /// Wraps an operation: busy guard, `operation_start` / `operation` / `idle` events.
     private func operation<R: Sendable>(
-        kind: String, _ body: (EventCorrelation) async throws -> (R, JSONValue, Usage)
+        kind: FlueEvent.OperationKind, _ body: (EventCorrelation) async throws -> (R, JSONValue, Usage)
     ) async throws -> R {
         try ensureIdle()
         busy = true
@@ -179,16 +179,16 @@ public actor Session {
 
     /// Model and provider errors surface as `operation_failed`; typed runtime errors,
     /// infrastructure errors and cancellation pass through unchanged.
-    private static func operationError(_ error: any Error, kind: String) -> any Error {
+    private static func operationError(_ error: any Error, kind: FlueEvent.OperationKind) -> any Error {
         guard let flue = error as? FlueError else {
             if error is CancellationError || error is any InfrastructureError { return error }
             return FlueError(
-                .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind)])
+                .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind.rawValue)])
         }
         switch flue.kind {
         case .modelRequestFailed, .modelStreamInterrupted:
             var details = flue.details
-            details["operation"] = .string(kind)
+            details["operation"] = .string(kind.rawValue)
             details["reason"] = flue.json
             return FlueError(.operationFailed, "\(kind) failed: \(flue.message)", details: details)
         default:

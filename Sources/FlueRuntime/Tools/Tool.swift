@@ -7,7 +7,7 @@ public struct ToolContext: Sendable {
     /// The session the call belongs to.
     public var session: String
     /// Emits a `log` event correlated with the operation.
-    public var log: @Sendable (_ level: String, _ message: String) -> Void
+    public var log: @Sendable (_ level: FlueEvent.LogRecord.Level, _ message: String) -> Void
 }
 
 /// A capability the model can call. Most tools are made with ``FunctionTool``; conform directly

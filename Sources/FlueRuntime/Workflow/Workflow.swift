@@ -129,11 +129,11 @@ public struct WorkflowContext<Payload: Sendable>: Sendable {
 public struct WorkflowLogger: Sendable {
     let events: EventEmitter
 
-    public func info(_ message: String, _ attributes: [String: JSONValue] = [:]) { log("info", message, attributes) }
-    public func warn(_ message: String, _ attributes: [String: JSONValue] = [:]) { log("warn", message, attributes) }
-    public func error(_ message: String, _ attributes: [String: JSONValue] = [:]) { log("error", message, attributes) }
+    public func info(_ message: String, _ attributes: [String: JSONValue] = [:]) { log(.info, message, attributes) }
+    public func warn(_ message: String, _ attributes: [String: JSONValue] = [:]) { log(.warn, message, attributes) }
+    public func error(_ message: String, _ attributes: [String: JSONValue] = [:]) { log(.error, message, attributes) }
 
-    private func log(_ level: String, _ message: String, _ attributes: [String: JSONValue]) {
+    private func log(_ level: FlueEvent.LogRecord.Level, _ message: String, _ attributes: [String: JSONValue]) {
         events.emit(.log(.init(level: level, message: message, attributes: attributes)))
     }
 }

@@ -11,7 +11,7 @@ import Synchronization
 /// so a long-poll or SSE read whose client left releases its live-read slot and its store
 /// subscription at once, instead of at the next write or the end of the poll.
 ///
-/// Set for each request by `FlueServer.application` (`ClientConnection.current`); an app that
+/// Set for each request by `FlueServer.application(router:)` (`ClientConnection.current`); an app that
 /// mounts `FlueRoutes` on its own `Application` has none, and its live reads end at their next
 /// write or poll timeout instead.
 public final class ClientConnection: Sendable {

@@ -21,7 +21,7 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
     public var allow: [HTTPRequest.Method]
     /// Seconds sent as `Retry-After` (RFC 9110 §10.2.3), for `503` and `429`.
     public var retryAfter: Int?
-    /// Set by the host when rendering: whether `dev` may be shown.
+    /// Set by `FlueRoutes` when rendering: whether `dev` may be shown.
     var developmentMode = false
 
     public init(
