@@ -93,18 +93,21 @@ public final class Engine: Service {
 
     // MARK: agents
 
-    /// Admits a prompt to agent instance `id` (what `POST /agents/:name/:id` does): a durable
-    /// submission in the instance's FIFO, run by whichever process claims it.
-    public func prompt(
+    /// Enqueues a prompt to agent instance `id` (what `POST /agents/:name/:id` does): a durable
+    /// submission in the instance's FIFO, run by whichever process claims it. Returns a receipt at
+    /// once; ``result(ofSubmission:agent:id:)`` waits for the answer. Throws `FlueError`
+    /// (`invalid_payload` for a bad id, `agent_not_registered`, `session_busy`) or
+    /// ``EngineError/shuttingDown(_:)``.
+    public func submitPrompt(
         agent: String, id: String, message: String, images: [ImageContent] = []
     ) async throws -> SubmissionReceipt {
-        try await admitPrompt(agent: agent, id: id, input: AgentInput.direct(message: message, images: images))
+        try await submitPrompt(
+            to: try key(agent: agent, id: id), input: AgentInput.direct(message: message, images: images))
     }
 
-    package func admitPrompt(agent: String, id: String, input: JSONValue) async throws -> SubmissionReceipt {
+    /// Enqueues a prompt whose address the caller checked with ``instanceKey(agent:id:exposedOnly:)``.
+    package func submitPrompt(to key: SubmissionSessionKey, input: JSONValue) async throws -> SubmissionReceipt {
         try refuseWhileShuttingDown()
-        try Self.validateInstanceId(id)
-        let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (admission, offset) = try await coordinator.admit(
             key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
         return SubmissionReceipt(
@@ -121,9 +124,8 @@ public final class Engine: Service {
         agent: String, id: String, input: JSONValue, dispatchId: String? = nil
     ) async throws -> DispatchReceipt {
         try refuseWhileShuttingDown()
-        try Self.validateInstanceId(id)
+        let key = try key(agent: agent, id: id)
         let dispatchId = dispatchId ?? FlueID.make("dsp")
-        let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (admission, _) = try await coordinator.admit(key: key, kind: .dispatch, input: input, submissionId: dispatchId)
         return DispatchReceipt(
             dispatchId: dispatchId, streamPath: AgentAddress.streamPath(key), acceptedAt: admission.record.acceptedAt)
@@ -131,11 +133,11 @@ public final class Engine: Service {
 
     /// Waits until a submission settles (in any process sharing the store) and returns how.
     /// Throws ``EngineError/shuttingDown(_:)`` if shutdown begins first (the submission goes on).
-    public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionResult {
+    public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionOutcome {
         let key = SubmissionSessionKey(agent: agent, instanceId: id)
         let (record, _) = try await coordinator.waitForSettlement(
             submissionId, key: key, after: nil, shutdown: shutdown, abandon: nil)
-        return SubmissionResult(record)
+        return SubmissionOutcome(settled: record)
     }
 
     /// Waits until the prompt of `receipt` settles and returns how, with the stream offset just
@@ -144,12 +146,12 @@ public final class Engine: Service {
     /// because the waiting client left, and ``EngineError/shuttingDown(_:)`` if shutdown begins
     /// first; the submission goes on either way.
     package func settlement(of receipt: SubmissionReceipt, abandon: AsyncStream<Void>?) async throws
-        -> (result: SubmissionResult, offset: StreamOffset)
+        -> (outcome: SubmissionOutcome, offset: StreamOffset)
     {
         let (record, offset) = try await coordinator.waitForSettlement(
             receipt.submissionId, key: receipt.key, after: StreamOffset(parsing: receipt.offset) ?? .start,
             shutdown: shutdown, abandon: abandon)
-        return (SubmissionResult(record), offset)
+        return (SubmissionOutcome(settled: record), offset)
     }
 
     /// Deletes the stored conversation of agent instance `id`; fails with `session_busy` while
@@ -172,9 +174,27 @@ public final class Engine: Service {
     /// Number of agent submissions running in this process.
     public var runningSubmissionCount: Int { coordinator.runningCount }
 
-    private static func validateInstanceId(_ id: String) throws {
-        guard AgentAddress.isValidInstanceId(id) else {
+    /// The one check of an agent address: the name's form, the instance id's form, and that the
+    /// agent is registered (and exposed over HTTP, with `exposedOnly`). The HTTP routes and the
+    /// code entry points (``submitPrompt(agent:id:message:images:)``, ``dispatch(agent:id:input:dispatchId:)``)
+    /// all go through it; the coordinator trusts the key it gets.
+    package func instanceKey(agent: String, id: String, exposedOnly: Bool) throws(AgentAddressProblem)
+        -> SubmissionSessionKey
+    {
+        guard AgentAddress.isValidAgentName(agent) else { throw .badAgentName }
+        guard AgentAddress.isValidInstanceId(id) else { throw .badInstanceId }
+        guard let registration = agents[agent], registration.exposed || !exposedOnly else { throw .unknownAgent }
+        return SubmissionSessionKey(agent: agent, instanceId: id)
+    }
+
+    /// ``instanceKey(agent:id:exposedOnly:)`` for code callers: any registered agent, `FlueError` on refusal.
+    private func key(agent: String, id: String) throws -> SubmissionSessionKey {
+        do {
+            return try instanceKey(agent: agent, id: id, exposedOnly: false)
+        } catch .badInstanceId {
             throw FlueError(.invalidPayload, "instance id \"\(id)\" must be 1–256 letters, digits or ._~:@+-")
+        } catch {
+            throw FlueError(.agentNotRegistered, "no agent named \(agent) is registered")
         }
     }
 

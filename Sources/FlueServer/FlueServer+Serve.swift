@@ -7,7 +7,7 @@ import Hummingbird
 import Logging
 
 extension FlueServer {
-    /// The one call an application makes: reads the environment (SPEC §8), migrates and opens
+    /// The one call an application makes: reads the environment (``FlueConfiguration``), migrates and opens
     /// `persistence` (the application's choice: `PersistenceSelection.fromEnvironment()` from
     /// `FluePersistenceSelection` picks Postgres, SQLite or memory from `DATABASE_URL` /
     /// `SQLITE_PATH`, as Flue's `db.ts` does), mounts Flue's routes beside the application's own,

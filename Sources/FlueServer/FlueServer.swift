@@ -118,7 +118,7 @@ public final class FlueServer: Sendable {
 
 /// Answers unmatched requests with Flue's envelopes (use on an app that is all Flue): a method
 /// Flue does not serve on one of its paths (`TRACE /workflows/summarize`) is `405` with `Allow`
-/// (SPEC §3), anything else `404 route_not_found`.
+/// (docs/server.md, "Routes"), anything else `404 route_not_found`.
 public struct RouteNotFoundMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Where `FlueRoutes` are mounted (`""` or `"/api"`).
     public let prefix: String

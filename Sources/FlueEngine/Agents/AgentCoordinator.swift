@@ -52,13 +52,11 @@ final class AgentCoordinator: Sendable {
     // MARK: admission
 
     /// Queues a submission and wakes the claim loop. The offset is the instance stream's tail
-    /// taken before admission; the stream exists from this moment on.
+    /// taken before admission; the stream exists from this moment on. `key` was checked by
+    /// ``Engine/instanceKey(agent:id:exposedOnly:)``.
     func admit(
         key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue, submissionId: String
     ) async throws -> (Admission, offset: StreamOffset) {
-        guard agents[key.agent] != nil else {
-            throw FlueError(.agentNotRegistered, "no agent named \(key.agent) is registered")
-        }
         let offset = try await ensureStream(AgentAddress.streamPath(key))
         let admission: Admission
         do {

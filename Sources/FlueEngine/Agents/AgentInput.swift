@@ -24,7 +24,7 @@ package enum AgentInput {
             }
             return (record.input["message"]?.stringValue ?? "", images)
         case .dispatch:
-            let accepted = ISO8601DateFormatter.flueMilliseconds.string(from: record.acceptedAt)
+            let accepted = FlueEvent.formatTimestamp(record.acceptedAt)
             let text = """
                 <dispatch type="dispatch_input" agent="\(record.key.agent)" id="\(record.key.instanceId)" \
                 session="\(record.key.session)" dispatchId="\(record.submissionId)" acceptedAt="\(accepted)">
@@ -33,15 +33,6 @@ package enum AgentInput {
                 """
             return (text, [])
         }
-    }
-}
-
-extension ISO8601DateFormatter {
-    /// `2026-11-30T12:00:00.123Z`.
-    static var flueMilliseconds: ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
     }
 }
 

@@ -40,15 +40,9 @@ public struct DispatchReceipt: Sendable, Hashable {
     public var acceptedAt: Date
 }
 
-/// How a submission ended, as `?wait=result` reports it.
-public enum SubmissionResult: Sendable, Hashable {
-    /// `{text, usage, model}`.
-    case completed(JSONValue)
-    /// `{type, message, details}`.
-    case failed(JSONValue)
-
-    /// The ending of a settled record.
-    init(_ record: SubmissionRecord) {
+extension SubmissionOutcome {
+    /// How a settled record ended: `completed({text, usage, model})` or `failed({type, message, details})`.
+    init(settled record: SubmissionRecord) {
         if record.status == .completed {
             self = .completed(record.result ?? .null)
         } else {
@@ -58,6 +52,16 @@ public enum SubmissionResult: Sendable, Hashable {
 }
 
 /// Instance ids and agent names as they appear in URLs and store paths.
+/// Why an agent address was refused (``Engine/instanceKey(agent:id:exposedOnly:)``).
+package enum AgentAddressProblem: Error, Sendable {
+    /// Not a letter followed by letters, digits, `_` or `-` (64 characters at most).
+    case badAgentName
+    /// Not 1–256 characters from letters, digits and `._~:@+-`, or `.` / `..`.
+    case badInstanceId
+    /// No such agent (or, when only exposed agents count, not exposed).
+    case unknownAgent
+}
+
 package enum AgentAddress {
     /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`;
     /// not `.` or `..`, which are dot-segments that URL clients remove (RFC 3986 §5.2.4), so the
@@ -77,7 +81,7 @@ package enum AgentAddress {
 
     /// Agent names follow the definition rules: a letter, then letters, digits, `_` or `-`.
     package static func isValidAgentName(_ name: String) -> Bool {
-        name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil
+        DefinitionName.isValid(name)
     }
 
     package static func streamPath(_ key: SubmissionSessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }

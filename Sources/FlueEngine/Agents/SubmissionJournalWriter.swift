@@ -88,7 +88,7 @@ actor SubmissionJournalWriter: OperationJournal {
         if let timeoutAt, Date() > timeoutAt {
             throw FlueError(
                 .submissionTimeout, "the submission ran past its timeout before model turn \(turn + 1)",
-                details: ["timeoutAt": .string(ISO8601DateFormatter.flueMilliseconds.string(from: timeoutAt))])
+                details: ["timeoutAt": .string(FlueEvent.formatTimestamp(timeoutAt))])
         }
         journal = TurnJournal(phase: .modelRequestStarted, turn: turn, streamKey: "\(attemptId):\(turn)")
         pending = ""

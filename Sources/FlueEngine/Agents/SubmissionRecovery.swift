@@ -56,7 +56,7 @@ enum SubmissionRecovery {
             return .fail(
                 FlueError(
                     .submissionTimeout, "the submission ran past its timeout before recovery",
-                    details: ["timeoutAt": .string(ISO8601DateFormatter.flueMilliseconds.string(from: timeoutAt))]))
+                    details: ["timeoutAt": .string(FlueEvent.formatTimestamp(timeoutAt))]))
         }
         if case .assistant(let pendingCalls)? = after.last {
             let finished = Dictionary(

@@ -8,7 +8,7 @@
 ///     tools: [weather])
 /// ```
 public struct Agent: Sendable {
-    /// `^[A-Za-z][A-Za-z0-9_-]*$`; addresses the agent (`/agents/<name>/<id>`, `task(agent:)`).
+    /// A ``DefinitionName``; addresses the agent (`/agents/<name>/<id>`, `task(agent:)`).
     public var name: String
     /// One line telling a parent model what this agent is for (shown in the `task` tool).
     public var description: String?
@@ -37,11 +37,7 @@ public struct Agent: Sendable {
         tools: [any Tool] = [], subagents: [Agent] = [], thinking: ThinkingLevel = .off, maxTurns: Int = 32,
         maxOutputTokens: Int = 8192
     ) throws {
-        guard name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil else {
-            throw FlueError(
-                .invalidDefinition,
-                "agent name \"\(name)\" must start with a letter and contain only letters, digits, _ and - (at most 64)")
-        }
+        try DefinitionName.check(name, of: "agent")
         guard maxTurns >= 1 else { throw FlueError(.invalidDefinition, "agent \(name): maxTurns must be at least 1") }
         var seen = Set<String>()
         for tool in tools {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One observable event of a run or an agent instance (SPEC §4).
+/// One observable event of a run or an agent instance (the event types and their fields: docs/runtime.md, "Events").
 ///
 /// Encodes to a flat JSON object: `{"v":1,"type":"turn","eventIndex":3,"timestamp":"…",
 /// "runId":"…","operationId":"…","durationMs":12,…}` — envelope, correlation and payload

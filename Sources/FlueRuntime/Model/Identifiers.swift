@@ -20,3 +20,24 @@ public enum FlueID {
         return prefix + "_" + String(chars)
     }
 }
+
+/// The names of workflows, agents and tools: a letter, then letters, digits, `_` or `-`, 64
+/// characters at most. They appear in URLs (`/workflows/<name>`, `/agents/<name>/<id>`) and in
+/// provider tool lists, whose own rule this is.
+public enum DefinitionName {
+    /// The rule as a regular expression (as OpenAPI's `pattern` states it).
+    public static let pattern = "^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+
+    public static func isValid(_ name: String) -> Bool {
+        name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil
+    }
+
+    /// The `invalid_definition` error for a bad `name` of `what` (`tool`, `workflow`, `agent`).
+    static func check(_ name: String, of what: String) throws {
+        guard isValid(name) else {
+            throw FlueError(
+                .invalidDefinition,
+                "\(what) name \"\(name)\" must start with a letter and contain only letters, digits, _ and - (at most 64)")
+        }
+    }
+}

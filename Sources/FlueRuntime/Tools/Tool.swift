@@ -13,7 +13,7 @@ public struct ToolContext: Sendable {
 /// A capability the model can call. Most tools are made with ``FunctionTool``; conform directly
 /// to pass a hand-written JSON Schema (e.g. tools bridged from an MCP server).
 public protocol Tool: Sendable {
-    /// Unique within an agent; `^[A-Za-z][A-Za-z0-9_-]{0,63}$`.
+    /// Unique within an agent; a ``DefinitionName``.
     var name: String { get }
     /// Tells the model when and how to use the tool.
     var description: String { get }
@@ -77,11 +77,7 @@ public struct FunctionTool<Arguments: Decodable & Sendable>: Tool {
     }
 
     static func validate(name: String, description: String) throws {
-        guard name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil else {
-            throw FlueError(
-                .invalidDefinition,
-                "tool name \"\(name)\" must start with a letter and contain only letters, digits, _ and - (at most 64)")
-        }
+        try DefinitionName.check(name, of: "tool")
         guard !description.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw FlueError(.invalidDefinition, "tool \(name) needs a description")
         }

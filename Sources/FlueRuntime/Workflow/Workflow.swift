@@ -12,7 +12,7 @@ import Foundation
 /// }
 /// ```
 public struct Workflow: Sendable {
-    /// `^[A-Za-z][A-Za-z0-9_-]*$`; addresses the workflow (`POST /workflows/<name>`).
+    /// A ``DefinitionName``; addresses the workflow (`POST /workflows/<name>`).
     public let name: String
     /// One line for the OpenAPI document.
     public let description: String?
@@ -27,11 +27,7 @@ public struct Workflow: Sendable {
         name: String, description: String? = nil, payload: Payload.Type, result: Result.Type = Result.self,
         run: @escaping @Sendable (WorkflowContext<Payload>) async throws -> Result
     ) throws {
-        guard name.wholeMatch(of: /[A-Za-z][A-Za-z0-9_-]{0,63}/) != nil else {
-            throw FlueError(
-                .invalidDefinition,
-                "workflow name \"\(name)\" must start with a letter and contain only letters, digits, _ and - (at most 64)")
-        }
+        try DefinitionName.check(name, of: "workflow")
         self.name = name
         self.description = description
         self.payloadSchema = try JSONSchema.derive(from: Payload.self)

@@ -3,7 +3,8 @@ import FlueRuntime
 import Foundation
 import Logging
 
-/// Server settings, read from the environment at start (SPEC §8); ``engine`` holds the engine's.
+/// Server settings, read from the environment at start (docs/server.md, "Configuration"); ``engine``
+/// holds the engine's.
 ///
 /// | variable | default | meaning |
 /// | --- | --- | --- |

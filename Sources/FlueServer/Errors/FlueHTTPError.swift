@@ -172,12 +172,19 @@ extension FlueHTTPError {
                 details: "The server cannot reach its database right now; retry shortly.")
         }
         if let flue = error as? FlueError {
-            let status: HTTPResponse.Status = flue.kind == .conflict || flue.kind == .sessionBusy ? .conflict : .internalServerError
-            return FlueHTTPError(
-                status, type: flue.type, message: flue.message,
-                details: flue.details["reason"]?["message"]?.stringValue ?? "",
-                meta: flue.details.isEmpty ? nil : .object(flue.details))
+            return runtimeFailure(type: flue.type, message: flue.message, details: flue.details)
         }
         return internalError
+    }
+
+    /// A runtime failure (a `FlueError`, or one stored as `{type, message, details}` by a settled
+    /// submission): `409` for `conflict` and `session_busy`, else `500`, keeping its own type;
+    /// `details` is the text of `details.reason.message`, `meta` the details object.
+    static func runtimeFailure(type: String, message: String, details: [String: JSONValue]) -> FlueHTTPError {
+        let kind = FlueError.Kind(rawValue: type)
+        let status: HTTPResponse.Status = kind == .conflict || kind == .sessionBusy ? .conflict : .internalServerError
+        return FlueHTTPError(
+            status, type: type, message: message, details: details["reason"]?["message"]?.stringValue ?? "",
+            meta: details.isEmpty ? nil : .object(details))
     }
 }

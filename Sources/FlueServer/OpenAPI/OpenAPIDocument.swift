@@ -107,7 +107,7 @@ enum OpenAPIDocument {
                 "name": "name", "in": "path", "required": true,
                 "description": "An exposed agent's name (letters, digits, _ and -; starts with a letter; at most 64).",
                 "schema": [
-                    "type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$",
+                    "type": "string", "pattern": .string(DefinitionName.pattern),
                     "enum": .array(engine.exposedAgentNames.map(JSONValue.string)),
                 ],
             ],

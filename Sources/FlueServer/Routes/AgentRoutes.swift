@@ -39,20 +39,21 @@ extension FlueRoutes {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !id.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest("Agent URLs must have the shape /agents/<name>/<id> with non-empty segments.")
         }
-        guard AgentAddress.isValidAgentName(name) else {
+        let key: SubmissionSessionKey
+        do {
+            key = try engine.instanceKey(agent: name, id: id, exposedOnly: true)
+        } catch .badAgentName {
             throw FlueHTTPError.invalidRequest(
                 "Agent names start with a letter and contain only letters, digits, _ and - (at most 64 characters).")
-        }
-        guard AgentAddress.isValidInstanceId(id) else {
+        } catch .badInstanceId {
             throw FlueHTTPError.invalidRequest(
                 "Instance ids are 1 to 256 characters: letters, digits and . _ ~ : @ + - (no slashes or spaces), "
                     + "and not . or .. alone.")
-        }
-        guard let registration = engine.agents[name], registration.exposed else {
+        } catch .unknownAgent {
             throw FlueHTTPError.agentNotFound(name, available: engine.exposedAgentNames)
         }
         let guardResponse = try await agentGuards[name]?(request, context)
-        return (SubmissionSessionKey(agent: name, instanceId: id), guardResponse)
+        return (key, guardResponse)
     }
 
     private func promptAgent(_ request: Request, _ context: Context) async throws -> Response {
@@ -61,7 +62,7 @@ extension FlueRoutes {
         if let guardResponse { return guardResponse }
         let body = try await JSONBody.read(request, limit: server.configuration.agentRequestBodyLimit)
         let input = try AgentPromptBody.validate(body)
-        let receipt = try await engine.admitPrompt(agent: key.agent, id: key.instanceId, input: input)
+        let receipt = try await engine.submitPrompt(to: key, input: input)
         let streamURL = Self.agentStreamURL(request, key)
         guard waitForResult else {
             var response = Self.json(
@@ -88,9 +89,8 @@ extension FlueRoutes {
             guard let type = error["type"]?.stringValue, type != "error", type != "aborted" else {
                 throw FlueHTTPError.internalError
             }
-            let kind = FlueError.Kind(rawValue: type)
-            throw FlueError(
-                kind, error["message"]?.stringValue ?? "the submission failed",
+            throw FlueHTTPError.runtimeFailure(
+                type: type, message: error["message"]?.stringValue ?? "the submission failed",
                 details: error["details"]?.objectValue ?? [:])
         }
     }
