@@ -106,7 +106,7 @@ public final class Engine: Service {
     }
 
     /// Enqueues a prompt whose address the caller checked with ``instanceKey(agent:id:exposedOnly:)``.
-    package func submitPrompt(to key: SubmissionSessionKey, input: JSONValue) async throws -> SubmissionReceipt {
+    package func submitPrompt(to key: SessionKey, input: JSONValue) async throws -> SubmissionReceipt {
         try refuseWhileShuttingDown()
         let (admission, offset) = try await coordinator.admit(
             key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
@@ -134,7 +134,7 @@ public final class Engine: Service {
     /// Waits until a submission settles (in any process sharing the store) and returns how.
     /// Throws ``EngineError/shuttingDown(_:)`` if shutdown begins first (the submission goes on).
     public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionOutcome {
-        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        let key = SessionKey(agent: agent, instanceId: id)
         let (record, _) = try await coordinator.waitForSettlement(
             submissionId, key: key, after: nil, shutdown: shutdown, abandon: nil)
         return SubmissionOutcome(settled: record)
@@ -157,11 +157,11 @@ public final class Engine: Service {
     /// Deletes the stored conversation of agent instance `id`; fails with `session_busy` while
     /// any of its submissions is queued or running. Admissions wait for the deletion to finish.
     public func deleteAgentSession(agent: String, id: String) async throws {
-        let key = SubmissionSessionKey(agent: agent, instanceId: id)
+        let key = SessionKey(agent: agent, instanceId: id)
         guard try await stores.submissions.beginSessionDeletion(key) else {
             throw FlueError(.sessionBusy, "agent instance \(agent)/\(id) has submissions queued or running")
         }
-        try await stores.sessions.deleteSession(SessionKey(agent: agent, instanceId: id))
+        try await stores.sessions.deleteSession(key)
         try await stores.submissions.finishSessionDeletion(key)
     }
 
@@ -179,16 +179,16 @@ public final class Engine: Service {
     /// code entry points (``submitPrompt(agent:id:message:images:)``, ``dispatch(agent:id:input:dispatchId:)``)
     /// all go through it; the coordinator trusts the key it gets.
     package func instanceKey(agent: String, id: String, exposedOnly: Bool) throws(AgentAddressProblem)
-        -> SubmissionSessionKey
+        -> SessionKey
     {
         guard AgentAddress.isValidAgentName(agent) else { throw .badAgentName }
         guard AgentAddress.isValidInstanceId(id) else { throw .badInstanceId }
         guard let registration = agents[agent], registration.exposed || !exposedOnly else { throw .unknownAgent }
-        return SubmissionSessionKey(agent: agent, instanceId: id)
+        return SessionKey(agent: agent, instanceId: id)
     }
 
     /// ``instanceKey(agent:id:exposedOnly:)`` for code callers: any registered agent, `FlueError` on refusal.
-    private func key(agent: String, id: String) throws -> SubmissionSessionKey {
+    private func key(agent: String, id: String) throws -> SessionKey {
         do {
             return try instanceKey(agent: agent, id: id, exposedOnly: false)
         } catch .badInstanceId {

@@ -9,7 +9,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
         var nextSequence: Int64 = 1
         var chunks: [String: [Int: String]] = [:]
         var markers: [String: [Int: AttemptMarker]] = [:]
-        var deleting: Set<SubmissionSessionKey> = []
+        var deleting: Set<SessionKey> = []
     }
 
     private let state = Mutex(State())
@@ -40,8 +40,8 @@ public final class InMemorySubmissionStore: SubmissionStore {
     }
 
     /// Oldest unsettled submission per session.
-    private static func heads(_ records: [String: SubmissionRecord]) -> [SubmissionSessionKey: SubmissionRecord] {
-        var heads: [SubmissionSessionKey: SubmissionRecord] = [:]
+    private static func heads(_ records: [String: SubmissionRecord]) -> [SessionKey: SubmissionRecord] {
+        var heads: [SessionKey: SubmissionRecord] = [:]
         for record in records.values where !record.status.isSettled {
             if let current = heads[record.key], current.sequence < record.sequence { continue }
             heads[record.key] = record
@@ -197,7 +197,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
         }
     }
 
-    public func beginSessionDeletion(_ key: SubmissionSessionKey) -> Bool {
+    public func beginSessionDeletion(_ key: SessionKey) -> Bool {
         state.withLock { state in
             guard !state.records.values.contains(where: { $0.key == key && !$0.status.isSettled }) else { return false }
             state.deleting.insert(key)
@@ -205,7 +205,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
         }
     }
 
-    public func finishSessionDeletion(_ key: SubmissionSessionKey) {
+    public func finishSessionDeletion(_ key: SessionKey) {
         state.withLock { state in
             state.records = state.records.filter { $0.value.key != key || !$0.value.status.isSettled }
             state.deleting.remove(key)

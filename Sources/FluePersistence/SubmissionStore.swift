@@ -17,27 +17,15 @@ public enum SubmissionKind: String, Sendable, Hashable, Codable {
     case dispatch
 }
 
-/// The conversation a submission belongs to. Submissions of one session run one at a time, in
-/// admission order; different sessions run in parallel.
-public struct SubmissionSessionKey: Sendable, Hashable, Codable, CustomStringConvertible {
-    public var agent: String
-    public var instanceId: String
-    public var session: String
-
-    public init(agent: String, instanceId: String, session: String = "default") {
-        self.agent = agent
-        self.instanceId = instanceId
-        self.session = session
-    }
-
-    public var description: String { "\(agent)/\(instanceId)/\(session)" }
-}
+// A submission belongs to one conversation, named by the runtime's `SessionKey`. Submissions of
+// one session run one at a time, in admission order; different sessions run in parallel.
+// Submissions address the default harness: the stores keep agent, instance id and session.
 
 /// A submission to admit.
 public struct NewSubmission: Sendable, Hashable {
     /// Unique id; for `dispatch` it is the dispatch id, which makes admission idempotent.
     public var submissionId: String
-    public var key: SubmissionSessionKey
+    public var key: SessionKey
     public var kind: SubmissionKind
     /// `{message, images}` for direct prompts; the application's input for dispatches.
     public var input: JSONValue
@@ -48,7 +36,7 @@ public struct NewSubmission: Sendable, Hashable {
     public var timeout: Duration
 
     public init(
-        submissionId: String, key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue, acceptedAt: Date,
+        submissionId: String, key: SessionKey, kind: SubmissionKind, input: JSONValue, acceptedAt: Date,
         maxAttempts: Int = 10, timeout: Duration = .seconds(3600)
     ) {
         self.submissionId = submissionId
@@ -66,7 +54,7 @@ public struct SubmissionRecord: Sendable, Hashable {
     public var submissionId: String
     /// Admission order, increasing across the whole store.
     public var sequence: Int64
-    public var key: SubmissionSessionKey
+    public var key: SessionKey
     public var kind: SubmissionKind
     public var input: JSONValue
     public var status: SubmissionStatus
@@ -92,7 +80,7 @@ public struct SubmissionRecord: Sendable, Hashable {
     public var journal: TurnJournal?
 
     public init(
-        submissionId: String, sequence: Int64, key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue,
+        submissionId: String, sequence: Int64, key: SessionKey, kind: SubmissionKind, input: JSONValue,
         status: SubmissionStatus, acceptedAt: Date, attemptId: String? = nil, owner: String? = nil,
         leaseExpiresAt: Date? = nil, attemptCount: Int = 0, maxAttempts: Int = 10, timeoutMs: Int = 3_600_000,
         startedAt: Date? = nil, inputAppliedAt: Date? = nil, settledAt: Date? = nil, result: JSONValue? = nil,
@@ -148,7 +136,7 @@ public enum SubmissionStoreError: Error, Sendable, Hashable, CustomStringConvert
     /// The id was admitted before with a different input or for another session.
     case conflict(submissionId: String)
     /// The session is being deleted; nothing new is admitted to it.
-    case sessionDeleting(SubmissionSessionKey)
+    case sessionDeleting(SessionKey)
 
     public var description: String {
         switch self {
@@ -231,7 +219,7 @@ public protocol SubmissionStore: Sendable {
     func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) async throws -> Bool
     /// Marks a session as being deleted (admissions fail) when none of its submissions is
     /// unsettled; false (and no mark) otherwise.
-    func beginSessionDeletion(_ key: SubmissionSessionKey) async throws -> Bool
+    func beginSessionDeletion(_ key: SessionKey) async throws -> Bool
     /// Removes the deletion mark and the session's settled submissions.
-    func finishSessionDeletion(_ key: SubmissionSessionKey) async throws
+    func finishSessionDeletion(_ key: SessionKey) async throws
 }

@@ -4,7 +4,7 @@ import Foundation
 
 extension PersistenceContract {
     static func newSubmission(
-        _ key: SubmissionSessionKey, id: String = unique("sub"), input: JSONValue = ["message": "hi"],
+        _ key: SessionKey, id: String = unique("sub"), input: JSONValue = ["message": "hi"],
         kind: SubmissionKind = .direct, timeout: Duration = .seconds(3600)
     ) -> NewSubmission {
         NewSubmission(
@@ -15,13 +15,13 @@ extension PersistenceContract {
 
     /// A session of an agent no application registers, so servers sharing the test database
     /// never pick up what the checks leave behind.
-    static func freshKey() -> SubmissionSessionKey {
-        SubmissionSessionKey(agent: contractAgent, instanceId: unique("i"))
+    static func freshKey() -> SessionKey {
+        SessionKey(agent: contractAgent, instanceId: unique("i"))
     }
 
     /// Claims the runnable head of `key`, failing the check when there is none.
     static func claimHead(
-        _ store: any SubmissionStore, _ key: SubmissionSessionKey, owner: String = "p1", lease: TimeInterval = 30,
+        _ store: any SubmissionStore, _ key: SessionKey, owner: String = "p1", lease: TimeInterval = 30,
         check: String = #function
     ) async throws -> SubmissionRecord {
         let heads = try await store.runnableHeads(agents: [contractAgent], limit: 10_000).filter { $0.key == key }

@@ -23,7 +23,7 @@ struct PostgresSubmissionStore: SubmissionStore {
         return SubmissionRecord(
             submissionId: try r["submission_id"].decode(String.self),
             sequence: try r["sequence"].decode(Int64.self),
-            key: SubmissionSessionKey(
+            key: SessionKey(
                 agent: try r["agent"].decode(String.self), instanceId: try r["instance_id"].decode(String.self),
                 session: try r["session"].decode(String.self)),
             kind: SubmissionKind(rawValue: try r["kind"].decode(String.self)) ?? .direct,
@@ -264,10 +264,10 @@ struct PostgresSubmissionStore: SubmissionStore {
             """)
     }
 
-    func beginSessionDeletion(_ key: SubmissionSessionKey) async throws -> Bool {
+    func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
         try await storeOperation {
             try await transaction(client, logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key.description)))", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("\(key.agent)/\(key.instanceId)/\(key.session)")))", logger: logger)
                 for try await _ in try await connection.query(
                     """
                     SELECT 1 FROM flue_submissions
@@ -285,7 +285,7 @@ struct PostgresSubmissionStore: SubmissionStore {
         }
     }
 
-    func finishSessionDeletion(_ key: SubmissionSessionKey) async throws {
+    func finishSessionDeletion(_ key: SessionKey) async throws {
         try await storeOperation {
             try await transaction(client, logger) { connection in
                 try await connection.query(

@@ -19,7 +19,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
         func json(_ column: String) -> JSONValue? { (row[column] as String?).flatMap { try? JSONValue(parsing: $0) } }
         return SubmissionRecord(
             submissionId: row["submission_id"], sequence: row["sequence"],
-            key: SubmissionSessionKey(agent: row["agent"], instanceId: row["instance_id"], session: row["session"]),
+            key: SessionKey(agent: row["agent"], instanceId: row["instance_id"], session: row["session"]),
             kind: SubmissionKind(rawValue: row["kind"]) ?? .direct, input: json("input") ?? .null,
             status: SubmissionStatus(rawValue: row["status"]) ?? .queued, acceptedAt: date("accepted_at") ?? Date(),
             attemptId: row["attempt_id"], owner: row["owner"], leaseExpiresAt: date("lease_expires_at"),
@@ -250,7 +250,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
         }
     }
 
-    func beginSessionDeletion(_ key: SubmissionSessionKey) async throws -> Bool {
+    func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
         try await write { db in
             let busy = try Bool.fetchOne(
                 db,
@@ -268,7 +268,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
         }
     }
 
-    func finishSessionDeletion(_ key: SubmissionSessionKey) async throws {
+    func finishSessionDeletion(_ key: SessionKey) async throws {
         try await write { db in
             try db.execute(
                 sql: """

@@ -113,7 +113,7 @@ import Testing
                 head: HTTPRequest(method: .post, scheme: "http", authority: "h:1", path: path),
                 body: RequestBody(buffer: ByteBuffer()))
         }
-        let key = SubmissionSessionKey(agent: "agents", instanceId: "a@b")
+        let key = SessionKey(agent: "agents", instanceId: "a@b")
         #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/api/agents/agents/a%40b"), key) == "http://h:1/api/agents/agents/a@b")
         #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/agents/agents/a@b"), key) == "http://h:1/agents/agents/a@b")
         #expect(

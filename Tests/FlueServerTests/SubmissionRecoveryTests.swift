@@ -11,7 +11,7 @@ import Testing
 
     static func record(attempts: Int = 2, journal: TurnJournal? = nil, startedAgo: TimeInterval = 10) -> SubmissionRecord {
         SubmissionRecord(
-            submissionId: "sub_1", sequence: 1, key: SubmissionSessionKey(agent: "assistant", instanceId: "i"),
+            submissionId: "sub_1", sequence: 1, key: SessionKey(agent: "assistant", instanceId: "i"),
             kind: .direct, input: ["message": "hi"], status: .running, acceptedAt: Date(), attemptId: "att_2",
             owner: "me", attemptCount: attempts, maxAttempts: 10, timeoutMs: 60_000,
             startedAt: Date().addingTimeInterval(-startedAgo), journal: journal)

@@ -55,7 +55,7 @@ final class AgentCoordinator: Sendable {
     /// taken before admission; the stream exists from this moment on. `key` was checked by
     /// ``Engine/instanceKey(agent:id:exposedOnly:)``.
     func admit(
-        key: SubmissionSessionKey, kind: SubmissionKind, input: JSONValue, submissionId: String
+        key: SessionKey, kind: SubmissionKind, input: JSONValue, submissionId: String
     ) async throws -> (Admission, offset: StreamOffset) {
         let offset = try await ensureStream(AgentAddress.streamPath(key))
         let admission: Admission
@@ -85,7 +85,7 @@ final class AgentCoordinator: Sendable {
     /// Stops waiting (the submission goes on) when shutdown begins (``EngineError/shuttingDown(_:)``)
     /// or `abandon` finishes (``EngineError/waitAbandoned``).
     func waitForSettlement(
-        _ submissionId: String, key: SubmissionSessionKey, after offset: StreamOffset?, shutdown: ShutdownLatch,
+        _ submissionId: String, key: SessionKey, after offset: StreamOffset?, shutdown: ShutdownLatch,
         abandon: AsyncStream<Void>?
     ) async throws -> (SubmissionRecord, offset: StreamOffset) {
         let path = AgentAddress.streamPath(key)
@@ -401,8 +401,7 @@ final class AgentCoordinator: Sendable {
             record = taken
             _ = try? await stores.submissions.markAttempt(
                 record.submissionId, AttemptMarker(attempt: record.attemptCount, owner: ownerId, at: now))
-            let history = try await stores.sessions.loadSession(
-                SessionKey(agent: record.key.agent, instanceId: record.key.instanceId, session: record.key.session))
+            let history = try await stores.sessions.loadSession(record.key)
             var partial: [String] = []
             if record.journal?.phase == .modelRequestStarted, let key = record.journal?.streamKey {
                 partial = try await stores.submissions.streamChunks(record.submissionId, streamKey: key)

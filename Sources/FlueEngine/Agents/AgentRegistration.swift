@@ -24,7 +24,7 @@ public struct AgentRegistration: Sendable {
 public struct SubmissionReceipt: Sendable, Hashable {
     public var submissionId: String
     /// The agent instance and session the prompt went to.
-    public var key: SubmissionSessionKey
+    public var key: SessionKey
     /// The instance's event stream, `agents/<name>/<id>`.
     public var streamPath: String { AgentAddress.streamPath(key) }
     /// The stream tail taken just before admission: reading after it shows this prompt's events.
@@ -84,5 +84,5 @@ package enum AgentAddress {
         DefinitionName.isValid(name)
     }
 
-    package static func streamPath(_ key: SubmissionSessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }
+    package static func streamPath(_ key: SessionKey) -> String { "agents/\(key.agent)/\(key.instanceId)" }
 }

@@ -31,7 +31,7 @@ extension FlueRoutes {
     /// Checks the path segments, that the agent is exposed, and its guard. Returns the key, or
     /// the guard's own response.
     private func agentAddress(_ request: Request, _ context: Context) async throws
-        -> (key: SubmissionSessionKey, guardResponse: Response?)
+        -> (key: SessionKey, guardResponse: Response?)
     {
         let context = try PathParameters.decoding(["name", "id"], in: context)
         let name = context.parameters.get("name") ?? ""
@@ -39,7 +39,7 @@ extension FlueRoutes {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !id.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FlueHTTPError.invalidRequest("Agent URLs must have the shape /agents/<name>/<id> with non-empty segments.")
         }
-        let key: SubmissionSessionKey
+        let key: SessionKey
         do {
             key = try engine.instanceKey(agent: name, id: id, exposedOnly: true)
         } catch .badAgentName {
@@ -108,7 +108,7 @@ extension FlueRoutes {
 
     /// The instance's URL (prefix included, no query): where its events are read. Name and id
     /// are written in their canonical encoding, whatever encoding the request used.
-    static func agentStreamURL(_ request: Request, _ key: SubmissionSessionKey) -> String {
+    static func agentStreamURL(_ request: Request, _ key: SessionKey) -> String {
         PathParameters.mountURL(request, routeSegments: 3)
             + "/agents/\(PathParameters.encoded(key.agent))/\(PathParameters.encoded(key.instanceId))"
     }
