@@ -389,23 +389,8 @@ public final class Engine: Service {
         let tasks = running.withLock { Array($0.values) }
         logger.info("shutting down", metadata: ["runningWorkflows": "\(tasks.count)"])
         guard !tasks.isEmpty else { return }
-        let grace = configuration.shutdownGracePeriod
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for task in tasks { _ = await task.value }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            let finished = await group.next() ?? false
-            group.cancelAll()
-            if !finished {
-                self.logger.warning("grace period over; cancelling running workflows", metadata: ["count": "\(tasks.count)"])
-                for task in tasks { task.cancel() }
-                for task in tasks { _ = await task.value }
-            }
+        _ = await FlueEngine.drain(tasks, grace: configuration.shutdownGracePeriod) {
+            logger.warning("grace period over; cancelling running workflows", metadata: ["count": "\(tasks.count)"])
         }
     }
 }

@@ -187,34 +187,22 @@ public final class PostgresPersistence: PersistenceAdapter {
         }
     }
 
-    /// Runs `body`, failing with `unavailable` when it takes longer than `limit`.
+    /// Runs `body` within `limit` (``withOperationDeadline(_:_:)``), naming this database in the
+    /// `unavailable` it fails with; contract errors from inside a transaction pass through.
     private func withDeadline(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        let target = self.target
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await body()
-                return true
+        do {
+            try await withOperationDeadline(limit, body)
+        } catch let error as PersistenceError {
+            if case .unavailable = error {
+                throw PersistenceError.unavailable("could not reach Postgres at \(target) within \(limit)")
             }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return false
-            }
-            do {
-                let finished = try await group.next() ?? false
-                group.cancelAll()
-                if !finished {
-                    throw PersistenceError.unavailable("could not reach Postgres at \(target) within \(limit)")
-                }
-            } catch let error as PersistenceError {
-                group.cancelAll()
-                throw error
-            } catch let error as PostgresTransactionError where error.closureError is PersistenceError {
-                group.cancelAll()
-                throw error.closureError!
-            } catch {
-                group.cancelAll()
-                throw PersistenceError.unavailable("Postgres at \(target): \(String(reflecting: error))")
-            }
+            throw error
+        } catch let error as PostgresTransactionError where error.closureError is PersistenceError {
+            throw error.closureError!
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw PersistenceError.unavailable("Postgres at \(target): \(String(reflecting: error))")
         }
     }
 }

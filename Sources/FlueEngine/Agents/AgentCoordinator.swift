@@ -452,26 +452,8 @@ final class AgentCoordinator: Sendable {
         logger.info("stopping agent submissions at their next turn boundary", metadata: ["count": "\(attempts.count)"])
         for attempt in attempts { attempt.control.requestStop() }
         let tasks = attempts.compactMap { $0.task.withLock { $0 } }
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for task in tasks { await task.value }
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            group.addTask {
-                await self.leaseRenewalLoop()
-                return false
-            }
-            let finished = await group.next() ?? false
-            if !finished {
-                self.logger.warning("grace period over; cancelling agent submissions", metadata: ["count": "\(tasks.count)"])
-                for task in tasks { task.cancel() }
-                for task in tasks { await task.value }
-            }
-            group.cancelAll()
+        _ = await FlueEngine.drain(tasks, grace: grace, meanwhile: { await self.leaseRenewalLoop() }) {
+            logger.warning("grace period over; cancelling agent submissions", metadata: ["count": "\(tasks.count)"])
         }
     }
 }
