@@ -10,10 +10,7 @@ public struct AnthropicMessagesClient: ModelClient {
     public var apiKey: String
     /// Sent as `anthropic-version`.
     public var apiVersion: String
-    public var extraHeaders: [String: String]
-    public var httpClient: HTTPClient
-    public var retry: RetryPolicy
-    public var logger: Logger
+    public var transport: ProviderTransport
 
     public init(
         baseURL: String = "https://api.anthropic.com", apiKey: String, apiVersion: String = "2023-06-01",
@@ -23,22 +20,16 @@ public struct AnthropicMessagesClient: ModelClient {
         self.baseURL = baseURL
         self.apiKey = apiKey
         self.apiVersion = apiVersion
-        self.extraHeaders = extraHeaders
-        self.httpClient = httpClient
-        self.retry = retry
-        self.logger = logger
+        self.transport = ProviderTransport(extraHeaders: extraHeaders, httpClient: httpClient, retry: retry, logger: logger)
     }
 
     public func complete(
         _ request: ModelRequest, onDelta: @Sendable (ModelStreamDelta) async -> Void
     ) async throws -> AssistantMessage {
-        let body = AnthropicWire.requestBody(request)
-        var headers = [("x-api-key", apiKey), ("anthropic-version", apiVersion)]
-        headers += extraHeaders.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
-        let streaming = StreamingRequest(
-            httpClient: httpClient, retry: retry, logger: logger, provider: request.model.provider,
-            url: baseURL.trimmingSuffix("/") + "/v1/messages", headers: headers, body: body.jsonData())
-        return try await streaming.run(model: request.model, makeParser: AnthropicStreamParser.init, onDelta: onDelta)
+        try await transport.stream(
+            request, url: baseURL.trimmingSuffix("/") + "/v1/messages",
+            headers: [("x-api-key", apiKey), ("anthropic-version", apiVersion)], body: AnthropicWire.requestBody(request),
+            makeParser: AnthropicStreamParser.init, onDelta: onDelta)
     }
 }
 

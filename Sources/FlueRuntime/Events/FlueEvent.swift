@@ -30,14 +30,14 @@ extension FlueEvent {
     public enum Body: Sendable, Hashable {
         case runStart(RunStart)
         case runResume(RunResume)
-        case runEnd(RunEnd)
+        case runEnd(Completion)
         case agentStart
         case agentEnd
         case idle
         case operationStart(OperationStart)
         case operation(OperationEnd)
         case taskStart(TaskStart)
-        case task(TaskEnd)
+        case task(Completion)
         case turnStart(TurnStart)
         case turn(TurnEnd)
         case textDelta(Delta)
@@ -102,7 +102,8 @@ extension FlueEvent {
         }
     }
 
-    public struct RunEnd: Sendable, Hashable, Codable {
+    /// How a run (`run_end`) or a task (`task`) ended.
+    public struct Completion: Sendable, Hashable, Codable {
         public var result: JSONValue?
         public var isError: Bool
         public var error: JSONValue?
@@ -154,18 +155,6 @@ extension FlueEvent {
         }
     }
 
-    public struct TaskEnd: Sendable, Hashable, Codable {
-        public var result: JSONValue?
-        public var isError: Bool
-        public var error: JSONValue?
-        public var durationMs: Int
-        public init(result: JSONValue?, isError: Bool, error: JSONValue?, durationMs: Int) {
-            self.result = result
-            self.isError = isError
-            self.error = error
-            self.durationMs = durationMs
-        }
-    }
 
     public struct TurnStart: Sendable, Hashable, Codable {
         /// Why the model is called: `agent` for loop turns, `compaction` for summaries.
@@ -331,14 +320,14 @@ extension FlueEvent: Codable {
         switch type {
         case "run_start": body = .runStart(try RunStart(from: decoder))
         case "run_resume": body = .runResume(try RunResume(from: decoder))
-        case "run_end": body = .runEnd(try RunEnd(from: decoder))
+        case "run_end": body = .runEnd(try Completion(from: decoder))
         case "agent_start": body = .agentStart
         case "agent_end": body = .agentEnd
         case "idle": body = .idle
         case "operation_start": body = .operationStart(try OperationStart(from: decoder))
         case "operation": body = .operation(try OperationEnd(from: decoder))
         case "task_start": body = .taskStart(try TaskStart(from: decoder))
-        case "task": body = .task(try TaskEnd(from: decoder))
+        case "task": body = .task(try Completion(from: decoder))
         case "turn_start": body = .turnStart(try TurnStart(from: decoder))
         case "turn": body = .turn(try TurnEnd(from: decoder))
         case "text_delta": body = .textDelta(try Delta(from: decoder))
