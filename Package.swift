@@ -204,6 +204,17 @@ let package = Package(
             name: "FlueRuntimeTests",
             dependencies: ["FlueRuntime", "FlueTestSupport"]
         ),
+        // The engine from code, without HTTP: admission, settlement, address checks, recovery rules.
+        .testTarget(
+            name: "FlueEngineTests",
+            dependencies: [
+                "FlueEngine",
+                "FluePersistence",
+                "FlueRuntime",
+                "FlueTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "FlueScaffoldTests",
             dependencies: ["FlueScaffold"]

@@ -1,7 +1,6 @@
 import FluePersistence
 import FlueRuntime
 @testable import FlueEngine
-@testable import FlueServer
 import Foundation
 import Testing
 
