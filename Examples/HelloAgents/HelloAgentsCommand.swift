@@ -111,9 +111,9 @@ struct RunWorkflow: AsyncParsableCommand {
         let outcome = await receipt.completion.value
         await fake?.stop()
         switch outcome {
-        case .completed(let result):
+        case .success(let result):
             print(result.jsonString)
-        case .failed(let error):
+        case .failure(let error):
             throw fail("hello-agents: run \(receipt.runId) failed: \(FlueError.describe(error).jsonString)")
         }
     }

@@ -53,7 +53,7 @@ public final class Engine: Service {
     package let workflows: [String: WorkflowRegistration]
     package let agents: [String: AgentRegistration]
     let coordinator: AgentCoordinator
-    private let running = Mutex<[String: Task<RunResult, Never>]>([:])
+    private let running = Mutex<[String: Task<Result<JSONValue, any Error>, Never>]>([:])
 
     public init(
         workflows: [WorkflowRegistration], agents: [AgentRegistration] = [], models: any ModelResolver,
@@ -133,11 +133,11 @@ public final class Engine: Service {
 
     /// Waits until a submission settles (in any process sharing the store) and returns how.
     /// Throws ``EngineError/shuttingDown(_:)`` if shutdown begins first (the submission goes on).
-    public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> SubmissionOutcome {
+    public func result(ofSubmission submissionId: String, agent: String, id: String) async throws -> Outcome {
         let key = SessionKey(agent: agent, instanceId: id)
         let (record, _) = try await coordinator.waitForSettlement(
             submissionId, key: key, after: nil, shutdown: shutdown, abandon: nil)
-        return SubmissionOutcome(settled: record)
+        return Outcome(settled: record)
     }
 
     /// Waits until the prompt of `receipt` settles and returns how, with the stream offset just
@@ -146,12 +146,12 @@ public final class Engine: Service {
     /// because the waiting client left, and ``EngineError/shuttingDown(_:)`` if shutdown begins
     /// first; the submission goes on either way.
     package func settlement(of receipt: SubmissionReceipt, abandon: AsyncStream<Void>?) async throws
-        -> (outcome: SubmissionOutcome, offset: StreamOffset)
+        -> (outcome: Outcome, offset: StreamOffset)
     {
         let (record, offset) = try await coordinator.waitForSettlement(
             receipt.submissionId, key: receipt.key, after: StreamOffset(parsing: receipt.offset) ?? .start,
             shutdown: shutdown, abandon: abandon)
-        return (SubmissionOutcome(settled: record), offset)
+        return (Outcome(settled: record), offset)
     }
 
     /// Deletes the stored conversation of agent instance `id`; fails with `session_busy` while
@@ -232,23 +232,21 @@ public final class Engine: Service {
         let environment = WorkflowEnvironment(
             runId: runId, events: emitter, models: models, sessions: stores.sessions)
         let logger = self.logger
-        let task = Task<RunResult, Never> {
+        let task = Task<Result<JSONValue, any Error>, Never> {
             let started = ContinuousClock.now
-            let result: RunResult
+            let result: Result<JSONValue, any Error>
             do {
-                result = .completed(try await workflow.run(payload, environment: environment))
+                result = .success(try await workflow.run(payload, environment: environment))
             } catch {
                 logger.warning("workflow run failed", metadata: ["runId": "\(runId)", "error": "\(error)"])
-                result = .failed(error)
+                result = .failure(error)
             }
-            let elapsed = ContinuousClock.now - started
-            let durationMs = elapsed.wholeMilliseconds
+            let outcome: Outcome
             switch result {
-            case .completed(let value):
-                emitter.emit(.runEnd(.init(result: value, isError: false, error: nil, durationMs: durationMs)))
-            case .failed(let error):
-                emitter.emit(.runEnd(.init(result: nil, isError: true, error: FlueError.describe(error), durationMs: durationMs)))
+            case .success(let value): outcome = .completed(value)
+            case .failure(let error): outcome = .failed(describing: error)
             }
+            emitter.emit(.runEnd(.init(outcome, durationMs: (ContinuousClock.now - started).wholeMilliseconds)))
             await pipe.drain()
             return result
         }
@@ -271,11 +269,7 @@ public final class Engine: Service {
         return EventPipe(path: "runs/\(runId)", store: stores.streams, logger: logger) { event in
             guard case .runEnd(let end) = event.body else { return }
             do {
-                try await runs.endRun(
-                    runId,
-                    RunOutcome(
-                        status: end.isError ? .errored : .completed, endedAt: Date.nowMilliseconds,
-                        durationMs: end.durationMs, result: end.result, error: end.error))
+                try await runs.endRun(runId, end.outcome, endedAt: Date.nowMilliseconds, durationMs: end.durationMs)
             } catch {
                 logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
             }
@@ -359,9 +353,7 @@ public final class Engine: Service {
             "details": ["previousOwner": .string(orphan.owner ?? "unknown")],
         ]
         if meta?.closed == true {
-            try await stores.runs.endRun(
-                orphan.runId,
-                RunOutcome(status: .errored, endedAt: Date.nowMilliseconds, durationMs: durationMs, result: nil, error: error))
+            try await stores.runs.endRun(orphan.runId, .failed(error), endedAt: Date.nowMilliseconds, durationMs: durationMs)
             return
         }
         let pipe = makePipe(runId: orphan.runId)

@@ -99,14 +99,14 @@ public final class InMemoryRunStore: RunStore {
     }
 
     @discardableResult
-    public func endRun(_ runId: String, _ outcome: RunOutcome) -> Bool {
+    public func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) -> Bool {
         runs.withLock { runs in
             guard var record = runs[runId], record.status == .active else { return false }
-            record.status = outcome.status
-            record.endedAt = outcome.endedAt
-            record.durationMs = outcome.durationMs
-            record.isError = outcome.status == .errored
-            record.result = outcome.status == .completed ? (outcome.result ?? .null) : nil
+            record.status = RunStatus(ending: outcome)
+            record.endedAt = endedAt
+            record.durationMs = durationMs
+            record.isError = outcome.isError
+            record.result = outcome.result
             record.error = outcome.error
             runs[runId] = record
             return true

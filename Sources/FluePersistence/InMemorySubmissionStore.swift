@@ -177,7 +177,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
         update(submissionId, attemptId: attemptId) { $0.leaseExpiresAt = at }
     }
 
-    public func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) -> Bool {
+    public func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) -> Bool {
         state.withLock { state in
             guard var record = state.records[submissionId], !record.status.isSettled else { return false }
             if let attemptId, record.attemptId != attemptId { return false }

@@ -65,21 +65,9 @@ public struct RunPointer: Sendable, Hashable, Codable {
     public var durationMs: Int?
 }
 
-/// How a run ended.
-public struct RunOutcome: Sendable, Hashable {
-    public var status: RunStatus
-    public var endedAt: Date
-    public var durationMs: Int
-    public var result: JSONValue?
-    public var error: JSONValue?
-
-    public init(status: RunStatus, endedAt: Date, durationMs: Int, result: JSONValue?, error: JSONValue?) {
-        self.status = status
-        self.endedAt = endedAt
-        self.durationMs = durationMs
-        self.result = result
-        self.error = error
-    }
+extension RunStatus {
+    /// The terminal status of a run that ended with `outcome`.
+    public init(ending outcome: Outcome) { self = outcome.isError ? .errored : .completed }
 }
 
 /// A page of runs, newest first, with an opaque cursor for the next page.
@@ -130,7 +118,7 @@ public struct RunListCursor: Codable, Hashable, Sendable {
 public protocol RunStore: Sendable {
     func createRun(_ record: RunRecord) async throws -> Bool
     @discardableResult
-    func endRun(_ runId: String, _ outcome: RunOutcome) async throws -> Bool
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool
     func getRun(_ runId: String) async throws -> RunRecord?
     func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) async throws -> RunPage
     /// Marks every active run of `owner` alive at `at`.

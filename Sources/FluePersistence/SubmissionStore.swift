@@ -125,12 +125,6 @@ public enum Admission: Sendable, Hashable {
     }
 }
 
-/// How a submission settled.
-public enum SubmissionOutcome: Sendable, Hashable {
-    case completed(JSONValue)
-    case failed(JSONValue)
-}
-
 /// Failures of the submission contract.
 public enum SubmissionStoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The id was admitted before with a different input or for another session.
@@ -216,7 +210,7 @@ public protocol SubmissionStore: Sendable {
     func releaseLease(_ submissionId: String, attemptId: String, at: Date) async throws -> Bool
     /// Settles a submission; `attemptId` nil settles whatever attempt holds it. The first
     /// terminal state wins.
-    func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) async throws -> Bool
+    func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool
     /// Marks a session as being deleted (admissions fail) when none of its submissions is
     /// unsettled; false (and no mark) otherwise.
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool

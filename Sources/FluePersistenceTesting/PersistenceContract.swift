@@ -82,11 +82,11 @@ public enum PersistenceContract {
             let end = Date(timeIntervalSince1970: 1_764_000_100.5)
             try expect(
                 try await stores.runs.endRun(
-                    id, RunOutcome(status: .completed, endedAt: end, durationMs: 42, result: ["ok": true], error: nil)),
+                    id, .completed(["ok": true]), endedAt: end, durationMs: 42),
                 "first end wins")
             try expect(
                 !(try await stores.runs.endRun(
-                    id, RunOutcome(status: .errored, endedAt: Date(), durationMs: 1, result: nil, error: ["x": 1]))),
+                    id, .failed(["x": 1]), endedAt: Date(), durationMs: 1)),
                 "second end loses")
             let stored = try await stores.runs.getRun(id)
             try expect(stored?.status == .completed, "status stays completed")
@@ -95,7 +95,7 @@ public enum PersistenceContract {
             try expect(sameMillisecond(stored?.endedAt, end), "endedAt kept")
             try expect(
                 !(try await stores.runs.endRun(
-                    unique("run"), RunOutcome(status: .completed, endedAt: Date(), durationMs: 1, result: nil, error: nil))),
+                    unique("run"), .completed(.null), endedAt: Date(), durationMs: 1)),
                 "ending an unknown run is a no-op")
         },
         ContractCheck(name: "runs: listing is newest first with an opaque cursor and filters") { stores, _ in
@@ -108,7 +108,7 @@ public enum PersistenceContract {
                 _ = try await stores.runs.createRun(
                     RunRecord(runId: id, workflowName: workflow, startedAt: base.addingTimeInterval(Double(index)), payload: nil))
             }
-            try await stores.runs.endRun(ids[1], RunOutcome(status: .errored, endedAt: Date(), durationMs: 1, result: nil, error: ["e": 1]))
+            try await stores.runs.endRun(ids[1], .failed(["e": 1]), endedAt: Date(), durationMs: 1)
             let first = try await stores.runs.listRuns(status: nil, workflowName: workflow, limit: 2, cursor: nil)
             try expect(first.runs.map(\.runId) == [ids[4], ids[3]], "newest first: \(first.runs.map(\.runId))")
             let cursor = try first.nextCursor ?? { throw ContractViolation(check: "listing", message: "no cursor") }()

@@ -80,14 +80,13 @@ struct PostgresRunStore: RunStore {
     }
 
     @discardableResult
-    func endRun(_ runId: String, _ outcome: RunOutcome) async throws -> Bool {
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool {
         try await storeOperation {
-            let result = outcome.status == .completed ? (outcome.result ?? .null).jsonString : nil
             let rows = try await client.query(
                 """
-                UPDATE flue_runs SET status = \(outcome.status.rawValue), ended_at = \(outcome.endedAt),
-                    duration_ms = \(outcome.durationMs), is_error = \(outcome.status == .errored),
-                    result = \(result), error = \(outcome.error?.jsonString)
+                UPDATE flue_runs SET status = \(RunStatus(ending: outcome).rawValue), ended_at = \(endedAt),
+                    duration_ms = \(durationMs), is_error = \(outcome.isError),
+                    result = \(outcome.result?.jsonString), error = \(outcome.error?.jsonString)
                 WHERE run_id = \(runId) AND status = 'active'
                 RETURNING run_id
                 """, logger: logger)

@@ -28,7 +28,7 @@ struct SQLiteRunStore: RunStore {
     }
 
     @discardableResult
-    func endRun(_ runId: String, _ outcome: RunOutcome) async throws -> Bool {
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool {
         try await sqliteOperation {
             try await database.write { db in
                 try db.execute(
@@ -37,10 +37,8 @@ struct SQLiteRunStore: RunStore {
                         WHERE run_id = ? AND status = 'active'
                         """,
                     arguments: [
-                        outcome.status.rawValue, outcome.endedAt.timeIntervalSince1970, outcome.durationMs,
-                        outcome.status == .errored,
-                        outcome.status == .completed ? (outcome.result ?? .null).jsonString : nil,
-                        outcome.error?.jsonString, runId,
+                        RunStatus(ending: outcome).rawValue, endedAt.timeIntervalSince1970, durationMs, outcome.isError,
+                        outcome.result?.jsonString, outcome.error?.jsonString, runId,
                     ])
                 return db.changesCount == 1
             }

@@ -230,7 +230,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
             [at.timeIntervalSince1970, submissionId, attemptId])
     }
 
-    func settle(_ submissionId: String, attemptId: String?, _ outcome: SubmissionOutcome, at: Date) async throws -> Bool {
+    func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool {
         let (status, result, error): (String, String?, String?) =
             switch outcome {
             case .completed(let value): ("completed", value.jsonString, nil)

@@ -160,7 +160,7 @@ import Testing
         try await f.scoped {
             let nightly = try #require(f.engine.workflow(named: "nightly"))
             let receipt = try await f.engine.startRun(nightly, payload: try nightly.validatePayload([:]))
-            guard case .completed(let result) = await receipt.completion.value else {
+            guard case .success(let result) = await receipt.completion.value else {
                 Issue.record("nightly failed")
                 return
             }

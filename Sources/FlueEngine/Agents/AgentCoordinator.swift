@@ -302,7 +302,7 @@ final class AgentCoordinator: Sendable {
         let harness = Harness(
             agent: registration.agent, instanceId: record.key.instanceId, models: models, store: stores.sessions,
             events: emitter)
-        let outcome: SubmissionOutcome
+        let outcome: Outcome
         do {
             let session = try await harness.session(record.key.session)
             if !repair.isEmpty { try await session.appendRecovered(repair) }
@@ -339,7 +339,7 @@ final class AgentCoordinator: Sendable {
     /// Settles (first terminal state wins), then emits `submission_settled` — after every event
     /// of the submission is stored, so a waiter that sees the settlement can read them all.
     private func settle(
-        _ record: SubmissionRecord, attemptId: String?, _ outcome: SubmissionOutcome, emitter: EventEmitter, pipe: EventPipe
+        _ record: SubmissionRecord, attemptId: String?, _ outcome: Outcome, emitter: EventEmitter, pipe: EventPipe
     ) async {
         await pipe.flush()
         var won = false
@@ -431,7 +431,7 @@ final class AgentCoordinator: Sendable {
         return true
     }
 
-    private func settleFromRecovery(_ record: SubmissionRecord, attemptId: String, _ outcome: SubmissionOutcome) async {
+    private func settleFromRecovery(_ record: SubmissionRecord, attemptId: String, _ outcome: Outcome) async {
         do {
             let (emitter, pipe) = try await openStream(record)
             await settle(record, attemptId: attemptId, outcome, emitter: emitter, pipe: pipe)

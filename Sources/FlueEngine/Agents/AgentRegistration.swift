@@ -40,8 +40,8 @@ public struct DispatchReceipt: Sendable, Hashable {
     public var acceptedAt: Date
 }
 
-extension SubmissionOutcome {
-    /// How a settled record ended: `completed({text, usage, model})` or `failed({type, message, details})`.
+extension Outcome {
+    /// How a settled submission ended: `completed({text, usage, model})` or `failed({type, message, details})`.
     init(settled record: SubmissionRecord) {
         if record.status == .completed {
             self = .completed(record.result ?? .null)

@@ -127,19 +127,19 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
-            let outcome: RunResult
+            let outcome: Result<JSONValue, any Error>
             if let client = ClientConnection.current {
                 outcome = try await client.value(of: receipt.completion)
             } else {
                 outcome = await receipt.completion.value
             }
             switch outcome {
-            case .completed(let result):
+            case .success(let result):
                 return Self.json(
                     .ok,
                     ["result": result, "runId": .string(receipt.runId), "streamUrl": .string(streamURL),
                      "offset": .string(receipt.offset)])
-            case .failed(let error):
+            case .failure(let error):
                 throw error
             }
         }
