@@ -20,10 +20,15 @@ measure() { # measure DIR -> "seconds drivers"
   (cd "$dir" && swift package resolve --scratch-path "$scratch" >/dev/null 2>&1)
   local start end
   start=$(date +%s)
-  (cd "$dir" && swift build --target FlueServer --scratch-path "$scratch" >"$scratch.log" 2>&1)
+  local log="/tmp/app-build-time-$(basename "$dir").log"
+  if ! (cd "$dir" && swift build --target FlueServer --scratch-path "$scratch" >"$log" 2>&1); then
+    echo "build failed in $dir; see $log" >&2
+    tail -20 "$log" >&2
+    exit 1
+  fi
   end=$(date +%s)
   local drivers
-  drivers=$(ls "$scratch/debug/Modules" 2>/dev/null | grep -E '^(GRDB|PostgresNIO)\.swiftmodule$' | sed 's/.swiftmodule//' | paste -sd, -)
+  drivers=$(ls "$scratch/debug/Modules" 2>/dev/null | grep -E '^(GRDB|PostgresNIO)\.swiftmodule$' | sed "s/.swiftmodule//" | paste -sd, - || true)
   echo "$((end - start)) ${drivers:-none}"
 }
 

@@ -86,14 +86,16 @@ enum HelloAgentsApp {
 
     /// The engine alone (no HTTP server), configured from the environment, over `stores`
     /// (in-memory unless given): what `run` and `routes` use.
+    /// `quiet` logs errors only (for `run`, whose stderr carries events as JSON lines).
     static func makeEngine(
-        environment: [String: String] = ProcessInfo.processInfo.environment, stores: FlueStores = .inMemory()
+        environment: [String: String] = ProcessInfo.processInfo.environment, stores: FlueStores = .inMemory(),
+        quiet: Bool = false
     ) throws -> Engine {
         let configuration = try FlueConfiguration.fromEnvironment(environment)
         let registry = try ProviderRegistry(environment: environment)
         let model = registry.defaultModel ?? fallbackModel
         var logger = Logger(label: "hello-agents")
-        logger.logLevel = configuration.logLevel
+        logger.logLevel = quiet ? .error : configuration.logLevel
         return try Engine(
             workflows: workflows(model: model), agents: agents(model: model), models: registry, stores: stores,
             configuration: configuration.engine, logger: logger)

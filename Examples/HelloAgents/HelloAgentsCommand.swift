@@ -7,6 +7,7 @@ import FlueServer
 import FlueTestSupport
 import Foundation
 import Hummingbird
+import Logging
 
 /// `hello-agents [serve]`, `hello-agents run <workflow> --payload JSON`, `hello-agents routes`.
 @main
@@ -40,6 +41,7 @@ struct Serve: AsyncParsableCommand {
             let server = try await FakeModelServer.start()
             environment.merge(server.providerEnvironment) { $1 }
             print("hello-agents: using the fake model server at \(server.anthropicBaseURL)")
+            fflush(nil)  // every output stream: seen at once when stdout is a pipe or a file, not at exit
             fake = server
         }
         do {
@@ -78,21 +80,27 @@ struct RunWorkflow: AsyncParsableCommand {
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("FLUE_") { environment[key] = nil }
+        let known = try HelloAgentsApp.workflows(model: HelloAgentsApp.fallbackModel).map(\.workflow.name)
+        guard known.contains(workflow) else {
+            throw fail("hello-agents: no workflow named \(workflow); known: \(known.sorted().joined(separator: ", "))")
+        }
         var fake: FakeModelServer?
         if fakeModel {
-            let server = try await FakeModelServer.start()
+            // Errors only: stderr carries the run's events as JSON lines.
+            var logger = Logger(label: "fake-model-server")
+            logger.logLevel = .error
+            let server = try await FakeModelServer.start(logger: logger)
             environment.merge(server.providerEnvironment) { $1 }
             fake = server
         }
         let engine: Engine
         do {
-            engine = try HelloAgentsApp.makeEngine(environment: environment)
+            engine = try HelloAgentsApp.makeEngine(environment: environment, quiet: true)
         } catch {
             throw fail("hello-agents: \(error)")
         }
         guard let definition = engine.workflow(named: workflow) else {
-            let known = engine.exposedWorkflowNames.joined(separator: ", ")
-            throw fail("hello-agents: no workflow named \(workflow); known: \(known)")
+            throw fail("hello-agents: no workflow named \(workflow)")
         }
         let validated: ValidatedPayload
         do {

@@ -101,8 +101,9 @@ public final class Engine: Service {
     public func submitPrompt(
         agent: String, id: String, message: String, images: [ImageContent] = []
     ) async throws -> SubmissionReceipt {
-        try await submitPrompt(
-            to: try key(agent: agent, id: id), input: AgentInput.direct(message: message, images: images))
+        try refuseWhileShuttingDown()
+        return try await submitPrompt(
+            to: try checkedKey(agent: agent, id: id), input: AgentInput.direct(message: message, images: images))
     }
 
     /// Enqueues a prompt whose address the caller checked with ``instanceKey(agent:id:exposedOnly:)``.
@@ -124,7 +125,7 @@ public final class Engine: Service {
         agent: String, id: String, input: JSONValue, dispatchId: String? = nil
     ) async throws -> DispatchReceipt {
         try refuseWhileShuttingDown()
-        let key = try key(agent: agent, id: id)
+        let key = try checkedKey(agent: agent, id: id)
         let dispatchId = dispatchId ?? FlueID.make("dsp")
         let (admission, _) = try await coordinator.admit(key: key, kind: .dispatch, input: input, submissionId: dispatchId)
         return DispatchReceipt(
@@ -188,7 +189,7 @@ public final class Engine: Service {
     }
 
     /// ``instanceKey(agent:id:exposedOnly:)`` for code callers: any registered agent, `FlueError` on refusal.
-    private func key(agent: String, id: String) throws -> SessionKey {
+    private func checkedKey(agent: String, id: String) throws -> SessionKey {
         do {
             return try instanceKey(agent: agent, id: id, exposedOnly: false)
         } catch .badInstanceId {

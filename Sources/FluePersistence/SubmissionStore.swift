@@ -21,6 +21,12 @@ public enum SubmissionKind: String, Sendable, Hashable, Codable {
 // one session run one at a time, in admission order; different sessions run in parallel.
 // Submissions address the default harness: the stores keep agent, instance id and session.
 
+extension SessionKey {
+    /// `agent/instanceId/session`: how submission stores name a conversation (logs, errors, the
+    /// Postgres admission lock).
+    public var submissionPath: String { "\(agent)/\(instanceId)/\(session)" }
+}
+
 /// A submission to admit.
 public struct NewSubmission: Sendable, Hashable {
     /// Unique id; for `dispatch` it is the dispatch id, which makes admission idempotent.
@@ -40,7 +46,8 @@ public struct NewSubmission: Sendable, Hashable {
         maxAttempts: Int = 10, timeout: Duration = .seconds(3600)
     ) {
         self.submissionId = submissionId
-        self.key = key
+        // Submissions run in the default harness; the stores keep no other.
+        self.key = SessionKey(agent: key.agent, instanceId: key.instanceId, session: key.session)
         self.kind = kind
         self.input = input
         self.acceptedAt = acceptedAt
@@ -135,7 +142,7 @@ public enum SubmissionStoreError: Error, Sendable, Hashable, CustomStringConvert
     public var description: String {
         switch self {
         case .conflict(let id): "submission \(id) was already admitted with a different input"
-        case .sessionDeleting(let key): "session \(key) is being deleted"
+        case .sessionDeleting(let key): "session \(key.submissionPath) is being deleted"
         }
     }
 }

@@ -267,7 +267,7 @@ struct PostgresSubmissionStore: SubmissionStore {
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
         try await storeOperation {
             try await transaction(client, logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("\(key.agent)/\(key.instanceId)/\(key.session)")))", logger: logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key.submissionPath)))", logger: logger)
                 for try await _ in try await connection.query(
                     """
                     SELECT 1 FROM flue_submissions

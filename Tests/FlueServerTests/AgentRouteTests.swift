@@ -57,6 +57,10 @@ extension ServerFixture {
                 ("/agents/assistant/x", #"["hi"]"#, "application/json", 400, "invalid_request"),
                 ("/agents/assistant/x", #"{"message":"hi","images":[{"type":"image","data":"AAAA"}]}"#, "application/json", 400, "invalid_request"),
                 ("/agents/assistant/x", #"{"message":"hi","images":{"type":"image"}}"#, "application/json", 400, "invalid_request"),
+                // Not base64, empty, and not an image type both providers accept (found by a new-user trial: both were 200).
+                ("/agents/assistant/x", #"{"message":"hi","images":[{"type":"image","data":"!!","mimeType":"image/png"}]}"#, "application/json", 400, "invalid_request"),
+                ("/agents/assistant/x", #"{"message":"hi","images":[{"type":"image","data":"","mimeType":"image/png"}]}"#, "application/json", 400, "invalid_request"),
+                ("/agents/assistant/x", #"{"message":"hi","images":[{"type":"image","data":"aGk=","mimeType":"text/plain"}]}"#, "application/json", 400, "invalid_request"),
                 ("/agents/assistant/x", #"{"message":"hi""#, "application/json", 400, "invalid_json"),
                 ("/agents/assistant/x", "message=hi", "text/plain", 415, "unsupported_media_type"),
                 ("/agents/assistant/x", nil, nil, 400, "invalid_request"),

@@ -69,7 +69,7 @@ final class AgentCoordinator: Sendable {
                 .conflict, "dispatch id \(id) was already used with a different input",
                 details: ["dispatchId": .string(id)])
         } catch SubmissionStoreError.sessionDeleting(let key) {
-            throw FlueError(.sessionBusy, "session \(key) is being deleted; retry after the deletion finishes")
+            throw FlueError(.sessionBusy, "session \(key.submissionPath) is being deleted; retry after the deletion finishes")
         }
         wake.yield()
         return (admission, offset)
@@ -283,7 +283,7 @@ final class AgentCoordinator: Sendable {
         let id = record.submissionId
         let control = attempt.control
         var metadata: Logger.Metadata = ["submissionId": "\(id)", "attempt": "\(record.attemptCount)"]
-        metadata["instance"] = "\(record.key)"
+        metadata["instance"] = "\(record.key.submissionPath)"
         let emitter: EventEmitter
         let pipe: EventPipe
         do {

@@ -51,7 +51,6 @@ extension Outcome {
     }
 }
 
-/// Instance ids and agent names as they appear in URLs and store paths.
 /// Why an agent address was refused (``Engine/instanceKey(agent:id:exposedOnly:)``).
 package enum AgentAddressProblem: Error, Sendable {
     /// Not a letter followed by letters, digits, `_` or `-` (64 characters at most).
@@ -62,6 +61,7 @@ package enum AgentAddressProblem: Error, Sendable {
     case unknownAgent
 }
 
+/// Instance ids and agent names as they appear in URLs and store paths.
 package enum AgentAddress {
     /// Characters allowed in an instance id (no `/`, no spaces): letters, digits and `._~:@+-`;
     /// not `.` or `..`, which are dot-segments that URL clients remove (RFC 3986 §5.2.4), so the

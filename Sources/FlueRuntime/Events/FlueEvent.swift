@@ -155,7 +155,6 @@ extension FlueEvent {
         }
     }
 
-
     public struct TurnStart: Sendable, Hashable, Codable {
         /// Why the model is called: `agent` for loop turns, `compaction` for summaries.
         public enum Purpose: String, Sendable, Hashable, Codable {

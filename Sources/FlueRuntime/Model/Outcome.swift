@@ -28,7 +28,7 @@ extension FlueEvent.Completion {
         self.init(result: outcome.result, isError: outcome.isError, error: outcome.error, durationMs: durationMs)
     }
 
-    /// How the run or task ended (an error without details counts as `operation_failed`).
+    /// How the run or task ended (`isError` without an `error` reads as `operation_failed`).
     public var outcome: Outcome {
         isError ? .failed(error ?? FlueError(.operationFailed, "failed").json) : .completed(result ?? .null)
     }

@@ -124,7 +124,7 @@ extension FlueHTTPError {
 
     public static func routeNotFound(_ method: HTTPRequest.Method, _ path: String) -> FlueHTTPError {
         FlueHTTPError(
-            .notFound, type: "route_not_found", message: "No route matches \(method.rawValue) \(path).",
+            .notFound, type: "route_not_found", message: "No route matches \(method.rawValue) \"\(path)\".",
             details: "Check the URL and method against GET /openapi.json.")
     }
 

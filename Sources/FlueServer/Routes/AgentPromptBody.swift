@@ -1,10 +1,14 @@
 import FlueEngine
 import FlueRuntime
+import Foundation
 
 /// The body of `POST /agents/:name/:id`: `{message, images?}`, validated into the stored input.
 enum AgentPromptBody {
     /// The largest accepted image, in base64 characters (14 MiB).
     static let maxImageCharacters = 14_680_064
+
+    /// The image types both providers accept (Anthropic Messages and OpenAI Chat Completions).
+    static let imageTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 
     static let shapeMessage =
         "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[] }, "
@@ -25,6 +29,15 @@ enum AgentPromptBody {
                 else { throw FlueHTTPError.invalidRequest(shapeMessage) }
                 guard data.utf8.count <= maxImageCharacters else {
                     throw FlueHTTPError.invalidRequest("Image data exceeds the \(maxImageCharacters) character limit.")
+                }
+                guard imageTypes.contains(mimeType) else {
+                    throw FlueHTTPError.invalidRequest(
+                        "Image mimeType \"\(mimeType)\" is not supported; use one of "
+                            + imageTypes.sorted().joined(separator: ", ") + ".")
+                }
+                // The providers reject what is not base64 only after the prompt was accepted and queued.
+                guard !data.isEmpty, Data(base64Encoded: data) != nil else {
+                    throw FlueHTTPError.invalidRequest("Image data must be non-empty standard base64 (RFC 4648 §4).")
                 }
                 images.append(ImageContent(data: data, mimeType: mimeType))
             }
