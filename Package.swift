@@ -34,14 +34,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
-        // The agent runtime: definitions, sessions, the agent loop, tools, events, errors.
-        // Knows nothing of HTTP, SQL or any particular model provider.
+        // The agent runtime: definitions, sessions, the agent loop, tools, events, errors, and the
+        // harness (sandboxes, built-in tools, skills). Knows nothing of HTTP, SQL or any
+        // particular model provider. Yams reads SKILL.md frontmatter.
         .target(
             name: "FlueRuntime",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Real model providers over HTTP: Anthropic Messages, OpenAI Chat Completions and

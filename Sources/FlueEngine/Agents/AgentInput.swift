@@ -35,12 +35,3 @@ package enum AgentInput {
         }
     }
 }
-
-extension JSONValue {
-    /// Indented JSON with sorted keys (how dispatch inputs are shown to the model).
-    var prettySortedJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? jsonString
-    }
-}

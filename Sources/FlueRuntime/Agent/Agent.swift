@@ -26,27 +26,46 @@ public struct Agent: Sendable {
     public var maxTurns: Int
     /// Output token cap per model call.
     public var maxOutputTokens: Int
+    /// The agent's workspace (``SandboxProvider/virtual(files:)``, or one of your own); `nil`: no
+    /// workspace and no built-in tools.
+    public var sandbox: SandboxProvider?
+    /// The built-in tools the model gets over the sandbox (all by default; ignored without one).
+    public var builtinTools: BuiltinTools
+    /// Tool calls of one model turn run at once, at most this many (the rest wait their turn);
+    /// results always go back in call order.
+    public var maxParallelToolCalls: Int
+    /// Skills registered from code; the sandbox's `.agents/skills/*/SKILL.md` add to them.
+    public var skills: [Skill]
 
     /// Names no custom tool may take: the framework injects tools with these names.
-    public static let reservedToolNames: Set<String> = ["task", "finish", "give_up"]
+    public static let reservedToolNames: Set<String> = ["task", "finish", "give_up", "activate_skill"]
 
     /// Validates and creates a definition; throws `invalid_definition` on a bad name, duplicate
     /// or reserved tool names, or subagent names that repeat.
     public init(
         name: String, description: String? = nil, model: ModelSpecifier? = nil, instructions: String = "",
         tools: [any Tool] = [], subagents: [Agent] = [], thinking: ThinkingLevel = .off, maxTurns: Int = 32,
-        maxOutputTokens: Int = 8192
+        maxOutputTokens: Int = 8192, sandbox: SandboxProvider? = nil, builtinTools: BuiltinTools = .all,
+        maxParallelToolCalls: Int = 8, skills: [Skill] = []
     ) throws {
         try DefinitionName.check(name, of: "agent")
         guard maxTurns >= 1 else { throw FlueError(.invalidDefinition, "agent \(name): maxTurns must be at least 1") }
-        var seen = Set<String>()
+        guard maxParallelToolCalls >= 1 else {
+            throw FlueError(.invalidDefinition, "agent \(name): maxParallelToolCalls must be at least 1")
+        }
+        var seen = Set<String>(sandbox == nil ? [] : builtinTools.selected.map(\.rawValue))
         for tool in tools {
             guard !Self.reservedToolNames.contains(tool.name) else {
                 throw FlueError(.toolNameConflict, "agent \(name): tool name \(tool.name) is reserved")
             }
             guard seen.insert(tool.name).inserted else {
-                throw FlueError(.toolNameConflict, "agent \(name): two tools are named \(tool.name)")
+                throw FlueError(
+                    .toolNameConflict, "agent \(name): two tools (custom or built-in) are named \(tool.name)")
             }
+        }
+        var skillNames = Set<String>()
+        for skill in skills where !skillNames.insert(skill.name).inserted {
+            throw FlueError(.invalidDefinition, "agent \(name): two skills are named \(skill.name)")
         }
         var subagentNames = Set<String>()
         for subagent in subagents where !subagentNames.insert(subagent.name).inserted {
@@ -61,6 +80,10 @@ public struct Agent: Sendable {
         self.thinking = thinking
         self.maxTurns = maxTurns
         self.maxOutputTokens = maxOutputTokens
+        self.sandbox = sandbox
+        self.builtinTools = builtinTools
+        self.maxParallelToolCalls = maxParallelToolCalls
+        self.skills = skills
     }
 
     /// The system prompt sent on every turn.

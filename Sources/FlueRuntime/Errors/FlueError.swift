@@ -52,6 +52,14 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let conflict = Kind(rawValue: "conflict")
         /// The agent is not registered with the host.
         public static let agentNotRegistered = Kind(rawValue: "agent_not_registered")
+        /// A sandbox path names nothing (no such file or directory).
+        public static let fileNotFound = Kind(rawValue: "file_not_found")
+        /// A sandbox path leads outside the sandbox's root (`..` past the root, a symlink out).
+        public static let pathOutsideSandbox = Kind(rawValue: "path_outside_sandbox")
+        /// `session.skill` named a skill neither the agent nor its sandbox has.
+        public static let skillNotFound = Kind(rawValue: "skill_not_found")
+        /// A file operation does not fit what is at the path (a directory read as a file, …).
+        public static let invalidFileOperation = Kind(rawValue: "invalid_file_operation")
     }
 
     public var kind: Kind

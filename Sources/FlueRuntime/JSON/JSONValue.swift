@@ -153,3 +153,13 @@ extension JSONDecoder {
         return decoder
     }
 }
+
+extension JSONValue {
+    /// Indented JSON with sorted keys: how JSON is shown to a model (dispatch inputs, skill
+    /// arguments).
+    package var prettySortedJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? jsonString
+    }
+}

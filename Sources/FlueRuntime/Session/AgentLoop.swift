@@ -41,6 +41,8 @@ struct AgentLoop: Sendable {
     var model: ModelSpecifier
     var systemPrompt: String
     var tools: [LoopTool]
+    /// Tool calls of one turn running at once, at most.
+    var maxParallelToolCalls: Int = 8
     var thinking: ThinkingLevel
     var maxTurns: Int
     var maxOutputTokens: Int
@@ -142,8 +144,12 @@ struct AgentLoop: Sendable {
         let events = self.events
         let scope = correlation
         let journal = self.journal
+        let limit = max(1, maxParallelToolCalls)
         let results = await withTaskGroup(of: (Int, ToolOutcome).self) { group in
+            var ordered = [ToolOutcome?](repeating: nil, count: calls.count)
             for (index, call) in calls.enumerated() {
+                // At most `limit` calls in flight: wait for one to finish before starting the next.
+                if index >= limit, let finished = await group.next() { ordered[finished.0] = finished.1 }
                 group.addTask {
                     events.emit(
                         .toolStart(.init(toolName: call.name, toolCallId: call.id, args: call.arguments)), scope)
@@ -174,7 +180,6 @@ struct AgentLoop: Sendable {
                     return (index, outcome)
                 }
             }
-            var ordered = [ToolOutcome?](repeating: nil, count: calls.count)
             for await (index, outcome) in group { ordered[index] = outcome }
             return ordered.map { $0! }
         }

@@ -20,6 +20,7 @@ public final class Harness: Sendable {
     let models: any ModelResolver
     let store: any SessionStore
     private let openSessions = Mutex<[String: Session]>([:])
+    private let openedSandbox = Mutex<(any Sandbox)?>(nil)
 
     public init(
         agent: Agent, instanceId: String, name: String = "default", models: any ModelResolver,
@@ -56,6 +57,54 @@ public final class Harness: Sendable {
         let key = SessionKey(agent: agent.name, instanceId: instanceId, harness: self.name, session: name)
         try await store.deleteSession(key)
         _ = openSessions.withLock { $0.removeValue(forKey: name) }
+    }
+
+    /// The agent's sandbox for this instance, opened on first use; `nil` when the agent has none.
+    public func sandbox() async throws -> (any Sandbox)? {
+        if let open = openedSandbox.withLock({ $0 }) { return open }
+        guard let provider = agent.sandbox else { return nil }
+        let opened = try await provider.open(.init(agent: agent.name, instanceId: instanceId, harness: name))
+        return openedSandbox.withLock { slot in
+            if let raced = slot { return raced }
+            slot = opened
+            return opened
+        }
+    }
+
+    /// The sandbox's files, for application code: stage inputs before a prompt, collect outputs
+    /// after. Throws `invalid_definition` when the agent has no sandbox.
+    public var files: any Sandbox {
+        get async throws {
+            guard let sandbox = try await sandbox() else {
+                throw FlueError(.invalidDefinition, "agent \(agent.name) has no sandbox; give it one (sandbox: .virtual())")
+            }
+            return sandbox
+        }
+    }
+
+    /// Runs a command in the sandbox for application code: emits `tool_start`/`tool` events (tool
+    /// `bash`) and adds nothing to any conversation. Throws `invalid_definition` without a sandbox.
+    public func shell(_ command: String, options: ExecOptions = ExecOptions()) async throws -> ExecResult {
+        let sandbox = try await files
+        let callId = FlueID.make("shell")
+        events.emit(.toolStart(.init(toolName: "bash", toolCallId: callId, args: ["command": .string(command)])))
+        let started = ContinuousClock.now
+        do {
+            let result = try await sandbox.exec(command, options: options)
+            events.emit(
+                .tool(
+                    .init(
+                        toolName: "bash", toolCallId: callId, isError: result.exitCode != 0,
+                        result: result.stdout + result.stderr, durationMs: started.millisecondsElapsed)))
+            return result
+        } catch {
+            events.emit(
+                .tool(
+                    .init(
+                        toolName: "bash", toolCallId: callId, isError: true, result: "\(error)",
+                        durationMs: started.millisecondsElapsed)))
+            throw error
+        }
     }
 
     func resolveModel(_ override: ModelSpecifier?, agent: Agent) throws -> (ModelSpecifier, any ModelClient) {

@@ -94,8 +94,33 @@ public actor Session {
     public func promptForResult<T: Decodable & Sendable>(
         _ text: String, result: T.Type, options: PromptOptions = PromptOptions()
     ) async throws -> StructuredResponse<T> {
+        try await structured(text, result: T.self, options: options, kind: .prompt)
+    }
+
+    /// Runs a skill (the agent's, or its sandbox's `SKILL.md`) as one operation (`operationKind`
+    /// `skill`): the model gets the skill's instructions and `arguments` and answers with a `T`.
+    /// Throws `skill_not_found`, and what ``prompt(_:result:options:)`` throws.
+    public func skill<T: Decodable & Sendable>(
+        _ name: String, arguments: JSONValue? = nil, result: T.Type, options: PromptOptions = PromptOptions()
+    ) async throws -> T {
+        let catalog = try await SkillCatalog.load(
+            agent: agent, sandbox: try await harness.sandbox(), events: harness.events, scope: EventCorrelation())
+        guard let skill = catalog.skill(named: name) else {
+            let known = catalog.skills.map(\.name).joined(separator: ", ")
+            throw FlueError(
+                .skillNotFound, "agent \(agent.name) has no skill named \(name)" + (known.isEmpty ? "" : "; skills: \(known)"),
+                details: ["skill": .string(name)])
+        }
+        var text = "Follow the skill \(skill.name):\n\n\(skill.instructions)"
+        if let arguments { text += "\n\nArguments:\n\(arguments.prettySortedJSON)" }
+        return try await structured(text, result: T.self, options: options, kind: .skill).data
+    }
+
+    private func structured<T: Decodable & Sendable>(
+        _ text: String, result: T.Type, options: PromptOptions, kind: FlueEvent.OperationKind
+    ) async throws -> StructuredResponse<T> {
         let contract = try ResultContract<T>(retries: options.resultRetries)
-        return try await operation(kind: .prompt) { scope in
+        return try await operation(kind: kind) { scope in
             var input = Message.user(text: text + "\n\n" + contract.footer, images: options.images)
             var usage = Usage()
             while true {
@@ -216,6 +241,15 @@ public actor Session {
     ) async throws -> (ModelSpecifier, AgentLoop.Outcome) {
         let (model, client) = try harness.resolveModel(options.model, agent: agent)
         var tools = agent.tools.map(LoopTool.init) + options.tools.map(LoopTool.init)
+        var systemPrompt = agent.systemPrompt
+        let sandbox = try await harness.sandbox()
+        if let sandbox {
+            tools += try BuiltinTool.tools(agent.builtinTools, sandbox: sandbox).map(LoopTool.init)
+            systemPrompt += try await Self.projectInstructions(sandbox)
+        }
+        let catalog = try await SkillCatalog.load(agent: agent, sandbox: sandbox, events: harness.events, scope: scope)
+        systemPrompt += catalog.promptSection
+        if let skillTool = catalog.tool { tools.append(skillTool) }
         if !agent.subagents.isEmpty { tools.append(taskTool(options: options, scope: scope)) }
         tools += extraTools
         var names = Set<String>()
@@ -227,14 +261,25 @@ public actor Session {
             try await options.journal?.inputApplied()
         }
         let loop = AgentLoop(
-            client: client, model: model, systemPrompt: agent.systemPrompt, tools: tools,
-            thinking: options.thinking ?? agent.thinking, maxTurns: agent.maxTurns,
+            client: client, model: model, systemPrompt: systemPrompt, tools: tools,
+            maxParallelToolCalls: agent.maxParallelToolCalls, thinking: options.thinking ?? agent.thinking,
+            maxTurns: agent.maxTurns,
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
             journal: options.journal,
             record: { [weak self] message in try await self?.append(message) })
         harness.events.emit(.agentStart, scope)
         defer { harness.events.emit(.agentEnd, scope) }
         return (model, try await loop.run(messages: snapshot.messages))
+    }
+
+    /// `AGENTS.md` in the sandbox's working directory, as a section of the system prompt ("" when
+    /// there is none). Read at every operation, so an edit applies to the next prompt.
+    static func projectInstructions(_ sandbox: any Sandbox) async throws -> String {
+        let path = sandbox.workingDirectory + "/AGENTS.md"
+        guard let info = try await sandbox.stat(path), !info.isDirectory else { return "" }
+        let text = try await sandbox.readText(path).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return "" }
+        return "\n\n# Project instructions (AGENTS.md)\n\n" + text
     }
 
     // MARK: - Subagent tasks
