@@ -191,9 +191,11 @@ extension ServerFixture {
     @Test func promptsToOneInstanceRunInAdmissionOrderAndInstancesRunInParallel() async throws {
         let f = try await ServerFixture.start()
         try await f.scoped {
-            // Each instance's first turn calls a tool that takes 400 ms; two instances overlap.
+            // Each instance's first turn calls a tool that takes 2 s; two instances overlap (2 s, not
+            // 400 ms: under a loaded CI run the second instance's first turn once started only after
+            // the first instance's tool had finished).
             await f.model.enqueue(
-                .toolCall("work", ["label": "a", "sleepMs": 400]), .toolCall("work", ["label": "b", "sleepMs": 400]))
+                .toolCall("work", ["label": "a", "sleepMs": 2000]), .toolCall("work", ["label": "b", "sleepMs": 2000]))
             var ids: [String] = []
             for index in 0..<6 {
                 ids.append(try await f.promptId(index % 2 == 0 ? "left" : "right", "msg \(index)"))
