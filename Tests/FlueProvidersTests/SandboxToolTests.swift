@@ -71,14 +71,14 @@ import Testing
         let f = try await Fixture.start()
         let agent = try Agent(name: "stager", model: WireAPI.anthropic.model, sandbox: .virtual())
         let harness = f.harness(agent)
-        try await harness.files.writeText("input/doc.txt", "staged")
+        try await harness.files.writeText("input/doc.txt", "staged\n")
         let result = try await harness.shell("cat input/doc.txt && echo done")
         #expect(result.stdout == "staged\ndone\n" && result.exitCode == 0)
         #expect(f.log.types == ["tool_start", "tool"])
         #expect(try await harness.session().messages.isEmpty)
         // Another harness of the same instance sees the same files; another instance does not.
         let again = Harness(agent: agent, instanceId: "instance-1", models: f.registry)
-        #expect(try await again.files.readText("input/doc.txt") == "staged")
+        #expect(try await again.files.readText("input/doc.txt") == "staged\n")
         let other = Harness(agent: agent, instanceId: "instance-2", models: f.registry)
         #expect(try await other.files.exists("input/doc.txt") == false)
     }
@@ -162,8 +162,10 @@ extension SandboxToolTests {
     }
 }
 
-/// No arguments.
-struct Empty: Codable, Sendable {}
+/// No arguments worth naming (a tool's arguments are an object; an empty struct has no schema).
+struct Empty: Codable, Sendable {
+    var note: String?
+}
 
 /// How many callers are inside at once, and the most there ever were.
 final class Gauge: Sendable {

@@ -566,9 +566,15 @@ struct VirtualShell {
         return output
     }
 
-    private func input(_ operands: [String], stdin: String, command: String) -> Result<String, String> {
-        guard let file = operands.first else { return .success(stdin) }
-        do { return .success(String(decoding: try sandbox.readSync(try path(file)), as: UTF8.self)) } catch {
+    /// A command's input: its file operand, else stdin; or the message for a file it cannot read.
+    private enum Input {
+        case text(String)
+        case failure(String)
+    }
+
+    private func input(_ operands: [String], stdin: String, command: String) -> Input {
+        guard let file = operands.first else { return .text(stdin) }
+        do { return .text(String(decoding: try sandbox.readSync(try path(file)), as: UTF8.self)) } catch {
             return .failure("\(command): \(file): \(Self.reason(error))\n")
         }
     }
@@ -585,7 +591,7 @@ struct VirtualShell {
         let count = max(0, Int(values["n"] ?? "10") ?? 10)
         switch input(operands, stdin: stdin, command: head ? "head" : "tail") {
         case .failure(let message): return Output(stderr: message, code: 1)
-        case .success(let text):
+        case .text(let text):
             let lines = Self.lines(text)
             let kept = head ? lines.prefix(count) : lines.suffix(count)
             return Output(stdout: kept.map { $0 + "\n" }.joined())
@@ -596,11 +602,11 @@ struct VirtualShell {
         let (flags, _, operands) = Self.flags(args)
         switch input(operands, stdin: stdin, command: "wc") {
         case .failure(let message): return Output(stderr: message, code: 1)
-        case .success(let text):
+        case .text(let text):
             let all = flags.isDisjoint(with: ["l", "w", "c"])
             var fields: [String] = []
             if all || flags.contains("l") { fields.append(String(text.filter { $0 == "\n" }.count)) }
-            if all || flags.contains("w") { fields.append(String(text.split(whereSeparator: \.isWhitespace).count)) }
+            if all || flags.contains("w") { fields.append(String(text.split(whereSeparator: { $0.isWhitespace }).count)) }
             if all || flags.contains("c") { fields.append(String(text.utf8.count)) }
             if let file = operands.first { fields.append(file) }
             return Output(stdout: fields.joined(separator: " ") + "\n")
@@ -611,10 +617,11 @@ struct VirtualShell {
         let (flags, _, operands) = Self.flags(args)
         switch input(operands, stdin: stdin, command: "sort") {
         case .failure(let message): return Output(stderr: message, code: 1)
-        case .success(let text):
+        case .text(let text):
             var lines = Self.lines(text).map(String.init)
             if flags.contains("n") {
-                lines.sort { (Double($0.trimmingCharacters(in: .whitespaces)) ?? 0) < (Double($1.trimmingCharacters(in: .whitespaces)) ?? 0) }
+                func number(_ line: String) -> Double { Double(line.trimmingCharacters(in: .whitespaces)) ?? 0 }
+                lines.sort { number($0) < number($1) }
             } else {
                 lines.sort()
             }
