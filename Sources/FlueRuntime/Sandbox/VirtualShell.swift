@@ -347,16 +347,24 @@ struct VirtualShell {
         return Output(stdout: out)
     }
 
-    private func cat(_ args: [String], stdin: String) -> Output {
-        if args.isEmpty { return Output(stdout: stdin) }
+    /// Runs `body` for each operand; a failure is reported as `command: operand: reason` (exit 1)
+    /// and the next operand still runs.
+    private func each(_ operands: [String], _ command: String, _ body: (String, inout Output) throws -> Void) -> Output {
         var output = Output()
-        for file in args {
-            do { output.stdout += String(decoding: try sandbox.readSync(try path(file)), as: UTF8.self) } catch {
-                output.stderr += "cat: \(file): \(Self.reason(error))\n"
+        for operand in operands {
+            do { try body(operand, &output) } catch {
+                output.stderr += "\(command): \(operand): \(Self.reason(error))\n"
                 output.code = 1
             }
         }
         return output
+    }
+
+    private func cat(_ args: [String], stdin: String) -> Output {
+        if args.isEmpty { return Output(stdout: stdin) }
+        return each(args, "cat") { file, output in
+            output.stdout += String(decoding: try sandbox.readSync(try path(file)), as: UTF8.self)
+        }
     }
 
     private func ls(_ args: [String]) -> Output {
@@ -387,53 +395,34 @@ struct VirtualShell {
 
     private func mkdir(_ args: [String]) -> Output {
         let (flags, _, operands) = Self.flags(args)
-        var output = Output()
-        for dir in operands {
-            do {
-                let resolved = try path(dir)
-                if !flags.contains("p") {
-                    guard sandbox.statSync(SandboxPath.parent(resolved))?.isDirectory == true else {
-                        throw FlueError(.fileNotFound, "no parent")
-                    }
-                    if sandbox.statSync(resolved) != nil { throw FlueError(.invalidFileOperation, "File exists") }
+        return each(operands, "mkdir") { dir, _ in
+            let resolved = try path(dir)
+            if !flags.contains("p") {
+                guard sandbox.statSync(SandboxPath.parent(resolved))?.isDirectory == true else {
+                    throw FlueError(.fileNotFound, "no parent")
                 }
-                try sandbox.makeDirectorySync(resolved)
-            } catch {
-                output.stderr += "mkdir: \(dir): \(Self.reason(error))\n"
-                output.code = 1
+                if sandbox.statSync(resolved) != nil { throw FlueError(.invalidFileOperation, "File exists") }
             }
+            try sandbox.makeDirectorySync(resolved)
         }
-        return output
     }
 
     private func touch(_ args: [String]) -> Output {
-        var output = Output()
-        for file in args {
-            do {
-                let resolved = try path(file)
-                if sandbox.statSync(resolved) == nil { try sandbox.writeSync(resolved, Data()) }
-            } catch {
-                output.stderr += "touch: \(file): \(Self.reason(error))\n"
-                output.code = 1
-            }
+        each(args, "touch") { file, _ in
+            let resolved = try path(file)
+            if sandbox.statSync(resolved) == nil { try sandbox.writeSync(resolved, Data()) }
         }
-        return output
     }
 
     private func rm(_ args: [String]) -> Output {
         let (flags, _, operands) = Self.flags(args)
-        var output = Output()
-        for target in operands {
+        return each(operands, "rm") { target, _ in
             do {
                 try sandbox.removeSync(try path(target), recursive: flags.contains("r") || flags.contains("R"))
             } catch let error as FlueError where error.kind == .fileNotFound && flags.contains("f") {
-                continue
-            } catch {
-                output.stderr += "rm: \(target): \(Self.reason(error))\n"
-                output.code = 1
+                return
             }
         }
-        return output
     }
 
     private func copy(_ args: [String], move: Bool) -> Output {
