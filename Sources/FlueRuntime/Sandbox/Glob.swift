@@ -27,7 +27,9 @@ public enum Glob {
             case "?": source += "[^/]"
             case "[":
                 if let close = chars.firstIndex(of: "]") {
-                    source += "[" + String(chars[..<close]).replacingOccurrences(of: "\\", with: "\\\\") + "]"
+                    var set = String(chars[..<close]).replacingOccurrences(of: "\\", with: "\\\\")
+                    if set.hasPrefix("!") { set = "^" + set.dropFirst() }  // `[!a]` is the shell's negation
+                    source += "[" + set + "]"
                     chars = chars[chars.index(after: close)...]
                 } else {
                     source += "\\["

@@ -27,9 +27,17 @@ public protocol Sandbox: Sendable {
     /// Runs a shell command line in the sandbox. Output beyond `options.outputLimit` bytes per
     /// stream is cut and marked; a run longer than `options.timeout` is stopped (exit code 124).
     func exec(_ command: String, options: ExecOptions) async throws -> ExecResult
+    /// Replaces the file's UTF-8 text with `transform` of it. Sandboxes that can should do it in
+    /// one step, so that concurrent updates (parallel `edit` calls) all apply; the default reads,
+    /// transforms and writes.
+    func updateText(_ path: String, _ transform: (String) throws -> String) async throws
 }
 
 extension Sandbox {
+    public func updateText(_ path: String, _ transform: (String) throws -> String) async throws {
+        try await writeText(path, try transform(try await readText(path)))
+    }
+
     /// Whether anything is at `path`.
     public func exists(_ path: String) async throws -> Bool { try await stat(path) != nil }
 

@@ -3,24 +3,33 @@ import Foundation
 /// The shell of a ``VirtualSandbox``: enough to stage and inspect files, never the host's.
 ///
 /// Syntax: words with `'…'`, `"…"` and `\` quoting, `$NAME` / `${NAME}` from the command's
-/// environment, `*` and `?` in unquoted words matched against one directory, pipes `|`, `>` and
-/// `>>` redirection, `<` input, and `&&`, `||`, `;` between pipelines.
+/// environment (an unquoted empty expansion is no word at all), `*` and `?` in unquoted words
+/// matched against one directory, pipes `|`, `>`/`>>` (also `1>`, `2>`, `2>>`, `&>`, `2>&1`,
+/// `/dev/null`), `<` input, and `&&`, `||`, `;` or a newline between pipelines; `\` before a
+/// newline continues the line.
 ///
-/// Commands: `echo [-n]`, `printf FORMAT [ARG…]` (`%s %d %%`, `\n \t \\`), `cat`, `ls [-a] [-l]`,
-/// `mkdir [-p]`, `touch`, `rm [-r] [-f]`, `cp [-r]`, `mv`, `pwd`, `cd`, `find [PATH…] [-name GLOB]
-/// [-type f|d] [-maxdepth N]`, `grep [-i] [-n] [-v] [-c] [-l] [-r] [-F] PATTERN [FILE…]` (Swift
-/// regular expressions), `head`/`tail [-n N]`, `wc [-l] [-w] [-c]`, `sort [-r] [-n] [-u]`, `true`,
-/// `false`. Anything else exits 127 with "not supported in the virtual sandbox", which the model
-/// can read and work around.
+/// Commands: `echo [-n] [-e]`, `printf FORMAT [ARG…]` (`%s %d %%`, `\n \t \\`), `cat`,
+/// `ls [-a] [-l] [-1]`, `mkdir [-p]`, `touch`, `rm [-r] [-f]`, `cp [-r]`, `mv`, `pwd`, `cd`,
+/// `find [PATH…] [-name GLOB] [-type f|d] [-maxdepth N]`, `grep [-i] [-n] [-v] [-c] [-l] [-r] [-F] [-E]
+/// PATTERN [FILE…]` (Swift regular expressions), `head`/`tail [-n N]` (`tail -n +N` from line N),
+/// `wc [-l] [-w] [-c]`, `sort [-r] [-n] [-u]`, `true`, `false`. An unknown option exits 2; anything
+/// else exits 127 with "not supported in the virtual sandbox", which the model can read and work
+/// around. A command line that runs past its deadline stops with exit code 124.
 struct VirtualShell {
     let sandbox: VirtualSandbox
     var workingDirectory: String
     var environment: [String: String]
+    /// When the command line must stop (checked between commands and inside long loops).
+    var deadline: ContinuousClock.Instant = .now + .seconds(120)
 
     static let supported = [
         "cat", "cd", "cp", "echo", "false", "find", "grep", "head", "ls", "mkdir", "mv", "printf", "pwd", "rm",
         "sort", "tail", "touch", "true", "wc",
     ]
+
+    /// The most one command may produce before it stops with an error (a `cat` of a file many
+    /// times would otherwise build gigabytes before any output cap applies).
+    static let maxCommandOutput = 16 << 20
 
     struct Output {
         var stdout = ""
@@ -28,11 +37,25 @@ struct VirtualShell {
         var code: Int32 = 0
     }
 
+    /// A command stopped early: bad usage (exit 2) or the deadline (exit 124).
+    struct Stop: Error {
+        var message: String
+        var code: Int32
+    }
+
+    var timedOut: Bool { ContinuousClock.now >= deadline }
+
+    func checkDeadline(_ command: String) throws {
+        if timedOut || Task.isCancelled { throw Stop(message: "\(command): stopped: the command line ran past its time limit", code: 124) }
+    }
+
     /// Runs a command line: (stdout, stderr, exit code of the last pipeline run).
     mutating func run(_ line: String) -> (String, String, Int32) {
         let tokens: [Token]
+        let pipelines: [([Token], Token)]
         do {
             tokens = try Self.tokenize(line, environment: environment)
+            pipelines = try Self.split(tokens)
         } catch {
             return ("", "syntax error: \(error)\n", 2)
         }
@@ -40,8 +63,10 @@ struct VirtualShell {
         var stderr = ""
         var code: Int32 = 0
         var connector = Token.semicolon
-        for (pipeline, next) in Self.split(tokens) {
-            if Task.isCancelled { return (stdout, stderr + "cancelled\n", 130) }
+        for (pipeline, next) in pipelines {
+            if timedOut || Task.isCancelled {
+                return (stdout, stderr + "stopped: the command line ran past its time limit\n", 124)
+            }
             let runs = connector == .and ? code == 0 : connector == .or ? code != 0 : true
             if runs {
                 let output = runPipeline(pipeline)
@@ -58,7 +83,11 @@ struct VirtualShell {
 
     enum Token: Equatable {
         case word(String, globbing: Bool)
-        case pipe, and, or, semicolon, redirect(append: Bool), input
+        case pipe, and, or, semicolon, input
+        /// `>`/`>>` of file descriptor 1 or 2, or of both (`&>`, fd 0 here).
+        case redirect(fd: Int, append: Bool)
+        /// `2>&1` (from 2 to 1) or `1>&2`.
+        case duplicate(from: Int, to: Int)
     }
 
     struct ParseError: Error, CustomStringConvertible {
@@ -69,14 +98,17 @@ struct VirtualShell {
         var tokens: [Token] = []
         var word = ""
         var inWord = false
+        var quoted = false
         var globbing = false
         var chars = Array(line)
         chars.append(" ")
         var index = 0
         func flush() {
-            if inWord { tokens.append(.word(word, globbing: globbing)) }
+            // An unquoted expansion to nothing is no word (`rm -r $UNSET` does not mean `rm -r ""`).
+            if inWord, !word.isEmpty || quoted { tokens.append(.word(word, globbing: globbing)) }
             word = ""
             inWord = false
+            quoted = false
             globbing = false
         }
         func variable(at start: Int) -> (String, Int) {
@@ -94,25 +126,45 @@ struct VirtualShell {
             }
             return name.isEmpty ? ("$", start + 1) : (environment[name] ?? "", end)
         }
+        func redirect(fd: Int) {
+            // At a `>`: `>>` appends, `>&N` duplicates.
+            if chars[index + 1] == ">" {
+                tokens.append(.redirect(fd: fd, append: true))
+                index += 2
+            } else if chars[index + 1] == "&", chars[index + 2].isNumber, let target = Int(String(chars[index + 2])) {
+                tokens.append(.duplicate(from: fd, to: target))
+                index += 3
+            } else {
+                tokens.append(.redirect(fd: fd, append: false))
+                index += 1
+            }
+        }
+        chars.append(" ")  // two sentinels: look-ahead by two never leaves the array
         while index < chars.count {
             let c = chars[index]
             switch c {
-            case " ", "\t", "\n":
+            case " ", "\t":
                 flush()
+                index += 1
+            case "\n", "\r\n":
+                flush()
+                tokens.append(.semicolon)
                 index += 1
             case "'":
                 inWord = true
+                quoted = true
                 guard let close = chars[(index + 1)...].firstIndex(of: "'") else { throw ParseError(description: "unterminated '") }
                 word += String(chars[(index + 1)..<close])
                 index = close + 1
             case "\"":
                 inWord = true
+                quoted = true
                 index += 1
                 while true {
-                    guard index < chars.count - 1 else { throw ParseError(description: "unterminated \"") }
+                    guard index < chars.count - 2 else { throw ParseError(description: "unterminated \"") }
                     let d = chars[index]
                     if d == "\"" { index += 1; break }
-                    if d == "\\", index + 1 < chars.count - 1, "\"\\$`".contains(chars[index + 1]) {
+                    if d == "\\", "\"\\$`".contains(chars[index + 1]) {
                         word.append(chars[index + 1])
                         index += 2
                     } else if d == "$" {
@@ -125,9 +177,15 @@ struct VirtualShell {
                     }
                 }
             case "\\":
-                inWord = true
-                if index + 1 < chars.count - 1 { word.append(chars[index + 1]) }
-                index += 2
+                let next = chars[index + 1]
+                if next == "\n" || next == "\r\n" {
+                    index += 2  // a continued line
+                } else {
+                    inWord = true
+                    quoted = true
+                    if index + 1 < chars.count - 2 { word.append(next) }
+                    index += 2
+                }
             case "$":
                 inWord = true
                 let (value, end) = variable(at: index)
@@ -138,18 +196,29 @@ struct VirtualShell {
                 if chars[index + 1] == "|" { tokens.append(.or); index += 2 } else { tokens.append(.pipe); index += 1 }
             case "&":
                 flush()
-                guard chars[index + 1] == "&" else { throw ParseError(description: "background jobs (&) are not supported") }
-                tokens.append(.and)
-                index += 2
+                if chars[index + 1] == "&" {
+                    tokens.append(.and)
+                    index += 2
+                } else if chars[index + 1] == ">" {
+                    index += 1
+                    redirect(fd: 0)
+                } else {
+                    throw ParseError(description: "background jobs (&) are not supported")
+                }
             case ";":
                 flush()
                 tokens.append(.semicolon)
                 index += 1
             case ">":
-                flush()
-                if chars[index + 1] == ">" { tokens.append(.redirect(append: true)); index += 2 } else {
-                    tokens.append(.redirect(append: false))
-                    index += 1
+                // `2>` / `1>`: a lone unquoted digit right before `>` names the descriptor.
+                if inWord, !quoted, word == "1" || word == "2" {
+                    let fd = Int(word)!
+                    word = ""
+                    inWord = false
+                    redirect(fd: fd)
+                } else {
+                    flush()
+                    redirect(fd: 1)
                 }
             case "<":
                 flush()
@@ -162,26 +231,35 @@ struct VirtualShell {
                 index += 1
             }
         }
+        flush()
         return tokens
     }
 
-    /// Pipelines with the connector that follows each.
-    static func split(_ tokens: [Token]) -> [([Token], Token)] {
+    /// Pipelines with the connector that follows each; a pipe with nothing after it is an error.
+    static func split(_ tokens: [Token]) throws -> [([Token], Token)] {
         var result: [([Token], Token)] = []
         var current: [Token] = []
         for token in tokens {
             switch token {
             case .and, .or, .semicolon:
+                if current.last == .pipe { throw ParseError(description: "nothing after |") }
                 if !current.isEmpty { result.append((current, token)) }
                 current = []
             default: current.append(token)
             }
         }
+        if current.last == .pipe || current.first == .pipe { throw ParseError(description: "nothing after |") }
         if !current.isEmpty { result.append((current, .semicolon)) }
         return result
     }
 
     // MARK: running
+
+    /// Where a command's stdout or stderr goes.
+    private enum Sink {
+        case file(String, append: Bool)
+        case discard
+    }
 
     private mutating func runPipeline(_ tokens: [Token]) -> Output {
         var commands: [[Token]] = [[]]
@@ -192,24 +270,34 @@ struct VirtualShell {
         var result = Output()
         for command in commands {
             var args: [String] = []
-            var redirect: (path: String, append: Bool)?
+            var stdoutSink: Sink?
+            var stderrSink: Sink?
+            var stderrToStdout = false
             var inputPath: String?
             var index = 0
+            func target(after index: Int) -> String? {
+                guard index + 1 < command.count, case .word(let word, _) = command[index + 1] else { return nil }
+                return word
+            }
             while index < command.count {
                 switch command[index] {
                 case .word(let word, let globbing):
                     args += globbing ? expand(word) : [word]
-                case .redirect(let append):
-                    guard index + 1 < command.count, case .word(let target, _) = command[index + 1] else {
+                case .redirect(let fd, let append):
+                    guard let file = target(after: index) else {
                         return Output(stdout: result.stdout, stderr: result.stderr + "syntax error: > needs a file\n", code: 2)
                     }
-                    redirect = (target, append)
+                    let sink: Sink = file == "/dev/null" ? .discard : .file(file, append: append)
+                    if fd != 2 { stdoutSink = sink }
+                    if fd != 1 { stderrSink = sink }
                     index += 1
+                case .duplicate(let from, let to):
+                    if from == 2, to == 1 { stderrToStdout = true }
                 case .input:
-                    guard index + 1 < command.count, case .word(let source, _) = command[index + 1] else {
+                    guard let file = target(after: index) else {
                         return Output(stdout: result.stdout, stderr: result.stderr + "syntax error: < needs a file\n", code: 2)
                     }
-                    inputPath = source
+                    inputPath = file
                     index += 1
                 default: break
                 }
@@ -217,22 +305,21 @@ struct VirtualShell {
             }
             if let inputPath {
                 do { input = String(decoding: try sandbox.readSync(try path(inputPath)), as: UTF8.self) } catch {
-                    return Output(stderr: result.stderr + "\(inputPath): No such file or directory\n", code: 1)
+                    return Output(stderr: result.stderr + "\(inputPath): \(Self.reason(error))\n", code: 1)
                 }
             }
             var output = args.isEmpty ? Output() : execute(args, stdin: input)
-            if let redirect {
-                do {
-                    let target = try path(redirect.path)
-                    var data = Data(output.stdout.utf8)
-                    if redirect.append, let existing = try? sandbox.readSync(target) { data = existing + data }
-                    try sandbox.writeSync(target, data)
-                    output.stdout = ""
-                } catch {
-                    output.stderr += "\(redirect.path): \(Self.reason(error))\n"
-                    output.code = 1
-                }
+            if stderrToStdout {
+                output.stdout += output.stderr
+                output.stderr = ""
             }
+            if let stderrSink, stderrSinkIsStdoutSink(stderrSink, stdoutSink) {
+                output.stdout += output.stderr  // `&>` sends both to one file
+                output.stderr = ""
+            } else if let stderrSink {
+                output.stderr = deliver(output.stderr, to: stderrSink, into: &output)
+            }
+            if let stdoutSink { output.stdout = deliver(output.stdout, to: stdoutSink, into: &output) }
             input = output.stdout
             result.stderr += output.stderr
             result.code = output.code
@@ -241,18 +328,40 @@ struct VirtualShell {
         return result
     }
 
+    private func stderrSinkIsStdoutSink(_ a: Sink, _ b: Sink?) -> Bool {
+        if case .file(let x, _) = a, case .file(let y, _)? = b { return x == y }
+        return false
+    }
+
+    /// Writes `text` to `sink`; returns what stays on the stream ("" once delivered). A failure
+    /// is reported on stderr with exit code 1.
+    private func deliver(_ text: String, to sink: Sink, into output: inout Output) -> String {
+        guard case .file(let file, let append) = sink else { return "" }
+        do {
+            let target = try path(file)
+            var data = Data(text.utf8)
+            if append, let existing = try? sandbox.readSync(target) { data = existing + data }
+            try sandbox.writeSync(target, data)
+        } catch {
+            output.stderr += "\(file): \(Self.reason(error))\n"
+            output.code = 1
+        }
+        return ""
+    }
+
     private func path(_ text: String) throws -> String { try sandbox.resolve(text, from: workingDirectory) }
 
     /// An unquoted word with `*`/`?` matched against the entries of its directory; unchanged when
     /// nothing matches (as bash does).
     private func expand(_ word: String) -> [String] {
-        let directory = word.contains("/") ? String(word[..<word.lastIndex(of: "/")!]) : ""
-        let pattern = word.contains("/") ? String(word[word.index(after: word.lastIndex(of: "/")!)...]) : word
+        let slash = word.lastIndex(of: "/")
+        let directory = slash.map { word[..<$0].isEmpty ? "/" : String(word[..<$0]) } ?? ""
+        let pattern = slash.map { String(word[word.index(after: $0)...]) } ?? word
         guard let base = try? path(directory.isEmpty ? "." : directory),
             let entries = try? sandbox.listSync(base)
         else { return [word] }
         let matches = entries.filter { !$0.name.hasPrefix(".") && Glob.matches($0.name, pattern) }.map {
-            directory.isEmpty ? $0.name : directory + "/" + $0.name
+            directory.isEmpty ? $0.name : (directory == "/" ? "/" : directory + "/") + $0.name
         }
         return matches.isEmpty ? [word] : matches
     }
@@ -267,25 +376,36 @@ struct VirtualShell {
     }
 
     private mutating func execute(_ args: [String], stdin: String) -> Output {
+        do {
+            try checkDeadline(args[0])
+            return try command(args, stdin: stdin)
+        } catch let stop as Stop {
+            return Output(stderr: stop.message + "\n", code: stop.code)
+        } catch {
+            return Output(stderr: "\(args[0]): \(Self.reason(error))\n", code: 1)
+        }
+    }
+
+    private mutating func command(_ args: [String], stdin: String) throws -> Output {
         let name = args[0]
         let rest = Array(args.dropFirst())
         switch name {
         case "echo": return echo(rest)
         case "printf": return printf(rest)
-        case "cat": return cat(rest, stdin: stdin)
-        case "ls": return ls(rest)
-        case "mkdir": return mkdir(rest)
-        case "touch": return touch(rest)
-        case "rm": return rm(rest)
-        case "cp": return copy(rest, move: false)
-        case "mv": return copy(rest, move: true)
+        case "cat": return try cat(rest, stdin: stdin)
+        case "ls": return try ls(rest)
+        case "mkdir": return try mkdir(rest)
+        case "touch": return try touch(rest)
+        case "rm": return try rm(rest)
+        case "cp": return try copy(rest, move: false)
+        case "mv": return try copy(rest, move: true)
         case "pwd": return Output(stdout: workingDirectory + "\n")
         case "cd": return cd(rest)
-        case "find": return find(rest)
-        case "grep": return grep(rest, stdin: stdin)
-        case "head", "tail": return headTail(rest, stdin: stdin, head: name == "head")
-        case "wc": return wc(rest, stdin: stdin)
-        case "sort": return sort(rest, stdin: stdin)
+        case "find": return try find(rest)
+        case "grep": return try grep(rest, stdin: stdin)
+        case "head", "tail": return try headTail(rest, stdin: stdin, head: name == "head")
+        case "wc": return try wc(rest, stdin: stdin)
+        case "sort": return try sort(rest, stdin: stdin)
         case "true": return Output()
         case "false": return Output(code: 1)
         default:
@@ -297,12 +417,19 @@ struct VirtualShell {
     }
 
     /// Flags (`-abc` split into letters, until `--` or the first non-flag) and the operands.
-    private static func flags(_ args: [String], taking valued: Set<Character> = []) -> (Set<Character>, [Character: String], [String]) {
+    /// `allowed` are the command's flags, `valued` those that take a value (`-n 5`, `-n5`,
+    /// `-5` for `n`); anything else — a long `--option` included — stops the command with exit 2.
+    private static func flags(
+        _ args: [String], _ command: String, allowed: Set<Character>, taking valued: Set<Character> = []
+    ) throws -> (Set<Character>, [Character: String], [String]) {
         var flags = Set<Character>()
         var values: [Character: String] = [:]
         var index = 0
         while index < args.count, args[index].hasPrefix("-"), args[index].count > 1 {
             if args[index] == "--" { index += 1; break }
+            if args[index].hasPrefix("--") {
+                throw Stop(message: "\(command): option \(args[index]) is not supported in the virtual sandbox", code: 2)
+            }
             let letters = Array(args[index].dropFirst())
             if letters.allSatisfy(\.isNumber), valued.contains("n") {
                 values["n"] = String(letters)
@@ -310,6 +437,9 @@ struct VirtualShell {
                 values[first] = letters.count > 1 ? String(letters.dropFirst()) : (index + 1 < args.count ? args[index + 1] : "")
                 if letters.count == 1 { index += 1 }
             } else {
+                for letter in letters where !allowed.contains(letter) {
+                    throw Stop(message: "\(command): option -\(letter) is not supported in the virtual sandbox", code: 2)
+                }
                 flags.formUnion(letters)
             }
             index += 1
@@ -320,15 +450,27 @@ struct VirtualShell {
     private func echo(_ args: [String]) -> Output {
         var args = args
         var newline = true
-        if args.first == "-n" { newline = false; args.removeFirst() }
-        return Output(stdout: args.joined(separator: " ") + (newline ? "\n" : ""))
+        var escapes = false
+        while let first = args.first, first.count > 1, first.hasPrefix("-"), first.dropFirst().allSatisfy({ "neE".contains($0) }) {
+            if first.contains("n") { newline = false }
+            if first.contains("e") { escapes = true }
+            args.removeFirst()
+        }
+        var text = args.joined(separator: " ")
+        if escapes {
+            text = text.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
+        }
+        return Output(stdout: text + (newline ? "\n" : ""))
     }
 
     private func printf(_ args: [String]) -> Output {
         guard let format = args.first else { return Output(stderr: "printf: missing format\n", code: 1) }
         var operands = Array(args.dropFirst())
         var out = ""
-        repeat {
+        // The format is reused while operands remain, as bash does; a pass that takes none ends it.
+        var consumed = true
+        while consumed {
+            let before = operands.count
             var chars = Array(format)[...]
             while let c = chars.popFirst() {
                 if c == "\\", let e = chars.popFirst() {
@@ -343,16 +485,17 @@ struct VirtualShell {
                     out.append(c)
                 }
             }
-        } while !operands.isEmpty && format.contains("%")
+            consumed = !operands.isEmpty && operands.count < before
+        }
         return Output(stdout: out)
     }
 
     /// Runs `body` for each operand; a failure is reported as `command: operand: reason` (exit 1)
     /// and the next operand still runs.
-    private func each(_ operands: [String], _ command: String, _ body: (String, inout Output) throws -> Void) -> Output {
+    private func each(_ operands: [String], _ command: String, _ body: (String, inout Output) throws -> Void) throws -> Output {
         var output = Output()
         for operand in operands {
-            do { try body(operand, &output) } catch {
+            do { try body(operand, &output) } catch let stop as Stop { throw stop } catch {
                 output.stderr += "\(command): \(operand): \(Self.reason(error))\n"
                 output.code = 1
             }
@@ -360,15 +503,20 @@ struct VirtualShell {
         return output
     }
 
-    private func cat(_ args: [String], stdin: String) -> Output {
+    private func cat(_ args: [String], stdin: String) throws -> Output {
         if args.isEmpty { return Output(stdout: stdin) }
-        return each(args, "cat") { file, output in
+        let output = try each(args, "cat") { file, output in
+            try checkDeadline("cat")
+            guard output.stdout.utf8.count <= Self.maxCommandOutput else {
+                throw Stop(message: "cat: output over \(Self.maxCommandOutput >> 20) MiB; stopped", code: 1)
+            }
             output.stdout += String(decoding: try sandbox.readSync(try path(file)), as: UTF8.self)
         }
+        return output
     }
 
-    private func ls(_ args: [String]) -> Output {
-        let (flags, _, operands) = Self.flags(args)
+    private func ls(_ args: [String]) throws -> Output {
+        let (flags, _, operands) = try Self.flags(args, "ls", allowed: ["a", "l", "1"])
         var output = Output()
         let targets = operands.isEmpty ? ["."] : operands
         for (index, target) in targets.enumerated() {
@@ -393,9 +541,9 @@ struct VirtualShell {
         return output
     }
 
-    private func mkdir(_ args: [String]) -> Output {
-        let (flags, _, operands) = Self.flags(args)
-        return each(operands, "mkdir") { dir, _ in
+    private func mkdir(_ args: [String]) throws -> Output {
+        let (flags, _, operands) = try Self.flags(args, "mkdir", allowed: ["p"])
+        return try each(operands, "mkdir") { dir, _ in
             let resolved = try path(dir)
             if !flags.contains("p") {
                 guard sandbox.statSync(SandboxPath.parent(resolved))?.isDirectory == true else {
@@ -407,16 +555,16 @@ struct VirtualShell {
         }
     }
 
-    private func touch(_ args: [String]) -> Output {
-        each(args, "touch") { file, _ in
+    private func touch(_ args: [String]) throws -> Output {
+        try each(args, "touch") { file, _ in
             let resolved = try path(file)
             if sandbox.statSync(resolved) == nil { try sandbox.writeSync(resolved, Data()) }
         }
     }
 
-    private func rm(_ args: [String]) -> Output {
-        let (flags, _, operands) = Self.flags(args)
-        return each(operands, "rm") { target, _ in
+    private func rm(_ args: [String]) throws -> Output {
+        let (flags, _, operands) = try Self.flags(args, "rm", allowed: ["r", "R", "f"])
+        return try each(operands, "rm") { target, _ in
             do {
                 try sandbox.removeSync(try path(target), recursive: flags.contains("r") || flags.contains("R"))
             } catch let error as FlueError where error.kind == .fileNotFound && flags.contains("f") {
@@ -425,15 +573,21 @@ struct VirtualShell {
         }
     }
 
-    private func copy(_ args: [String], move: Bool) -> Output {
+    private func copy(_ args: [String], move: Bool) throws -> Output {
         let command = move ? "mv" : "cp"
-        let (flags, _, operands) = Self.flags(args)
+        let (flags, _, operands) = try Self.flags(args, command, allowed: ["r", "R", "f"])
         guard operands.count == 2 else { return Output(stderr: "\(command): give a source and a destination\n", code: 1) }
         do {
             let source = try path(operands[0])
             var destination = try path(operands[1])
             guard let info = sandbox.statSync(source) else { throw FlueError(.fileNotFound, source) }
-            if sandbox.statSync(destination)?.isDirectory == true { destination += "/" + SandboxPath.name(source) }
+            guard source != "/" else { return Output(stderr: "\(command): the sandbox root cannot be copied or moved\n", code: 1) }
+            if move, sandbox.isWorkingDirectoryOrAncestor(source) {
+                return Output(stderr: "mv: \(operands[0]) holds the working directory; it cannot be moved\n", code: 1)
+            }
+            if sandbox.statSync(destination)?.isDirectory == true {
+                destination = (destination == "/" ? "" : destination) + "/" + SandboxPath.name(source)
+            }
             if info.isDirectory {
                 guard move || flags.contains("r") || flags.contains("R") else {
                     return Output(stderr: "cp: \(operands[0]) is a directory (use -r)\n", code: 1)
@@ -442,6 +596,7 @@ struct VirtualShell {
                     return Output(stderr: "\(command): cannot copy \(operands[0]) into itself\n", code: 1)
                 }
                 for (entry, isDirectory) in sandbox.walkSync(source) {
+                    try checkDeadline(command)
                     let target = destination + entry.dropFirst(source.count)
                     if isDirectory { try sandbox.makeDirectorySync(target) } else { try sandbox.writeSync(target, try sandbox.readSync(entry)) }
                 }
@@ -464,7 +619,7 @@ struct VirtualShell {
         return Output()
     }
 
-    private func find(_ args: [String]) -> Output {
+    private func find(_ args: [String]) throws -> Output {
         var roots: [String] = []
         var index = 0
         while index < args.count, !args[index].hasPrefix("-") { roots.append(args[index]); index += 1 }
@@ -483,13 +638,17 @@ struct VirtualShell {
             index += 2
         }
         var output = Output()
-        for root in roots.isEmpty ? ["."] : roots {
+        for given in roots.isEmpty ? ["."] : roots {
+            // `find src/` prints `src/x`, not `src//x`.
+            var root = given
+            while root.count > 1, root.hasSuffix("/") { root.removeLast() }
             guard let base = try? path(root), sandbox.statSync(base) != nil else {
                 output.stderr += "find: \(root): No such file or directory\n"
                 output.code = 1
                 continue
             }
             for (entry, isDirectory) in sandbox.walkSync(base) {
+                try checkDeadline("find")
                 let suffix = entry.dropFirst(base == "/" ? 0 : base.count)
                 let depth = suffix.split(separator: "/").count
                 guard depth <= maxDepth else { continue }
@@ -501,8 +660,9 @@ struct VirtualShell {
         return output
     }
 
-    private func grep(_ args: [String], stdin: String) -> Output {
-        let (flags, _, operands) = Self.flags(args)
+    private func grep(_ args: [String], stdin: String) throws -> Output {
+        let (flags, _, operands) = try Self.flags(
+            args, "grep", allowed: ["i", "n", "v", "c", "l", "r", "R", "F", "E"])
         guard let pattern = operands.first else { return Output(stderr: "grep: missing pattern\n", code: 2) }
         let matcher: (Substring) -> Bool
         if flags.contains("F") {
@@ -514,10 +674,12 @@ struct VirtualShell {
         }
         var sources: [(name: String?, text: String)] = []
         var output = Output()
-        if operands.count == 1 {
+        let recursive = flags.contains("r") || flags.contains("R")
+        if operands.count == 1, !recursive {
             sources = [(nil, stdin)]
         } else {
-            for file in operands.dropFirst() {
+            // `grep -r PATTERN` with no path searches the working directory, as GNU grep does.
+            for file in operands.count == 1 ? ["."] : Array(operands.dropFirst()) {
                 guard let resolved = try? path(file), let info = sandbox.statSync(resolved) else {
                     output.stderr += "grep: \(file): No such file or directory\n"
                     output.code = 2
@@ -542,13 +704,15 @@ struct VirtualShell {
         for (name, text) in sources {
             var count = 0
             let prefix = named ? name.map { $0 + ":" } ?? "" : ""
-            for (number, line) in Self.lines(text).enumerated() where matcher(line) != flags.contains("v") {
+            for (number, line) in Self.lines(text).enumerated() {
+                if number % 256 == 0 { try checkDeadline("grep") }
+                guard matcher(line) != flags.contains("v") else { continue }
                 count += 1
                 found = true
                 if flags.contains("c") || flags.contains("l") { continue }
                 output.stdout += prefix + (flags.contains("n") ? "\(number + 1):" : "") + line + "\n"
             }
-            if flags.contains("c") { output.stdout += (named && name != nil ? "\(name!):" : "") + "\(count)\n" }
+            if flags.contains("c") { output.stdout += prefix + "\(count)\n" }
             if flags.contains("l"), count > 0, let name { output.stdout += name + "\n" }
         }
         if output.code == 0 { output.code = found ? 0 : 1 }
@@ -569,32 +733,32 @@ struct VirtualShell {
     }
 
     /// Lines of `text` without the empty one after a final newline.
-    private static func lines(_ text: String) -> [Substring] {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last == "" { lines.removeLast() }
-        return lines
-    }
+    private static func lines(_ text: String) -> [Substring] { text.splitLines() }
 
-    private func headTail(_ args: [String], stdin: String, head: Bool) -> Output {
-        let (_, values, operands) = Self.flags(args, taking: ["n"])
-        let count = max(0, Int(values["n"] ?? "10") ?? 10)
+    private func headTail(_ args: [String], stdin: String, head: Bool) throws -> Output {
+        let (_, values, operands) = try Self.flags(args, head ? "head" : "tail", allowed: [], taking: ["n"])
+        let text = values["n"] ?? "10"
+        // `tail -n +N` starts at line N.
+        let fromLine = !head && text.hasPrefix("+")
+        let count = max(0, Int(fromLine ? String(text.dropFirst()) : text) ?? 10)
         switch input(operands, stdin: stdin, command: head ? "head" : "tail") {
         case .failure(let message): return Output(stderr: message, code: 1)
         case .text(let text):
             let lines = Self.lines(text)
-            let kept = head ? lines.prefix(count) : lines.suffix(count)
+            let kept = head ? lines.prefix(count) : fromLine ? lines.dropFirst(max(0, count - 1)) : lines.suffix(count)
             return Output(stdout: kept.map { $0 + "\n" }.joined())
         }
     }
 
-    private func wc(_ args: [String], stdin: String) -> Output {
-        let (flags, _, operands) = Self.flags(args)
+    private func wc(_ args: [String], stdin: String) throws -> Output {
+        let (flags, _, operands) = try Self.flags(args, "wc", allowed: ["l", "w", "c"])
         switch input(operands, stdin: stdin, command: "wc") {
         case .failure(let message): return Output(stderr: message, code: 1)
         case .text(let text):
             let all = flags.isDisjoint(with: ["l", "w", "c"])
             var fields: [String] = []
-            if all || flags.contains("l") { fields.append(String(text.filter { $0 == "\n" }.count)) }
+            // Scalars, not Characters: "\r\n" is one Character and would not count as a newline.
+            if all || flags.contains("l") { fields.append(String(text.unicodeScalars.filter { $0 == "\n" }.count)) }
             if all || flags.contains("w") { fields.append(String(text.split(whereSeparator: { $0.isWhitespace }).count)) }
             if all || flags.contains("c") { fields.append(String(text.utf8.count)) }
             if let file = operands.first { fields.append(file) }
@@ -602,8 +766,8 @@ struct VirtualShell {
         }
     }
 
-    private func sort(_ args: [String], stdin: String) -> Output {
-        let (flags, _, operands) = Self.flags(args)
+    private func sort(_ args: [String], stdin: String) throws -> Output {
+        let (flags, _, operands) = try Self.flags(args, "sort", allowed: ["r", "n", "u"])
         switch input(operands, stdin: stdin, command: "sort") {
         case .failure(let message): return Output(stderr: message, code: 1)
         case .text(let text):

@@ -20,7 +20,8 @@ public final class Harness: Sendable {
     let models: any ModelResolver
     let store: any SessionStore
     private let openSessions = Mutex<[String: Session]>([:])
-    private let openedSandbox = Mutex<(any Sandbox)?>(nil)
+    /// Sandboxes opened so far, by agent name (the harness's agent and its subagents).
+    private let openedSandboxes = Mutex<[String: any Sandbox]>([:])
 
     public init(
         agent: Agent, instanceId: String, name: String = "default", models: any ModelResolver,
@@ -60,13 +61,17 @@ public final class Harness: Sendable {
     }
 
     /// The agent's sandbox for this instance, opened on first use; `nil` when the agent has none.
-    public func sandbox() async throws -> (any Sandbox)? {
-        if let open = openedSandbox.withLock({ $0 }) { return open }
-        guard let provider = agent.sandbox else { return nil }
-        let opened = try await provider.open(.init(agent: agent.name, instanceId: instanceId, harness: name))
-        return openedSandbox.withLock { slot in
-            if let raced = slot { return raced }
-            slot = opened
+    public func sandbox() async throws -> (any Sandbox)? { try await sandbox(for: agent) }
+
+    /// The sandbox of `profile` (this harness's agent, or a subagent running a task here) for this
+    /// instance: each profile with a sandbox has its own; `nil` for a profile without one.
+    func sandbox(for profile: Agent) async throws -> (any Sandbox)? {
+        if let open = openedSandboxes.withLock({ $0[profile.name] }) { return open }
+        guard let provider = profile.sandbox else { return nil }
+        let opened = try await provider.open(.init(agent: profile.name, instanceId: instanceId, harness: name))
+        return openedSandboxes.withLock { sandboxes in
+            if let raced = sandboxes[profile.name] { return raced }
+            sandboxes[profile.name] = opened
             return opened
         }
     }

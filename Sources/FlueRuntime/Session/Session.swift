@@ -104,7 +104,7 @@ public actor Session {
         _ name: String, arguments: JSONValue? = nil, result: T.Type, options: PromptOptions = PromptOptions()
     ) async throws -> T {
         let catalog = try await SkillCatalog.load(
-            agent: agent, sandbox: try await harness.sandbox(), events: harness.events, scope: EventCorrelation())
+            agent: agent, sandbox: try await harness.sandbox(for: agent), events: harness.events, scope: EventCorrelation())
         guard let skill = catalog.skill(named: name) else {
             let known = catalog.skills.map(\.name).joined(separator: ", ")
             throw FlueError(
@@ -242,7 +242,8 @@ public actor Session {
         let (model, client) = try harness.resolveModel(options.model, agent: agent)
         var tools = agent.tools.map(LoopTool.init) + options.tools.map(LoopTool.init)
         var systemPrompt = agent.systemPrompt
-        let sandbox = try await harness.sandbox()
+        // This session's profile: a subagent without a sandbox gets no built-ins, one with a sandbox its own.
+        let sandbox = try await harness.sandbox(for: agent)
         if let sandbox {
             tools += try BuiltinTool.tools(agent.builtinTools, sandbox: sandbox).map(LoopTool.init)
             systemPrompt += try await Self.projectInstructions(sandbox)
@@ -274,11 +275,18 @@ public actor Session {
 
     /// `AGENTS.md` in the sandbox's working directory, as a section of the system prompt ("" when
     /// there is none). Read at every operation, so an edit applies to the next prompt.
+    static let maxProjectInstructionBytes = 32 * 1024
+
     static func projectInstructions(_ sandbox: any Sandbox) async throws -> String {
         let path = sandbox.workingDirectory + "/AGENTS.md"
         guard let info = try await sandbox.stat(path), !info.isDirectory else { return "" }
-        let text = try await sandbox.readText(path).trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = try await sandbox.readText(path).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { return "" }
+        // Every prompt carries it: keep it bounded (32 KB), whoever wrote it.
+        if text.utf8.count > maxProjectInstructionBytes {
+            text = String(decoding: Data(text.utf8.prefix(maxProjectInstructionBytes)), as: UTF8.self)
+                + "\n[AGENTS.md cut at 32 KB; read the file for the rest]"
+        }
         return "\n\n# Project instructions (AGENTS.md)\n\n" + text
     }
 

@@ -43,9 +43,7 @@ public struct Skill: Sendable, Hashable {
             var name: String?
             var description: String?
         }
-        var lines = markdown.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? $0.dropLast() : $0
-        }
+        var lines = markdown.splitLines()
         guard lines.first?.trimmingCharacters(in: .whitespaces) == "---",
             let end = lines.dropFirst().firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "---" })
         else {

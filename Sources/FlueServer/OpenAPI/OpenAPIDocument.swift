@@ -126,8 +126,11 @@ enum OpenAPIDocument {
             "type": "object",
             "properties": [
                 "type": ["type": "string", "enum": ["image"]],
-                "data": ["type": "string", "maxLength": 14_680_064, "description": "Base64 bytes."],
-                "mimeType": ["type": "string"],
+                "data": [
+                    "type": "string", "minLength": 4, "maxLength": 14_680_064, "pattern": .string(AgentPromptBody.base64Pattern),
+                    "description": "The image bytes, standard base64 (RFC 4648 §4) with padding.",
+                ],
+                "mimeType": ["type": "string", "enum": .array(AgentPromptBody.imageTypes.sorted().map(JSONValue.string))],
             ],
             "required": ["type", "data", "mimeType"],
         ]

@@ -10,6 +10,10 @@ enum AgentPromptBody {
     /// The image types both providers accept (Anthropic Messages and OpenAI Chat Completions).
     static let imageTypes: Set<String> = ["image/jpeg", "image/png", "image/gif", "image/webp"]
 
+    /// Standard base64 with padding, as the OpenAPI document states it (what `Data(base64Encoded:)`
+    /// accepts).
+    static let base64Pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
     static let shapeMessage =
         "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[] }, "
         + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."

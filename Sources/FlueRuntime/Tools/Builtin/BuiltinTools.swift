@@ -33,24 +33,31 @@ public enum BuiltinTools: Sendable, Hashable {
 }
 
 /// Flue's limits on what one built-in tool call returns: 2,000 lines or 50 KB, whichever comes
-/// first, then a note that says what was left out and how to get it.
+/// first, then a note that says what was left out and how to get it. A line longer than 2,000
+/// characters is cut (and says so), so one huge line never hides the rest.
 enum ToolOutputLimit {
     static let maxLines = 2000
     static let maxBytes = 50 * 1024
+    static let maxLineCharacters = 2000
 
-    /// `lines` joined with newlines, cut at the limits; `hint` says how to see more.
-    static func apply(_ lines: [String], hint: String) -> String {
+    /// `lines` joined with newlines, cut at the limits (`maxBytes` unless given); `hint` says how
+    /// to see more. `truncated` tells whether lines were left out.
+    static func apply(_ lines: [String], hint: String, maxBytes: Int = maxBytes) -> (text: String, truncated: Bool) {
         var kept: [String] = []
         var bytes = 0
-        for line in lines {
+        for original in lines {
+            var line = original
+            if line.count > maxLineCharacters {
+                line = String(line.prefix(maxLineCharacters)) + " … [line cut at \(maxLineCharacters) characters]"
+            }
             let size = line.utf8.count + 1
             if kept.count == maxLines || bytes + size > maxBytes { break }
             kept.append(line)
             bytes += size
         }
-        guard kept.count < lines.count else { return lines.joined(separator: "\n") }
-        return kept.joined(separator: "\n")
-            + "\n[truncated: showing \(kept.count) of \(lines.count) lines (limit \(maxLines) lines / 50 KB); \(hint)]"
+        guard kept.count < lines.count else { return (kept.joined(separator: "\n"), false) }
+        let note = "[truncated: showing \(kept.count) of \(lines.count) lines (limit \(maxLines) lines / \(maxBytes / 1024) KB); \(hint)]"
+        return (kept.isEmpty ? note : kept.joined(separator: "\n") + "\n" + note, true)
     }
 }
 
@@ -138,9 +145,7 @@ extension BuiltinTool {
     }
 
     static func read(_ args: ReadArguments, _ sandbox: any Sandbox) async throws -> String {
-        var lines = try await sandbox.readText(args.path).split(separator: "\n", omittingEmptySubsequences: false)
-            .map(String.init)
-        if lines.last == "" { lines.removeLast() }
+        let lines = try await sandbox.readText(args.path).splitLines().map(String.init)
         if lines.isEmpty { return "(\(args.path) is empty)" }
         let first = max(1, args.offset ?? 1)
         guard first <= lines.count else {
@@ -152,10 +157,10 @@ extension BuiltinTool {
             let number = String(first + index)
             return String(repeating: " ", count: max(0, 6 - number.count)) + number + "\t" + line
         }
-        var text = ToolOutputLimit.apply(numbered, hint: "read on with offset")
+        let (text, truncated) = ToolOutputLimit.apply(numbered, hint: "read on with a larger offset")
         let last = first - 1 + window.count
-        if last < lines.count, !text.hasSuffix("]") {
-            text += "\n[lines \(first)–\(last) of \(lines.count); read on with offset \(last + 1)]"
+        if last < lines.count, !truncated {
+            return text + "\n[lines \(first)–\(last) of \(lines.count); read on with offset \(last + 1)]"
         }
         return text
     }
@@ -165,20 +170,23 @@ extension BuiltinTool {
         guard args.old_string != args.new_string else {
             throw FlueError(.invalidFileOperation, "old_string and new_string are the same; nothing to change")
         }
-        let text = try await sandbox.readText(args.path)
-        let occurrences = text.components(separatedBy: args.old_string).count - 1
-        guard occurrences > 0 else {
-            throw FlueError(
-                .invalidFileOperation,
-                "old_string was not found in \(args.path); read the file and copy the text exactly, whitespace included")
+        var occurrences = 0
+        // One step: a parallel edit of the same file cannot land between the read and the write.
+        try await sandbox.updateText(args.path) { text in
+            occurrences = text.components(separatedBy: args.old_string).count - 1
+            guard occurrences > 0 else {
+                throw FlueError(
+                    .invalidFileOperation,
+                    "old_string was not found in \(args.path); read the file and copy the text exactly, whitespace included")
+            }
+            guard occurrences == 1 || args.replace_all == true else {
+                throw FlueError(
+                    .invalidFileOperation,
+                    "old_string occurs \(occurrences) times in \(args.path); include more surrounding text to make it "
+                        + "unique, or set replace_all to true")
+            }
+            return text.replacingOccurrences(of: args.old_string, with: args.new_string)
         }
-        guard occurrences == 1 || args.replace_all == true else {
-            throw FlueError(
-                .invalidFileOperation,
-                "old_string occurs \(occurrences) times in \(args.path); include more surrounding text to make it "
-                    + "unique, or set replace_all to true")
-        }
-        try await sandbox.writeText(args.path, text.replacingOccurrences(of: args.old_string, with: args.new_string))
         return "edited \(args.path): \(occurrences) replacement\(occurrences == 1 ? "" : "s")"
     }
 
@@ -215,19 +223,23 @@ extension BuiltinTool {
         }
         let root = try SandboxPath.resolve(args.path ?? ".", from: sandbox.workingDirectory)
         var matches: [String] = []
+        let deadline = ContinuousClock.now + .seconds(30)
         for file in try await files(under: root, sandbox) {
+            guard ContinuousClock.now < deadline, matches.count <= ToolOutputLimit.maxLines else {
+                matches.append("[search stopped early (30 s or \(ToolOutputLimit.maxLines) matches); narrow the pattern, path or glob]")
+                break
+            }
             let shown = shown(file, sandbox)
             if let glob = args.glob, !Glob.matches(shown, glob), !Glob.matches(SandboxPath.name(file), glob) { continue }
             let data = try await sandbox.readFile(file)
             guard !data.contains(0) else { continue }  // binary
-            for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .enumerated() where (try? regex.firstMatch(in: line)) != nil
-            {
+            for (number, line) in String(decoding: data, as: UTF8.self).splitLines().enumerated()
+            where (try? regex.firstMatch(in: line)) != nil {
                 matches.append("\(shown):\(number + 1):\(line)")
             }
         }
         if matches.isEmpty { return "no matches for \(args.pattern)" }
-        return ToolOutputLimit.apply(matches, hint: "narrow the pattern, path or glob")
+        return ToolOutputLimit.apply(matches, hint: "narrow the pattern, path or glob").text
     }
 
     static func glob(_ args: GlobArguments, _ sandbox: any Sandbox) async throws -> String {
@@ -236,17 +248,27 @@ extension BuiltinTool {
         let matches = try await files(under: root, sandbox).filter { Glob.matches(String($0.dropFirst(prefix.count)), args.pattern) }
             .map { shown($0, sandbox) }
         if matches.isEmpty { return "no files match \(args.pattern)" }
-        return ToolOutputLimit.apply(matches, hint: "use a narrower pattern or path")
+        return ToolOutputLimit.apply(matches, hint: "use a narrower pattern or path").text
     }
 
     static func bash(_ args: BashArguments, _ sandbox: any Sandbox) async throws -> String {
         let seconds = min(max(1, args.timeout_seconds ?? 120), 600)
         let result = try await sandbox.exec(
             args.command, options: ExecOptions(timeout: .seconds(seconds), outputLimit: ToolOutputLimit.maxBytes))
+        // stdout and stderr get their own budgets (40 + 10 KB), and the exit code always shows.
         var parts: [String] = []
-        if !result.stdout.isEmpty { parts.append(result.stdout.hasSuffix("\n") ? String(result.stdout.dropLast()) : result.stdout) }
-        if !result.stderr.isEmpty { parts.append("[stderr]\n" + result.stderr.trimmingCharacters(in: .newlines)) }
+        if !result.stdout.isEmpty {
+            parts.append(
+                ToolOutputLimit.apply(
+                    result.stdout.splitLines().map(String.init), hint: "filter the output (head, grep)", maxBytes: 40 * 1024
+                ).text)
+        }
+        if !result.stderr.isEmpty {
+            parts.append(
+                "[stderr]\n"
+                    + ToolOutputLimit.apply(result.stderr.splitLines().map(String.init), hint: "stderr cut", maxBytes: 10 * 1024).text)
+        }
         parts.append("[exit code \(result.exitCode)]")
-        return ToolOutputLimit.apply(parts.joined(separator: "\n").components(separatedBy: "\n"), hint: "filter the output (head, grep)")
+        return parts.joined(separator: "\n")
     }
 }
