@@ -52,6 +52,18 @@ final class ChildProcess {
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
+    /// `POST /workflows/translate` of "Hello" into French on a running example server; expects
+    /// `202` and returns the receipt (`runId`, `streamUrl`, `offset`).
+    static func admitTranslate(_ base: String) async throws -> JSONValue {
+        var post = HTTPClientRequest(url: base + "/workflows/translate")
+        post.method = .POST
+        post.headers.add(name: "content-type", value: "application/json")
+        post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
+        let response = try await HTTPClient.shared.execute(post, timeout: .seconds(10))
+        #expect(response.status == .accepted)
+        return try JSONValue(parsing: Data(try await response.body.collect(upTo: 4096).readableBytesView))
+    }
+
     /// Waits for exit (killing the process after `timeout`) and returns the exit status.
     func waitForExit(timeout: Duration = .seconds(15)) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
@@ -108,13 +120,7 @@ final class ChildProcess {
                 ScriptedReply(
                     text: "one two three four five six", toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
                     chunkDelayMs: 150))
-            var post = HTTPClientRequest(url: base + "/workflows/translate")
-            post.method = .POST
-            post.headers.add(name: "content-type", value: "application/json")
-            post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
-            let admitted = try await HTTPClient.shared.execute(post, timeout: .seconds(5))
-            #expect(admitted.status == .accepted)
-            let receipt = try JSONValue(parsing: Data(try await admitted.body.collect(upTo: 4096).readableBytesView))
+            let receipt = try await ChildProcess.admitTranslate(base)
             let streamURL = try #require(receipt["streamUrl"]?.stringValue)
 
             let sse = try await HTTPClient.shared.execute(

@@ -34,14 +34,7 @@ struct ReplicaProcessTests {
     }
 
     static func startTranslate(_ base: String) async throws -> String {
-        var post = HTTPClientRequest(url: base + "/workflows/translate")
-        post.method = .POST
-        post.headers.add(name: "content-type", value: "application/json")
-        post.body = .bytes(ByteBuffer(string: #"{"text":"Hello","language":"French"}"#))
-        let response = try await HTTPClient.shared.execute(post, timeout: .seconds(10))
-        #expect(response.status == .accepted)
-        let body = try JSONValue(parsing: Data(try await response.body.collect(upTo: 4096).readableBytesView))
-        return try #require(body["runId"]?.stringValue)
+        try #require(try await ChildProcess.admitTranslate(base)["runId"]?.stringValue)
     }
 
     /// Reads an SSE response to its end and returns the events of its data frames.

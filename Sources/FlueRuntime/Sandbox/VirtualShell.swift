@@ -704,7 +704,7 @@ struct VirtualShell {
         for (name, text) in sources {
             var count = 0
             let prefix = named ? name.map { $0 + ":" } ?? "" : ""
-            for (number, line) in Self.lines(text).enumerated() {
+            for (number, line) in text.splitLines().enumerated() {
                 if number % 256 == 0 { try checkDeadline("grep") }
                 guard matcher(line) != flags.contains("v") else { continue }
                 count += 1
@@ -733,7 +733,6 @@ struct VirtualShell {
     }
 
     /// Lines of `text` without the empty one after a final newline.
-    private static func lines(_ text: String) -> [Substring] { text.splitLines() }
 
     private func headTail(_ args: [String], stdin: String, head: Bool) throws -> Output {
         let (_, values, operands) = try Self.flags(args, head ? "head" : "tail", allowed: [], taking: ["n"])
@@ -744,7 +743,7 @@ struct VirtualShell {
         switch input(operands, stdin: stdin, command: head ? "head" : "tail") {
         case .failure(let message): return Output(stderr: message, code: 1)
         case .text(let text):
-            let lines = Self.lines(text)
+            let lines = text.splitLines()
             let kept = head ? lines.prefix(count) : fromLine ? lines.dropFirst(max(0, count - 1)) : lines.suffix(count)
             return Output(stdout: kept.map { $0 + "\n" }.joined())
         }
@@ -771,7 +770,7 @@ struct VirtualShell {
         switch input(operands, stdin: stdin, command: "sort") {
         case .failure(let message): return Output(stderr: message, code: 1)
         case .text(let text):
-            var lines = Self.lines(text).map(String.init)
+            var lines = text.splitLines().map(String.init)
             if flags.contains("n") {
                 func number(_ line: String) -> Double { Double(line.trimmingCharacters(in: .whitespaces)) ?? 0 }
                 lines.sort { number($0) < number($1) }
