@@ -273,10 +273,11 @@ public actor Session {
         return (model, try await loop.run(messages: snapshot.messages))
     }
 
-    /// `AGENTS.md` in the sandbox's working directory, as a section of the system prompt ("" when
-    /// there is none). Read at every operation, so an edit applies to the next prompt.
+    /// The most of `AGENTS.md` every prompt carries.
     static let maxProjectInstructionBytes = 32 * 1024
 
+    /// `AGENTS.md` in the sandbox's working directory, as a section of the system prompt ("" when
+    /// there is none). Read at every operation, so an edit applies to the next prompt.
     static func projectInstructions(_ sandbox: any Sandbox) async throws -> String {
         let path = sandbox.workingDirectory + "/AGENTS.md"
         guard let info = try await sandbox.stat(path), !info.isDirectory else { return "" }
