@@ -6,7 +6,8 @@ import Hummingbird
 
 /// A Flue server for the fault tests: agent `worker` with a `side_effect` tool that appends a
 /// line to `$SIDE_EFFECT_LOG` (one line per real invocation, across processes) and then sleeps,
-/// so a test can kill the process while a tool call is in flight and count how often it ran.
+/// so a test can kill the process while a tool call is in flight and count how often it ran. Its
+/// subagent `helper` has the same tool, for kills around a delegated task.
 @main
 struct FlueFaultApp {
     struct SideEffectArguments: Codable, Sendable {
@@ -31,7 +32,12 @@ struct FlueFaultApp {
             return [
                 .http(
                     try Agent(
-                        name: "worker", model: model, instructions: "Do what you are asked.", tools: [sideEffect]))
+                        name: "worker", model: model, instructions: "Do what you are asked.", tools: [sideEffect],
+                        subagents: [
+                            try Agent(
+                                name: "helper", description: "Runs one side effect for its parent.",
+                                instructions: "Do what you are asked.", tools: [sideEffect])
+                        ]))
             ]
         } routes: { router in
             router.get("/health") { _, _ in Response(status: .ok) }

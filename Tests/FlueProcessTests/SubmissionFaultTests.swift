@@ -251,6 +251,52 @@ struct SubmissionFaultTests {
         }
     }
 
+    @Test func aTaskThatFinishedBeforeAKillIsNeverRunAgain() async throws {
+        try await Self.withCluster { cluster in
+            try await cluster.startWorker()
+            try await cluster.startWorker()
+            // One turn delegates a task (whose subagent runs a side effect and answers) and starts
+            // a slow side effect beside it; the process dies after the task finished.
+            await cluster.model.enqueue(
+                .toolCalls([
+                    ScriptedToolCall(name: "task", arguments: ["agent": "helper", "prompt": "Send the invoice"]),
+                    ScriptedToolCall(name: "side_effect", arguments: ["label": "slow", "sleepMs": 30000]),
+                ]),
+                .toolCall("side_effect", ["label": "in-task", "sleepMs": 0]),
+                .text("invoice sent"),
+                .text("All done."))
+            let entry = cluster.workers.withLock { $0[0] }
+            let id = try await Self.prompt(entry.base, "delegator", "Send the invoice and wait")
+            let owner = try await cluster.owner(of: id)
+            // Wait until the task's outcome is journaled.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await cluster.stores.submissions.submission(id)?.journal?.tools
+                .contains(where: { $0.toolName == "task" && $0.state == .finished }) != true
+            {
+                guard ContinuousClock.now < deadline else {
+                    Issue.record("the task never finished")
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let killed = await cluster.kill(owner)
+            let record = try #require(try await cluster.awaitRecovery([id], killedAt: killed, label: "after a task").first)
+            #expect(record.status == .completed, "\(String(describing: record.error))")
+            #expect(record.result?["text"] == "All done.")
+            #expect(
+                cluster.sideEffects.map { $0.split(separator: " ").first.map(String.init) ?? "" }.sorted() == ["in-task", "slow"],
+                "each side effect ran once: \(cluster.sideEffects)")
+
+            let history = try await cluster.history("delegator")
+            let results = history.compactMap { if case .toolResult(let result) = $0 { result } else { nil } }
+            #expect(results.map(\.toolName) == ["task", "side_effect"])
+            #expect(results.first?.content == "invoice sent" && results.first?.isError == false, "restored from the journal")
+            #expect(results.last?.isError == true && results.last?.content.contains("interrupted") == true)
+            let requests = await cluster.model.requests()
+            #expect(requests.count == 4, "parent turn, two subagent turns, the parent's turn after recovery")
+        }
+    }
+
     @Test func aKillBetweenTurnsRepeatsOnlyTheModelRequest() async throws {
         try await Self.withCluster { cluster in
             try await cluster.startWorker()

@@ -353,6 +353,11 @@ public actor Session {
         do {
             var childOptions = options
             childOptions.images = []
+            // The child's turns are not the submission's: the parent journals the task as one
+            // tool call (its outcome, once finished, is never run again), and the input id marks
+            // the parent's history only.
+            childOptions.journal = nil
+            childOptions.inputId = nil
             if subagentName != nil { childOptions.tools = [] }
             let response = try await child.prompt(prompt, options: childOptions)
             events.emit(
