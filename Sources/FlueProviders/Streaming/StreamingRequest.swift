@@ -89,6 +89,11 @@ struct StreamingRequest: Sendable {
                     retryAfter: response.headers.first(name: "retry-after").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) },
                     details: details)
             }
+            if Self.isContextOverflow(status: Int(response.status.code), body: text) {
+                throw FlueError(
+                    .contextWindowExceeded, "\(provider) refused the request as too long for the model: \(message)",
+                    details: details.merging(["provider": .string(provider)], uniquingKeysWith: { $1 }))
+            }
             throw FlueError(
                 .modelRequestFailed, "\(provider) answered HTTP \(response.status.code): \(message)",
                 details: details.merging(["provider": .string(provider)], uniquingKeysWith: { $1 }))
@@ -132,6 +137,19 @@ struct StreamingRequest: Sendable {
     }
 
     /// Both providers answer errors as `{"error": {"message": …}}`.
+    /// Whether an error answer says the conversation does not fit the model's context window:
+    /// HTTP 400 or 413 whose error code is `context_length_exceeded` (OpenAI and compatible
+    /// servers) or whose message says so in the words providers use (Anthropic "prompt is too
+    /// long", OpenAI "maximum context length", vLLM/Ollama "context length", "context window").
+    static func isContextOverflow(status: Int, body: String) -> Bool {
+        guard status == 400 || status == 413 else { return false }
+        let json = try? JSONValue(parsing: body)
+        if json?["error"]?["code"]?.stringValue == "context_length_exceeded" { return true }
+        let message = (errorMessage(from: body) ?? body).lowercased()
+        return ["prompt is too long", "maximum context length", "context length", "context window", "context_length_exceeded"]
+            .contains { message.contains($0) }
+    }
+
     static func errorMessage(from body: String) -> String? {
         guard let json = try? JSONValue(parsing: body) else { return body.isEmpty ? nil : String(body.prefix(500)) }
         return json["error"]?["message"]?.stringValue ?? json["message"]?.stringValue

@@ -36,6 +36,8 @@ public struct Agent: Sendable {
     public var maxParallelToolCalls: Int
     /// Skills registered from code; the sandbox's `.agents/skills/*/SKILL.md` add to them.
     public var skills: [Skill]
+    /// When the agent's conversations are summarised to fit the model's context window.
+    public var compaction: CompactionPolicy
 
     /// Names no custom tool may take: the framework injects tools with these names.
     public static let reservedToolNames: Set<String> = ["task", "finish", "give_up", "activate_skill"]
@@ -46,10 +48,16 @@ public struct Agent: Sendable {
         name: String, description: String? = nil, model: ModelSpecifier? = nil, instructions: String = "",
         tools: [any Tool] = [], subagents: [Agent] = [], thinking: ThinkingLevel = .off, maxTurns: Int = 32,
         maxOutputTokens: Int = 8192, sandbox: SandboxProvider? = nil, builtinTools: BuiltinTools = .all,
-        maxParallelToolCalls: Int = 8, skills: [Skill] = []
+        maxParallelToolCalls: Int = 8, skills: [Skill] = [], compaction: CompactionPolicy = .automatic
     ) throws {
         try DefinitionName.check(name, of: "agent")
         guard maxTurns >= 1 else { throw FlueError(.invalidDefinition, "agent \(name): maxTurns must be at least 1") }
+        guard compaction.keepRecentTokens >= 0, (compaction.contextWindow ?? 1) > 0, (compaction.reserveTokens ?? 0) >= 0
+        else {
+            throw FlueError(
+                .invalidDefinition,
+                "agent \(name): compaction needs a positive context window and non-negative token counts")
+        }
         guard maxParallelToolCalls >= 1 else {
             throw FlueError(.invalidDefinition, "agent \(name): maxParallelToolCalls must be at least 1")
         }
@@ -84,6 +92,7 @@ public struct Agent: Sendable {
         self.builtinTools = builtinTools
         self.maxParallelToolCalls = maxParallelToolCalls
         self.skills = skills
+        self.compaction = compaction
     }
 
     /// The system prompt sent on every turn.

@@ -20,6 +20,11 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let missingAPIKey = Kind(rawValue: "missing_api_key")
         /// The model API answered with an error, or could not be reached, after retries.
         public static let modelRequestFailed = Kind(rawValue: "model_request_failed")
+        /// The model API refused the request because the conversation does not fit the model's
+        /// context window (Anthropic "prompt is too long", OpenAI `context_length_exceeded`). The
+        /// agent loop compacts once and retries; when that is not possible the operation fails
+        /// with `operation_failed` whose `details.reason` carries this error.
+        public static let contextWindowExceeded = Kind(rawValue: "context_window_exceeded")
         /// The model's stream broke after output had started; it is not retried.
         public static let modelStreamInterrupted = Kind(rawValue: "model_stream_interrupted")
         /// An operation (prompt, task) failed; `details.reason` says why.
@@ -60,6 +65,9 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let skillNotFound = Kind(rawValue: "skill_not_found")
         /// A file operation does not fit what is at the path (a directory read as a file, …).
         public static let invalidFileOperation = Kind(rawValue: "invalid_file_operation")
+        /// A sandbox cannot be set up on this host (e.g. bubblewrap isolation was asked for and
+        /// `bwrap` is not installed or does not work here).
+        public static let sandboxUnavailable = Kind(rawValue: "sandbox_unavailable")
     }
 
     public var kind: Kind

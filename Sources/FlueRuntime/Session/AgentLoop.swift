@@ -53,6 +53,13 @@ struct AgentLoop: Sendable {
     var journal: (any OperationJournal)?
     /// Appends a message to the session (and persists it) as soon as it exists.
     var record: @Sendable (Message) async throws -> Void
+    /// Estimated context tokens above which the history is compacted before a model request
+    /// (`nil`: never).
+    var compactionThreshold: Int? = nil
+    /// Compacts the session's history (the trigger and the estimated tokens given) and answers
+    /// with the context to continue from and what the summary cost; `nil` when nothing was
+    /// compacted. `nil` itself: the agent does not compact automatically.
+    var compact: (@Sendable (CompactionTrigger, Int) async throws -> (context: [Message], usage: Usage)?)? = nil
 
     struct Outcome {
         var usage = Usage()
@@ -67,11 +74,37 @@ struct AgentLoop: Sendable {
         var outcome = Outcome()
         let specs = tools.map(\.spec)
         let byName = Dictionary(tools.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+        // What the last request of this loop reported reading and writing, and the history
+        // length then: a better estimate than characters (reset by compaction).
+        var measured: (tokens: Int, messageCount: Int)?
+        var overflowCompacted = false
         for turnIndex in 0..<maxTurns {
             try Task.checkCancellation()
+            if let threshold = compactionThreshold, let compact {
+                let estimate = estimatedTokens(messages, specs: specs, measured: measured)
+                if estimate > threshold, let compacted = try await compact(.threshold, estimate) {
+                    messages = compacted.context
+                    outcome.usage += compacted.usage
+                    measured = nil
+                }
+            }
             try await journal?.modelRequestStarting(turn: turnIndex)
-            let assistant = try await turn(turnIndex, messages: messages, specs: specs)
+            let assistant: AssistantMessage
+            do {
+                assistant = try await turn(turnIndex, messages: messages, specs: specs)
+            } catch let error as FlueError where error.kind == .contextWindowExceeded && !overflowCompacted {
+                // One compaction per operation, then the same request again.
+                overflowCompacted = true
+                let estimate = estimatedTokens(messages, specs: specs, measured: measured)
+                guard let compact, let compacted = try await compact(.overflow, estimate) else { throw error }
+                messages = compacted.context
+                outcome.usage += compacted.usage
+                measured = nil
+                try await journal?.modelRequestStarting(turn: turnIndex)
+                assistant = try await turn(turnIndex, messages: messages, specs: specs)
+            }
             outcome.usage += assistant.usage
+            measured = (assistant.usage.totalTokens, messages.count + 1)
             outcome.lastAssistant = assistant
             messages.append(.assistant(assistant))
             try await record(.assistant(assistant))
@@ -93,6 +126,20 @@ struct AgentLoop: Sendable {
         throw FlueError(
             .maxTurnsExceeded, "the agent did not finish within \(maxTurns) model turns",
             details: ["maxTurns": .int(maxTurns)])
+    }
+
+    /// The context a request would carry, in tokens: the larger of a character count (system
+    /// prompt, tool schemas, messages) and the last measured request plus what came after it.
+    private func estimatedTokens(
+        _ messages: [Message], specs: [ToolSpec], measured: (tokens: Int, messageCount: Int)?
+    ) -> Int {
+        let schemas = specs.reduce(0) {
+            Usage.saturatingSum($0, Compactor.tokens($1.name + $1.description) + Compactor.tokens($1.parameters.value.jsonString))
+        }
+        let counted = Usage.saturatingSum(
+            Usage.saturatingSum(Compactor.tokens(systemPrompt), schemas), Compactor.tokens(of: messages))
+        guard let measured, measured.messageCount <= messages.count else { return counted }
+        return max(counted, Usage.saturatingSum(measured.tokens, Compactor.tokens(of: messages[measured.messageCount...])))
     }
 
     private func turn(_ index: Int, messages: [Message], specs: [ToolSpec]) async throws -> AssistantMessage {

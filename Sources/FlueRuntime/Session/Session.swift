@@ -211,7 +211,7 @@ public actor Session {
                 .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind.rawValue)])
         }
         switch flue.kind {
-        case .modelRequestFailed, .modelStreamInterrupted:
+        case .modelRequestFailed, .modelStreamInterrupted, .contextWindowExceeded:
             var details = flue.details
             details["operation"] = .string(kind.rawValue)
             details["reason"] = flue.json
@@ -261,16 +261,124 @@ public actor Session {
             try await append(input, inputId: options.inputId)
             try await options.journal?.inputApplied()
         }
+        let compact: @Sendable (CompactionTrigger, Int) async throws -> (context: [Message], usage: Usage)? = {
+            [weak self] trigger, estimate in
+            guard let self else { return nil }
+            return try await self.compactDuringLoop(trigger, estimate: estimate, model: model, scope: scope)
+        }
         let loop = AgentLoop(
             client: client, model: model, systemPrompt: systemPrompt, tools: tools,
             maxParallelToolCalls: agent.maxParallelToolCalls, thinking: options.thinking ?? agent.thinking,
             maxTurns: agent.maxTurns,
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
             journal: options.journal,
-            record: { [weak self] message in try await self?.append(message) })
+            record: { [weak self] message in try await self?.append(message) },
+            compactionThreshold: agent.compaction.threshold(for: model),
+            compact: agent.compaction.enabled ? compact : nil)
         harness.events.emit(.agentStart, scope)
         defer { harness.events.emit(.agentEnd, scope) }
-        return (model, try await loop.run(messages: snapshot.messages))
+        return (model, try await loop.run(messages: snapshot.contextMessages))
+    }
+
+    // MARK: - Compaction
+
+    /// Summarises the older part of the history now, whatever its size, as one operation
+    /// (`operationKind` `compact`): the newest messages (about the agent's
+    /// ``CompactionPolicy/keepRecentTokens``) stay verbatim. Answers `false` when there was
+    /// nothing to summarise. Throws `session_busy`, `model_not_configured`, and
+    /// `operation_failed` when the summary call fails.
+    @discardableResult
+    public func compact(options: PromptOptions = PromptOptions()) async throws -> Bool {
+        try await operation(kind: .compact) { scope in
+            let (model, _) = try self.harness.resolveModel(options.model, agent: self.agent)
+            let usage = try await self.compactHistory(
+                .manual, estimate: Compactor.tokens(of: self.snapshot.contextMessages), model: model, scope: scope)
+            return (usage != nil, usage == nil ? .bool(false) : .bool(true), usage ?? Usage())
+        }
+    }
+
+    /// The agent loop's compaction: a threshold compaction that fails is logged and skipped
+    /// (the request may still fit); an overflow compaction that fails fails the operation.
+    private func compactDuringLoop(
+        _ trigger: CompactionTrigger, estimate: Int, model: ModelSpecifier, scope: EventCorrelation
+    ) async throws -> (context: [Message], usage: Usage)? {
+        do {
+            guard let usage = try await compactHistory(trigger, estimate: estimate, model: model, scope: scope) else {
+                return nil
+            }
+            return (snapshot.contextMessages, usage)
+        } catch where trigger == .threshold && !(error is CancellationError) {
+            harness.events.emit(
+                .log(.init(level: .warn, message: "compaction failed, continuing without it: \(error)")), scope)
+            return nil
+        }
+    }
+
+    /// Summarises the messages between the last compaction's kept part and the recent part,
+    /// saves the summary in the snapshot and emits `compaction_start`, a `turn` (purpose
+    /// `compaction`) and `compaction`. Answers the summary call's usage, or `nil` when nothing
+    /// could be cut.
+    private func compactHistory(
+        _ trigger: CompactionTrigger, estimate: Int, model sessionModel: ModelSpecifier, scope: EventCorrelation
+    ) async throws -> Usage? {
+        let policy = agent.compaction
+        let start = snapshot.compaction?.firstKeptIndex ?? 0
+        guard
+            let cut = Compactor.cutIndex(snapshot.messages, from: start, keepRecentTokens: policy.keepRecentTokens)
+        else { return nil }
+        let events = harness.events
+        let before = snapshot.contextMessages.count
+        events.emit(.compactionStart(.init(reason: trigger.rawValue, estimatedTokens: estimate)), scope)
+        let (model, client) = try harness.resolveModel(policy.model ?? sessionModel, agent: agent)
+        let summarised = snapshot.messages[start..<cut]
+        let request = ModelRequest(
+            model: model, systemPrompt: Compactor.systemPrompt,
+            messages: [
+                .user(
+                    text: Compactor.prompt(
+                        transcript: Compactor.transcript(summarised), previousSummary: snapshot.compaction?.summary),
+                    images: [])
+            ],
+            tools: [], thinking: .off, maxOutputTokens: policy.summaryTokens(for: model))
+        var turnScope = scope
+        turnScope.turnId = FlueID.make("turn")
+        events.emit(.turnStart(.init(purpose: .compaction, model: model.description)), turnScope)
+        let started = ContinuousClock.now
+        let answer: AssistantMessage
+        do {
+            answer = try await client.complete(request) { _ in }
+            guard !answer.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw FlueError(.operationFailed, "the compaction summary came back empty")
+            }
+        } catch {
+            events.emit(
+                .turn(
+                    .init(
+                        durationMs: started.millisecondsElapsed, model: model.description, usage: Usage(),
+                        stopReason: error is CancellationError ? .aborted : .error, isError: true,
+                        error: FlueError.describe(error))), turnScope)
+            throw error
+        }
+        events.emit(
+            .turn(
+                .init(
+                    durationMs: started.millisecondsElapsed, model: model.description, usage: answer.usage,
+                    stopReason: answer.stopReason, isError: false, error: nil)), turnScope)
+        var files = Compactor.files(summarised)
+        if let earlier = snapshot.compaction {
+            files.read = Array(Set(files.read + earlier.readFiles)).sorted()
+            files.modified = Array(Set(files.modified + earlier.modifiedFiles)).sorted()
+        }
+        snapshot.compaction = CompactionRecord(
+            summary: answer.text.trimmingCharacters(in: .whitespacesAndNewlines), firstKeptIndex: cut,
+            tokensBefore: estimate, readFiles: files.read, modifiedFiles: files.modified, usage: answer.usage)
+        snapshot.updatedAt = Date()
+        if persisted { try await harness.store.saveSession(key, snapshot) }
+        events.emit(
+            .compaction(
+                .init(messagesBefore: before, messagesAfter: snapshot.contextMessages.count, usage: answer.usage)),
+            scope)
+        return answer.usage
     }
 
     /// The most of `AGENTS.md` every prompt carries.

@@ -13,6 +13,10 @@ public struct SessionSnapshot: Sendable, Hashable, Codable {
     /// Identified inputs (durable submissions) and where they sit in `messages`, newest last;
     /// the most recent ``appliedInputLimit`` are kept. Absent in snapshots written before it existed.
     public var appliedInputs: [AppliedInput]?
+    /// The latest compaction: a summary standing in for the messages before its
+    /// ``CompactionRecord/firstKeptIndex`` in what the model is sent (``contextMessages``).
+    /// Absent until the session is first compacted (and in snapshots written before it existed).
+    public var compaction: CompactionRecord?
 
     /// An identified input message.
     public struct AppliedInput: Sendable, Hashable, Codable {
