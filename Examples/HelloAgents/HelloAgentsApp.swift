@@ -28,6 +28,15 @@ enum HelloAgentsApp {
         var summary: String
     }
 
+    struct ReviewInput: Codable, Sendable {
+        var document: String
+    }
+
+    struct Review: Codable, Sendable {
+        /// The text of `review.md` as the agent wrote it.
+        var review: String
+    }
+
     struct WordCountArgs: Codable, Sendable {
         var text: String
     }
@@ -45,7 +54,17 @@ enum HelloAgentsApp {
         try Agent(name: "summarizer", model: model, instructions: "You write short, faithful summaries.")
     }
 
-    /// The `assistant` agent: a general helper with one custom tool.
+    /// The `reviewer` agent of the `review` workflow: a fresh virtual sandbox per run (nothing is
+    /// kept after it) and the file tools, no shell.
+    static func reviewer(model: ModelSpecifier) throws -> Agent {
+        try Agent(
+            name: "reviewer", model: model,
+            instructions: "You review documents: clarity, correctness, structure. Be specific and brief.",
+            sandbox: .virtual(retainedInstances: 0), builtinTools: .only([.read, .write, .edit, .grep]))
+    }
+
+    /// The `assistant` agent: a general helper with one custom tool and a virtual sandbox (its
+    /// files live as long as this process; each conversation id has its own).
     static func assistant(model: ModelSpecifier) throws -> Agent {
         let wordCount = try FunctionTool(
             name: "word_count", description: "Counts the words in a text."
@@ -54,8 +73,9 @@ enum HelloAgentsApp {
         }
         return try Agent(
             name: "assistant", description: "A helpful assistant", model: model,
-            instructions: "You are a concise, helpful assistant. Use word_count when asked about text length.",
-            tools: [wordCount])
+            instructions: "You are a concise, helpful assistant. Use word_count when asked about text length. "
+                + "You have a workspace: keep notes and drafts there with the file tools.",
+            tools: [wordCount], sandbox: .virtual())
     }
 
     static func workflows(model: ModelSpecifier) throws -> [WorkflowRegistration] {
@@ -76,7 +96,21 @@ enum HelloAgentsApp {
             let session = try await context.initialize(summarizer).session()
             return try await session.prompt("Summarize in one or two sentences:\n\n\(context.payload.text)", result: Summary.self)
         }
-        return [.http(translate), .http(summarize)]
+        let reviewer = try reviewer(model: model)
+        let review = try Workflow(
+            name: "review", description: "Review a document; the agent writes review.md in its sandbox.",
+            payload: ReviewInput.self, result: Review.self
+        ) { context in
+            let harness = context.initialize(reviewer)
+            try await harness.files.writeText("document.md", context.payload.document)
+            _ = try await harness.session().prompt(
+                "Review `document.md`. Write your review as Markdown to `review.md` with the write tool.")
+            guard try await harness.files.exists("review.md") else {
+                throw FlueError(.resultUnavailable, "the reviewer finished without writing review.md")
+            }
+            return Review(review: try await harness.files.readText("review.md"))
+        }
+        return [.http(translate), .http(summarize), .http(review)]
     }
 
     /// The HTTP-exposed agents: `POST /agents/assistant/<id>` continues conversation `<id>`.

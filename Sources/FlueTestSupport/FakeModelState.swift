@@ -37,24 +37,34 @@ public actor FakeModelState {
     func streamAbandoned() { abandonedStreams += 1 }
 
     /// The next scripted reply, or an automatic one: a `finish` call with a schema-valid value
-    /// when the request offers `finish`, else `Done.` after a tool result, else an echo.
+    /// when the request offers `finish`; `Done.` after a tool result; a `write` call when the
+    /// request offers `write` and the user text names a file in backticks (the last one, e.g.
+    /// "write your review to `review.md`"), creating it with a short text; else an echo.
     func nextReply(for body: JSONValue) -> ScriptedReply {
         if !script.isEmpty { return script.removeFirst() }
+        var offersWrite = false
         for tool in body["tools"]?.arrayValue ?? [] {
             let name = tool["name"]?.stringValue ?? tool["function"]?["name"]?.stringValue
             if name == "finish" {
                 let schema = tool["input_schema"] ?? tool["function"]?["parameters"] ?? [:]
                 return .finish(SchemaSample.instance(of: schema))
             }
+            if name == "write" { offersWrite = true }
         }
         let messages = body["messages"]?.arrayValue ?? []
         guard let last = messages.last else { return .text("Hello from the fake model.") }
         if last["role"]?.stringValue == "tool" { return .text("Done.") }
+        let text: String
         if let blocks = last["content"]?.arrayValue {
             if blocks.contains(where: { $0["type"]?.stringValue == "tool_result" }) { return .text("Done.") }
-            let text = blocks.compactMap { $0["text"]?.stringValue }.joined(separator: " ")
-            return .text("Echo: \(text)")
+            text = blocks.compactMap { $0["text"]?.stringValue }.joined(separator: " ")
+        } else {
+            text = last["content"]?.stringValue ?? ""
         }
-        return .text("Echo: \(last["content"]?.stringValue ?? "")")
+        if offersWrite, let path = text.matches(of: /`([A-Za-z0-9_.\/-]+\.[A-Za-z0-9]+)`/).last.map({ String($0.1) }) {
+            let content = "# \(path)\n\nWritten by the fake model in answer to: \(text.prefix(120))\n"
+            return .toolCall("write", ["path": .string(path), "content": .string(content)])
+        }
+        return .text("Echo: \(text)")
     }
 }

@@ -174,4 +174,24 @@ final class ChildProcess {
             #expect(bad.stderr.contains("invalid payload"))
         }
     }
+
+    @Test func reviewStagesTheDocumentAndReturnsTheFileTheAgentWrote() async throws {
+        let model = try await FakeModelServer.start()
+        try await model.scoped {
+            // The fake model's automatic reply writes the file the prompt names in backticks.
+            let child = try ChildProcess(
+                arguments: ["run", "review", "--payload", ##"{"document":"# Plan\nShip on Friday."}"##],
+                environment: Self.environment(model))
+            let status = await child.waitForExit()
+            #expect(status == 0, "stderr: \(child.stderr)")
+            let result = try JSONValue(parsing: child.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            let review = try #require(result["review"]?.stringValue)
+            #expect(review.hasPrefix("# review.md\n\nWritten by the fake model in answer to: Review `document.md`."))
+            let events = child.stderr.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+            let tools = events.filter { $0["type"] == "tool" }.compactMap { $0["toolName"]?.stringValue }
+            #expect(tools == ["write"])
+            let first = try #require(await model.requests().first)
+            #expect(first.toolNames.sorted() == ["edit", "grep", "read", "write"], "the reviewer gets the file tools only")
+        }
+    }
 }

@@ -20,21 +20,56 @@ public struct SandboxProvider: Sendable {
     /// A ``VirtualSandbox`` per agent instance and harness, kept in this process's memory (a
     /// restart, or another replica, starts from `files` again), each starting with `files`
     /// (path → text; relative paths under `/workspace`).
-    public static func virtual(files: [String: String] = [:]) -> SandboxProvider {
-        let cache = VirtualSandboxes()
+    ///
+    /// The sandboxes of the `retainedInstances` most recently opened instances are kept between
+    /// harnesses (an agent instance finds its files again at its next prompt); an older one is
+    /// dropped and that instance starts from `files` again. With `retainedInstances: 0` nothing is
+    /// kept: every harness gets a fresh sandbox, freed with it — what a workflow that stages its
+    /// inputs per run wants. A negative count counts as 0.
+    public static func virtual(files: [String: String] = [:], retainedInstances: Int = 256) -> SandboxProvider {
+        let cache = VirtualSandboxes(limit: max(0, retainedInstances))
         return SandboxProvider { scope in
-            if let open = cache.sandboxes.withLock({ $0[scope] }) { return open }
-            let fresh = try VirtualSandbox(files: files)
-            return cache.sandboxes.withLock { sandboxes in
-                if let raced = sandboxes[scope] { return raced }
-                sandboxes[scope] = fresh
-                return fresh
-            }
+            if let open = cache.lookUp(scope) { return open }
+            return cache.keep(try VirtualSandbox(files: files), for: scope)
         }
     }
 }
 
-/// The virtual sandboxes one provider opened, by scope.
+/// The virtual sandboxes one provider keeps, by scope, the least recently opened dropped first.
 private final class VirtualSandboxes: Sendable {
-    let sandboxes = Mutex<[SandboxProvider.Scope: VirtualSandbox]>([:])
+    private struct Entry {
+        var sandbox: VirtualSandbox
+        var lastUse: UInt64
+    }
+
+    private let limit: Int
+    private let state = Mutex<(entries: [SandboxProvider.Scope: Entry], clock: UInt64)>(([:], 0))
+
+    init(limit: Int) { self.limit = limit }
+
+    func lookUp(_ scope: SandboxProvider.Scope) -> VirtualSandbox? {
+        state.withLock { state in
+            guard var entry = state.entries[scope] else { return nil }
+            state.clock &+= 1
+            entry.lastUse = state.clock
+            state.entries[scope] = entry
+            return entry.sandbox
+        }
+    }
+
+    /// Keeps `fresh` for `scope` (or returns the sandbox another caller kept first).
+    func keep(_ fresh: VirtualSandbox, for scope: SandboxProvider.Scope) -> VirtualSandbox {
+        guard limit > 0 else { return fresh }
+        return state.withLock { state in
+            state.clock &+= 1
+            if let raced = state.entries[scope] { return raced.sandbox }
+            state.entries[scope] = Entry(sandbox: fresh, lastUse: state.clock)
+            if state.entries.count > limit,
+                let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key
+            {
+                state.entries[oldest] = nil
+            }
+            return fresh
+        }
+    }
 }
