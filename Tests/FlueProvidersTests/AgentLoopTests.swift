@@ -252,6 +252,50 @@ private final class Calls: Sendable {
         #expect(taskStart.correlation.session == "default")
     }
 
+    @Test(arguments: WireAPI.allCases)
+    func tasksNestFourDeepAndTheFifthIsRefused(api: WireAPI) async throws {
+        let f = try await Fixture.start()
+        // lead → level1 → level2 → level3 → level4, each delegating to the next; level4's own
+        // delegation (to level5) would be the fifth level.
+        var profile = try Agent(name: "level5", description: "too deep")
+        for level in stride(from: 4, through: 1, by: -1) {
+            profile = try Agent(name: "level\(level)", description: "level \(level)", subagents: [profile])
+        }
+        let lead = try Agent(name: "lead", model: api.model, subagents: [profile])
+        for level in 1...5 {
+            await f.enqueue(.toolCall("task", ["prompt": "go deeper", "agent": .string("level\(level)")]))
+        }
+        for answer in ["level4 stopped", "level3 done", "level2 done", "level1 done", "all done"] {
+            await f.enqueue(.text(answer))
+        }
+        let response = try await f.session(lead).prompt("Delegate as deep as you can")
+        #expect(response.text == "all done")
+        let requests = await f.requests()
+        #expect(requests.count == 10, "five delegations, the fifth refused without a model call, five answers")
+        let refused = try #require(requests[5].toolResults.last)
+        #expect(refused.content.contains("task_depth_exceeded") && refused.content.contains("at most 4 deep"), "\(refused.content)")
+        #expect(requests[4].toolNames.contains("task"), "level4 declares level5, so it has the task tool")
+        let starts = f.log.all.filter { $0.type == "task_start" }.count
+        let ends = f.log.all.compactMap { if case .task(let end) = $0.body { end.isError } else { nil } }
+        #expect(starts == 4 && ends == [false, false, false, false], "the refused task never started")
+    }
+
+    @Test func aSubagentWithoutSubagentsHasNoTaskTool() async throws {
+        let f = try await Fixture.start()
+        let lead = try Agent(name: "lead", model: WireAPI.openai.model, subagents: [try Agent(name: "leaf")])
+        await f.enqueue(.text("leaf answer"))
+        let answer = try await f.session(lead).task("work", agent: "leaf")
+        #expect(answer.text == "leaf answer")
+        var flat = lead
+        flat.maxTaskDepth = 0
+        let refused = await #expect(throws: FlueError.self) { try await f.session(flat).task("work", agent: "leaf") }
+        #expect(refused?.kind == .taskDepthExceeded && refused?.details["maxTaskDepth"] == 0)
+        let request = try #require(await f.requests().first)
+        #expect(!request.toolNames.contains("task"))
+        let error = await #expect(throws: FlueError.self) { try await f.session(lead).task("work", agent: "nobody") }
+        #expect(error?.kind == .subagentNotDeclared)
+    }
+
     @Test func aSecondConcurrentOperationIsRejectedAsBusy() async throws {
         let f = try await Fixture.start()
         await f.enqueue(ScriptedReply(text: "slow answer here", chunkDelayMs: 100))

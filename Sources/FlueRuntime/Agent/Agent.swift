@@ -36,6 +36,9 @@ public struct Agent: Sendable {
     public var maxParallelToolCalls: Int
     /// Skills registered from code; the sandbox's `.agents/skills/*/SKILL.md` add to them.
     public var skills: [Skill]
+    /// How deep subagent tasks may nest below this agent (4, as in Flue); a deeper `task` fails
+    /// with `task_depth_exceeded`. Only the top-level agent's value counts.
+    public var maxTaskDepth: Int
     /// When the agent's conversations are summarised to fit the model's context window.
     public var compaction: CompactionPolicy
 
@@ -48,7 +51,8 @@ public struct Agent: Sendable {
         name: String, description: String? = nil, model: ModelSpecifier? = nil, instructions: String = "",
         tools: [any Tool] = [], subagents: [Agent] = [], thinking: ThinkingLevel = .off, maxTurns: Int = 32,
         maxOutputTokens: Int = 8192, sandbox: SandboxProvider? = nil, builtinTools: BuiltinTools = .all,
-        maxParallelToolCalls: Int = 8, skills: [Skill] = [], compaction: CompactionPolicy = .automatic
+        maxParallelToolCalls: Int = 8, skills: [Skill] = [], maxTaskDepth: Int = 4,
+        compaction: CompactionPolicy = .automatic
     ) throws {
         try DefinitionName.check(name, of: "agent")
         guard maxTurns >= 1 else { throw FlueError(.invalidDefinition, "agent \(name): maxTurns must be at least 1") }
@@ -58,6 +62,7 @@ public struct Agent: Sendable {
                 .invalidDefinition,
                 "agent \(name): compaction needs a positive context window and non-negative token counts")
         }
+        guard maxTaskDepth >= 0 else { throw FlueError(.invalidDefinition, "agent \(name): maxTaskDepth must not be negative") }
         guard maxParallelToolCalls >= 1 else {
             throw FlueError(.invalidDefinition, "agent \(name): maxParallelToolCalls must be at least 1")
         }
@@ -92,6 +97,7 @@ public struct Agent: Sendable {
         self.builtinTools = builtinTools
         self.maxParallelToolCalls = maxParallelToolCalls
         self.skills = skills
+        self.maxTaskDepth = maxTaskDepth
         self.compaction = compaction
     }
 

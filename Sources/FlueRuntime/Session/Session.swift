@@ -17,8 +17,6 @@ public actor Session {
     private let depth: Int
     private var busy = false
 
-    /// Subagent tasks nest at most this deep.
-    public static let maxTaskDepth = 4
 
     init(
         name: String, key: SessionKey, agent: Agent, harness: Harness, snapshot: SessionSnapshot, persisted: Bool,
@@ -435,8 +433,12 @@ public actor Session {
     private nonisolated func runTask(
         _ prompt: String, agent subagentName: String?, options: PromptOptions, scope: EventCorrelation
     ) async throws -> PromptResponse {
-        guard depth + 1 <= Self.maxTaskDepth else {
-            throw FlueError(.taskDepthExceeded, "subagent tasks may nest at most \(Self.maxTaskDepth) deep")
+        // The limit is the harness's agent's: subagent profiles do not raise it.
+        let limit = harness.agent.maxTaskDepth
+        guard depth < limit else {
+            throw FlueError(
+                .taskDepthExceeded, "subagent tasks may nest at most \(limit) deep",
+                details: ["maxTaskDepth": .int(limit)])
         }
         var profile = agent
         if let subagentName {
