@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FlueRuntime", targets: ["FlueRuntime"]),
         .library(name: "FlueProviders", targets: ["FlueProviders"]),
+        .library(name: "FlueLocalSandbox", targets: ["FlueLocalSandbox"]),
         .library(name: "FluePersistence", targets: ["FluePersistence"]),
         .library(name: "FluePersistenceTesting", targets: ["FluePersistenceTesting"]),
         .library(name: "FluePostgres", targets: ["FluePostgres"]),
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors, and the
@@ -45,6 +47,16 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The `local` sandbox: a real directory and a real shell (swift-subprocess), optionally
+        // isolated with bubblewrap. Its own module so apps that keep agents in the virtual
+        // sandbox do not compile a process launcher.
+        .target(
+            name: "FlueLocalSandbox",
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // Real model providers over HTTP: Anthropic Messages, OpenAI Chat Completions and
@@ -269,10 +281,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The local sandbox: escapes, environment, process groups, output caps, bubblewrap.
+        .testTarget(
+            name: "FlueLocalSandboxTests",
+            dependencies: ["FlueLocalSandbox", "FlueRuntime"]
+        ),
         .testTarget(
             name: "FlueProvidersTests",
             dependencies: [
                 "FlueRuntime",
+                "FlueLocalSandbox",
                 "FlueProviders",
                 "FlueTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

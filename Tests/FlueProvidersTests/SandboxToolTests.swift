@@ -1,3 +1,4 @@
+import FlueLocalSandbox
 import FlueProviders
 import FlueRuntime
 import FlueTestSupport
@@ -100,6 +101,63 @@ import Testing
         #expect(gauge.peak == 2, "five calls, at most two at once")
         let results = try #require(await f.requests().last).toolResults
         #expect(results.map(\.id) == ["c1", "c2", "c3", "c4", "c5"], "results in call order")
+    }
+}
+
+/// The same tools over the `local` sandbox: a real directory and a real shell.
+extension SandboxToolTests {
+    @Test(arguments: WireAPI.allCases)
+    func theModelWorksInALocalSandboxAndCannotLeaveIt(api: WireAPI) async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("flue-local-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createDirectory(atPath: base + "/root", withIntermediateDirectories: true)
+        try "alpha\nTODO: beta\ngamma\n".write(toFile: base + "/root/notes.txt", atomically: false, encoding: .utf8)
+        try "not for the model".write(toFile: base + "/outside", atomically: false, encoding: .utf8)
+        // Links inside the root that lead out of it: to a file and to a directory.
+        try FileManager.default.createSymbolicLink(atPath: base + "/root/secret.txt", withDestinationPath: base + "/outside")
+        try FileManager.default.createSymbolicLink(atPath: base + "/root/escape", withDestinationPath: base)
+        let f = try await Fixture.start()
+        let agent = try Agent(
+            name: "writer", model: api.model, instructions: "Write reports.", sandbox: .local(root: base + "/root"))
+        await f.enqueue(
+            .toolCall("write", ["path": "report.md", "content": "# Report\nstatus: draft\n"]),
+            .toolCall("grep", ["pattern": "TODO", "glob": "*.txt"]),
+            .toolCall("edit", ["path": "report.md", "old_string": "status: draft", "new_string": "status: final"]),
+            .toolCall("bash", ["command": "cat report.md | wc -l && ls"]),
+            .toolCall("read", ["path": "../outside"]),
+            .toolCall("read", ["path": "/etc/passwd"]),
+            .toolCall("read", ["path": "secret.txt"]),
+            .toolCall("grep", ["pattern": "not for the model"]),
+            .text("Done."))
+        let harness = f.harness(agent)
+        let response = try await harness.session().prompt("Write the report.")
+        #expect(response.text == "Done.")
+
+        let root = try await harness.files.workingDirectory
+        #expect(try String(contentsOfFile: root + "/report.md", encoding: .utf8) == "# Report\nstatus: final\n", "on disk")
+        let requests = await f.requests()
+        #expect(requests.count == 9)
+        let results = try #require(requests.last).toolResults.map(\.content)
+        #expect(results.count == 8)
+        #expect(results[0] == "wrote 23 bytes to report.md")
+        #expect(
+            results[1] == "notes.txt:2:TODO: beta\n[1 file(s) could not be read and were skipped: secret.txt (path_outside_sandbox)]")
+        #expect(results[2] == "edited report.md: 1 replacement")
+        #expect(results[3] == "2\nescape\nnotes.txt\nreport.md\nsecret.txt\n[exit code 0]", "a real shell over the same files")
+        #expect(results[4].contains("path ../outside leads outside the sandbox"), "\(results[4])")
+        #expect(results[5].contains("path /etc/passwd leads outside the sandbox"), "\(results[5])")
+        #expect(results[6].contains("leads outside the sandbox"), "a link out is refused: \(results[6])")
+        #expect(
+            results[7] == "no matches for not for the model\n[2 file(s) could not be read and were skipped: "
+                + "escape (path_outside_sandbox), secret.txt (path_outside_sandbox)]")
+        #expect(!results.dropLast().contains { $0.contains("not for the model") || $0.contains("root:x:0:0") })
+        let toolEvents = f.log.all.compactMap { event -> String? in
+            if case .tool(let end) = event.body { "\(end.toolName):\(end.isError)" } else { nil }
+        }
+        #expect(
+            toolEvents == [
+                "write:false", "grep:false", "edit:false", "bash:false", "read:true", "read:true", "read:true", "grep:false",
+            ])
     }
 }
 

@@ -223,6 +223,7 @@ extension BuiltinTool {
         }
         let root = try SandboxPath.resolve(args.path ?? ".", from: sandbox.workingDirectory)
         var matches: [String] = []
+        var skipped: [String] = []
         let deadline = ContinuousClock.now + .seconds(30)
         for file in try await files(under: root, sandbox) {
             guard ContinuousClock.now < deadline, matches.count <= ToolOutputLimit.maxLines else {
@@ -231,15 +232,26 @@ extension BuiltinTool {
             }
             let shown = shown(file, sandbox)
             if let glob = args.glob, !Glob.matches(shown, glob), !Glob.matches(SandboxPath.name(file), glob) { continue }
-            let data = try await sandbox.readFile(file)
+            let data: Data
+            do {
+                data = try await sandbox.readFile(file)
+            } catch let error as FlueError where file != root {
+                // A link to a directory or out of the sandbox, a device: skip it, say so below.
+                skipped.append("\(shown) (\(error.kind))")
+                continue
+            }
             guard !data.contains(0) else { continue }  // binary
             for (number, line) in String(decoding: data, as: UTF8.self).splitLines().enumerated()
             where (try? regex.firstMatch(in: line)) != nil {
                 matches.append("\(shown):\(number + 1):\(line)")
             }
         }
-        if matches.isEmpty { return "no matches for \(args.pattern)" }
-        return ToolOutputLimit.apply(matches, hint: "narrow the pattern, path or glob").text
+        let note =
+            skipped.isEmpty
+            ? "" : "\n[\(skipped.count) file(s) could not be read and were skipped: "
+                + skipped.prefix(5).joined(separator: ", ") + (skipped.count > 5 ? ", …" : "") + "]"
+        if matches.isEmpty { return "no matches for \(args.pattern)" + note }
+        return ToolOutputLimit.apply(matches, hint: "narrow the pattern, path or glob").text + note
     }
 
     static func glob(_ args: GlobArguments, _ sandbox: any Sandbox) async throws -> String {
