@@ -36,7 +36,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.0"),
+        // 1.0.x: FlueLocalSandbox signals the child's process group before swift-subprocess reaps
+        // the child, which this version does only after the run's body returns.
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", .upToNextMinor(from: "1.0.2")),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors, and the

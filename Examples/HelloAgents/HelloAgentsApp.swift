@@ -60,11 +60,13 @@ enum HelloAgentsApp {
         try Agent(
             name: "reviewer", model: model,
             instructions: "You review documents: clarity, correctness, structure. Be specific and brief.",
-            sandbox: .virtual(retainedInstances: 0), builtinTools: .only([.read, .write, .edit, .grep]))
+            sandbox: .virtual(retainedInstances: 0, capacity: 8 << 20), builtinTools: .only([.read, .write, .edit, .grep]))
     }
 
     /// The `assistant` agent: a general helper with one custom tool and a virtual sandbox (its
-    /// files live as long as this process; each conversation id has its own).
+    /// files live as long as this process; each conversation id has its own; the 64 most recent
+    /// conversations keep theirs, at most 8 MiB each, so clients cannot grow the server's memory
+    /// without bound by inventing ids).
     static func assistant(model: ModelSpecifier) throws -> Agent {
         let wordCount = try FunctionTool(
             name: "word_count", description: "Counts the words in a text."
@@ -75,7 +77,7 @@ enum HelloAgentsApp {
             name: "assistant", description: "A helpful assistant", model: model,
             instructions: "You are a concise, helpful assistant. Use word_count when asked about text length. "
                 + "You have a workspace: keep notes and drafts there with the file tools.",
-            tools: [wordCount], sandbox: .virtual())
+            tools: [wordCount], sandbox: .virtual(retainedInstances: 64, capacity: 8 << 20))
     }
 
     static func workflows(model: ModelSpecifier) throws -> [WorkflowRegistration] {

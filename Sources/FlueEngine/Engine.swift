@@ -286,6 +286,7 @@ public final class Engine: Service {
         logger.info(
             "flue engine running",
             metadata: ["owner": "\(ownerId)", "workflows": "\(workflows.count)", "agents": "\(agents.count)"])
+        warnAboutUnreachableModels()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.recoveryLoop() }
@@ -294,6 +295,25 @@ public final class Engine: Service {
             group.cancelAll()
         }
         await drain()
+    }
+
+    /// Logs a warning for each model the default (`MODEL_SPECIFIER`) or a registered agent names
+    /// that cannot be reached as configured (no API key, an unknown provider): otherwise the first
+    /// sign is every prompt failing. Workflows' agents are not known before they run.
+    private func warnAboutUnreachableModels() {
+        var named = Set(agents.values.flatMap { registration in
+            ([registration.agent] + registration.agent.subagents).compactMap(\.model)
+        })
+        if let fallback = models.defaultModel { named.insert(fallback) }
+        for model in named.sorted(by: { $0.description < $1.description }) {
+            do {
+                _ = try models.client(for: model)
+            } catch {
+                logger.warning(
+                    "model not reachable as configured; operations using it will fail",
+                    metadata: ["model": "\(model)", "error": "\(error)"])
+            }
+        }
     }
 
     private func heartbeatLoop() async {

@@ -59,7 +59,8 @@ extension LocalSandbox {
     /// The real path of a normalized absolute path, like `realpath(3)` but tolerating missing
     /// components: symbolic links are followed through every component that exists (dangling
     /// links included, so a link to a file not yet created outside the root still counts as
-    /// outside); from the first missing component on, the rest is appended as written.
+    /// outside); from the first missing component on, the rest is appended as written, and a
+    /// `..` there (from a link's target, `a -> nope/../b`) fails with `file_not_found`.
     static func realPath(_ path: String, given: String) throws -> String {
         var resolved: [Substring] = []
         // Components still to walk, last first (a link's target is pushed in front of the rest).
@@ -69,6 +70,10 @@ extension LocalSandbox {
         while let part = pending.popLast() {
             if part == "." || part.isEmpty { continue }
             if part == ".." {
+                // `..` after a missing component (only a link's target can put it there: the
+                // path itself was normalized) is what the kernel refuses with ENOENT; applying
+                // it as text would skip the lstat of what follows and let a link through.
+                if missing { throw FlueError(.fileNotFound, "\(given): no such file or directory") }
                 if !resolved.isEmpty { resolved.removeLast() }
                 continue
             }

@@ -32,7 +32,8 @@ import Darwin
 /// (provider keys, `DATABASE_URL`) out of the command's environment, but not out of reach: such a
 /// command can still read e.g. `/proc/<server pid>/environ` or the server's configuration files.
 /// Use ``Isolation/none`` only for trusted agents and inputs; ``Isolation/bubblewrap`` closes those
-/// paths (the server's processes are invisible in the pid namespace, its files are not mounted).
+/// paths (the server's processes are invisible in the pid namespace; only the system directories,
+/// `/etc` among them, read-only, and the root are mounted).
 ///
 /// **Races.** The escape checks resolve the real path of the deepest existing ancestor just before
 /// each operation, then operate on that resolved path (with `O_NOFOLLOW` on the final component of

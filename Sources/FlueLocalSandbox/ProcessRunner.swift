@@ -167,9 +167,18 @@ enum ProcessRunner {
 
     /// Sends `signal` to process group `group` (never to our own: `group` is a child's pid, and
     /// the child leads its own session).
+    /// Never once the leader is reaped: its pid (the group id) could then belong to an unrelated
+    /// process. swift-subprocess 1.0.x reaps only after the body returns, which is why
+    /// Package.swift pins it to `1.0.x`; the check guards against an earlier reap anyway.
     private static func signalGroup(_ group: pid_t, _ signal: Int32) {
-        guard group > 1 else { return }
+        guard group > 1, !isReaped(group) else { return }
         _ = kill(-group, signal)
+    }
+
+    /// Whether our child `pid` has been reaped already (waiting for it finds no such child).
+    static func isReaped(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD
     }
 
     /// Returns once `pid` (our child) has exited, without reaping it (swift-subprocess does).

@@ -82,6 +82,8 @@ import Testing
             try links.createSymbolicLink(atPath: base + "/root/dangling", withDestinationPath: "../outside/created.txt")
             try links.createSymbolicLink(atPath: base + "/root/relative-out", withDestinationPath: "inside/../../outside")
             try links.createSymbolicLink(atPath: base + "/root/alias", withDestinationPath: "inside")
+            // A chain that hides a link out behind a missing component and `..`: a → nope/../out.
+            try links.createSymbolicLink(atPath: base + "/root/chain", withDestinationPath: "nope/../out")
 
             func refused(_ operation: String, _ body: () async throws -> Void) async {
                 let error = await #expect(throws: FlueError.self, "\(operation)") { try await body() }
@@ -107,6 +109,20 @@ import Testing
             await refused("remove through a link") { try await sandbox.remove("out/secret.txt", recursive: false) }
             await refused("a working directory outside") {
                 _ = try await sandbox.exec("pwd", options: ExecOptions(workingDirectory: "out"))
+            }
+            for (operation, body) in [
+                ("read", { _ = try await sandbox.readText("chain/secret.txt") }),
+                ("edit", { try await sandbox.updateText("chain/secret.txt") { _ in "overwritten" } }),
+                ("remove", { try await sandbox.remove("chain/secret.txt", recursive: true) }),
+                ("list", { _ = try await sandbox.list("chain") }),
+                ("write", { try await sandbox.writeText("chain/new.txt", "no") }),
+            ] as [(String, () async throws -> Void)] {
+                let error = await #expect(throws: FlueError.self, "\(operation) through a link chain with nope/..") {
+                    try await body()
+                }
+                #expect(
+                    error?.kind == .fileNotFound || error?.kind == .pathOutsideSandbox,
+                    "\(operation): \(String(describing: error))")
             }
             #expect(hostRead(base + "/outside/secret.txt") == "secret", "nothing outside changed")
             #expect(!FileManager.default.fileExists(atPath: base + "/outside/new.txt"))

@@ -45,5 +45,24 @@ import Testing
     @Test func anInvalidPolicyIsRefusedAtDefinition() {
         #expect(throws: FlueError.self) { try Agent(name: "a", compaction: CompactionPolicy(contextWindow: 0)) }
         #expect(throws: FlueError.self) { try Agent(name: "a", compaction: CompactionPolicy(keepRecentTokens: -1)) }
+        #expect(throws: FlueError.self) {
+            try Agent(name: "a", compaction: CompactionPolicy(contextWindow: 1_000, reserveTokens: 1_000))
+        }
+        #expect(throws: FlueError.self) { try Agent(name: "a", maxTaskDepth: -1) }
+    }
+
+    @Test func theTranscriptFitsItsBudgetKeepingTheStartAndTheEnd() {
+        let messages = (0..<20).map { Message.user(text: "m\($0) " + String(repeating: "x", count: 100), images: []) }
+        let full = Compactor.transcript(messages)
+        #expect(full.contains("[User]: m0 ") && full.contains("[User]: m19 ") && !full.contains("left out"))
+        let fitted = Compactor.transcript(messages, maxCharacters: 1_000)
+        #expect(fitted.count <= 1_100, "\(fitted.count) characters")
+        #expect(fitted.hasPrefix("[User]: m0 ") && fitted.contains("[User]: m1 ") && !fitted.contains("[User]: m2 "))
+        #expect(fitted.contains("[… 12 message(s) left out to fit the summariser's context …]"))
+        #expect(fitted.hasSuffix(String(repeating: "x", count: 100)) && fitted.contains("[User]: m14 "))
+        let long = Compactor.transcript([.user(text: String(repeating: "y", count: 20_000), images: [])])
+        #expect(long.count == "[User]: ".count + 8_000 + " [… cut]".count)
+        #expect(CompactionPolicy(contextWindow: 3_000).transcriptCharacters(for: "x/y") == 4_000, "a floor for tiny windows")
+        #expect(CompactionPolicy.automatic.transcriptCharacters(for: "x/unknown") == nil)
     }
 }

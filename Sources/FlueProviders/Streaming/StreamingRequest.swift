@@ -136,7 +136,6 @@ struct StreamingRequest: Sendable {
         }
     }
 
-    /// Both providers answer errors as `{"error": {"message": …}}`.
     /// Whether an error answer says the conversation does not fit the model's context window:
     /// HTTP 400 or 413 whose error code is `context_length_exceeded` (OpenAI and compatible
     /// servers) or whose message says so in the words providers use (Anthropic "prompt is too
@@ -150,6 +149,7 @@ struct StreamingRequest: Sendable {
             .contains { message.contains($0) }
     }
 
+    /// Both providers answer errors as `{"error": {"message": …}}`.
     static func errorMessage(from body: String) -> String? {
         guard let json = try? JSONValue(parsing: body) else { return body.isEmpty ? nil : String(body.prefix(500)) }
         return json["error"]?["message"]?.stringValue ?? json["message"]?.stringValue

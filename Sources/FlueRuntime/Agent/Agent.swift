@@ -62,6 +62,11 @@ public struct Agent: Sendable {
                 .invalidDefinition,
                 "agent \(name): compaction needs a positive context window and non-negative token counts")
         }
+        if let window = compaction.contextWindow, let reserve = compaction.reserveTokens, reserve >= window {
+            throw FlueError(
+                .invalidDefinition,
+                "agent \(name): compaction reserveTokens (\(reserve)) must be less than contextWindow (\(window))")
+        }
         guard maxTaskDepth >= 0 else { throw FlueError(.invalidDefinition, "agent \(name): maxTaskDepth must not be negative") }
         guard maxParallelToolCalls >= 1 else {
             throw FlueError(.invalidDefinition, "agent \(name): maxParallelToolCalls must be at least 1")

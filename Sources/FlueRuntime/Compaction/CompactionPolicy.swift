@@ -53,10 +53,26 @@ public struct CompactionPolicy: Sendable, Hashable {
         return reserve * 2 >= window ? max(1_024, window / 3) : reserve
     }
 
-    /// Output tokens allowed for a summary: 80% of the reserve, at most 16 000, at least 256.
+    /// Output tokens allowed for a summary: 80% of the reserve and an eighth of the window, at
+    /// most 16 000, at least 256 (and never more than the agent's `maxOutputTokens`, applied by
+    /// the session). An unknown window counts as 200 000.
     func summaryTokens(for model: ModelSpecifier) -> Int {
-        let window = contextWindow ?? ModelCatalog.limits(for: model)?.contextWindow ?? 200_000
+        let window = knownWindow(for: model) ?? 200_000
         let reserve = reserve(window: window, maxOutput: ModelCatalog.limits(for: model)?.maxOutputTokens)
-        return max(256, min(16_000, reserve * 4 / 5))
+        return max(256, min(16_000, reserve / 5 * 4, window / 8))
+    }
+
+    /// Characters of transcript one summary request may carry: what fits the window (a token
+    /// per 3 characters, to be safe with code and JSON) after the summary's own output and 2 000
+    /// tokens of instructions; `nil` when the window is unknown (each message is still capped).
+    func transcriptCharacters(for model: ModelSpecifier) -> Int? {
+        guard let window = knownWindow(for: model) else { return nil }
+        let room = window - summaryTokens(for: model) - 2_000
+        return max(4_000, room.multipliedReportingOverflow(by: 3).overflow ? Int.max : room * 3)
+    }
+
+    /// The window set here, else the catalog's.
+    private func knownWindow(for model: ModelSpecifier) -> Int? {
+        contextWindow ?? ModelCatalog.limits(for: model)?.contextWindow
     }
 }

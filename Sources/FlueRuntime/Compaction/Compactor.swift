@@ -15,8 +15,10 @@ enum CompactionTrigger: String, Sendable {
 enum Compactor {
     /// Tokens an image is counted as (Flue's estimate).
     static let imageTokens = 1_200
-    /// Characters of one tool result the summariser sees.
+    /// Characters of one tool result, and of one tool call's arguments, the summariser sees.
     static let toolResultCharacters = 2_000
+    /// Characters of one user or assistant text the summariser sees.
+    static let textCharacters = 8_000
 
     /// A rough token count of text: a token per 4 UTF-8 bytes, rounded up.
     static func tokens(_ text: String) -> Int { (text.utf8.count + 3) / 4 }
@@ -60,25 +62,53 @@ enum Compactor {
     }
 
     /// The summarised messages as plain text for the summariser: one labelled paragraph per
-    /// message, tool calls as `name(arguments)`, tool results cut at 2 000 characters.
-    static func transcript(_ messages: some Collection<Message>) -> String {
-        messages.map { message -> String in
+    /// message, tool calls as `name(arguments)`; texts are cut at 8 000 characters, tool
+    /// arguments and results at 2 000. Beyond `maxCharacters` in all, the middle is left out
+    /// (the start and the most recent part stay) and says how many messages it held.
+    static func transcript(_ messages: some Collection<Message>, maxCharacters: Int? = nil) -> String {
+        let paragraphs = messages.map { message -> String in
             switch message {
             case .user(let text, let images):
-                return "[User]: " + text + (images.isEmpty ? "" : " [\(images.count) image(s)]")
+                return "[User]: " + cut(text, textCharacters) + (images.isEmpty ? "" : " [\(images.count) image(s)]")
             case .assistant(let assistant):
                 var parts: [String] = []
-                if !assistant.text.isEmpty { parts.append("[Assistant]: " + assistant.text) }
-                let calls = assistant.toolCalls.map { "\($0.name)(\($0.arguments.jsonString))" }
+                if !assistant.text.isEmpty { parts.append("[Assistant]: " + cut(assistant.text, textCharacters)) }
+                let calls = assistant.toolCalls.map { "\($0.name)(\(cut($0.arguments.jsonString, toolResultCharacters)))" }
                 if !calls.isEmpty { parts.append("[Assistant tool calls]: " + calls.joined(separator: "; ")) }
                 return parts.joined(separator: "\n")
             case .toolResult(let result):
-                let content =
-                    result.content.count > toolResultCharacters
-                    ? String(result.content.prefix(toolResultCharacters)) + " [… cut]" : result.content
-                return "[Tool result \(result.toolName)\(result.isError ? ", error" : "")]: " + content
+                return "[Tool result \(result.toolName)\(result.isError ? ", error" : "")]: "
+                    + cut(result.content, toolResultCharacters)
             }
-        }.joined(separator: "\n\n")
+        }
+        let separator = "\n\n"
+        let total = paragraphs.reduce(0) { Usage.saturatingSum($0, $1.count + separator.count) }
+        guard let maxCharacters, total > maxCharacters, paragraphs.count > 2 else {
+            return paragraphs.joined(separator: separator)
+        }
+        // Keep a third of the budget for the start and the rest for the most recent messages.
+        var head: [String] = []
+        var used = 0
+        for paragraph in paragraphs {
+            guard used + paragraph.count <= maxCharacters / 3 else { break }
+            head.append(paragraph)
+            used += paragraph.count + separator.count
+        }
+        var tail: [String] = []
+        for paragraph in paragraphs[head.count...].reversed() {
+            guard used + paragraph.count <= maxCharacters else { break }
+            tail.insert(paragraph, at: 0)
+            used += paragraph.count + separator.count
+        }
+        let omitted = paragraphs.count - head.count - tail.count
+        guard omitted > 0 else { return paragraphs.joined(separator: separator) }
+        return (head + ["[… \(omitted) message(s) left out to fit the summariser's context …]"] + tail)
+            .joined(separator: separator)
+    }
+
+    /// `text` cut to `limit` characters, marked when cut.
+    static func cut(_ text: String, _ limit: Int) -> String {
+        text.count > limit ? String(text.prefix(limit)) + " [… cut]" : text
     }
 
     /// Sandbox paths the built-in file tools read and changed in `messages`, each sorted.

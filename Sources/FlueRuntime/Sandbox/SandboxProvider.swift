@@ -26,11 +26,16 @@ public struct SandboxProvider: Sendable {
     /// dropped and that instance starts from `files` again. With `retainedInstances: 0` nothing is
     /// kept: every harness gets a fresh sandbox, freed with it — what a workflow that stages its
     /// inputs per run wants. A negative count counts as 0.
-    public static func virtual(files: [String: String] = [:], retainedInstances: Int = 256) -> SandboxProvider {
+    ///
+    /// Each sandbox holds at most `capacity` bytes of files (64 MiB), so the provider's memory is
+    /// bounded by `retainedInstances × capacity` plus the sandboxes of harnesses still open.
+    public static func virtual(
+        files: [String: String] = [:], retainedInstances: Int = 256, capacity: Int = 64 << 20
+    ) -> SandboxProvider {
         let cache = VirtualSandboxes(limit: max(0, retainedInstances))
         return SandboxProvider { scope in
             if let open = cache.lookUp(scope) { return open }
-            return cache.keep(try VirtualSandbox(files: files), for: scope)
+            return cache.keep(try VirtualSandbox(files: files, capacity: capacity), for: scope)
         }
     }
 }

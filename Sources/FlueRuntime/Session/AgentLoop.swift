@@ -80,6 +80,9 @@ struct AgentLoop: Sendable {
         var overflowCompacted = false
         for turnIndex in 0..<maxTurns {
             try Task.checkCancellation()
+            // First the journal (where a host stops an attempt at a turn boundary), then any
+            // compaction (a crash during it repeats this turn's request, which has no side effects).
+            try await journal?.modelRequestStarting(turn: turnIndex)
             if let threshold = compactionThreshold, let compact {
                 let estimate = estimatedTokens(messages, specs: specs, measured: measured)
                 if estimate > threshold, let compacted = try await compact(.threshold, estimate) {
@@ -88,7 +91,6 @@ struct AgentLoop: Sendable {
                     measured = nil
                 }
             }
-            try await journal?.modelRequestStarting(turn: turnIndex)
             let assistant: AssistantMessage
             do {
                 assistant = try await turn(turnIndex, messages: messages, specs: specs)

@@ -9,6 +9,8 @@ public protocol OperationJournal: Sendable {
     /// The input message is in the history and saved.
     func inputApplied() async throws
     /// A model request for `turn` (counted from 0 within this operation) is about to be sent.
+    /// Called again for the same turn when the provider refused the request as too long and the
+    /// history was compacted: the request is repeated (nothing of the refused one streamed).
     func modelRequestStarting(turn: Int) async throws
     /// Streamed text of the turn in flight, in order.
     func streamed(turn: Int, text: String) async

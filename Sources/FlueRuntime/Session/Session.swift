@@ -92,7 +92,7 @@ public actor Session {
     public func promptForResult<T: Decodable & Sendable>(
         _ text: String, result: T.Type, options: PromptOptions = PromptOptions()
     ) async throws -> StructuredResponse<T> {
-        try await structured(text, result: T.self, options: options, kind: .prompt)
+        try await structured({ _ in text }, result: T.self, options: options, kind: .prompt)
     }
 
     /// Runs a skill (the agent's, or its sandbox's `SKILL.md`) as one operation (`operationKind`
@@ -101,29 +101,36 @@ public actor Session {
     public func skill<T: Decodable & Sendable>(
         _ name: String, arguments: JSONValue? = nil, result: T.Type, options: PromptOptions = PromptOptions()
     ) async throws -> T {
-        let catalog = try await SkillCatalog.load(
-            agent: agent, sandbox: try await harness.sandbox(for: agent), events: harness.events, scope: EventCorrelation())
-        guard let skill = catalog.skill(named: name) else {
-            let known = catalog.skills.map(\.name).joined(separator: ", ")
-            throw FlueError(
-                .skillNotFound, "agent \(agent.name) has no skill named \(name)" + (known.isEmpty ? "" : "; skills: \(known)"),
-                details: ["skill": .string(name)])
-        }
-        var text = "Follow the skill \(skill.name):\n\n\(skill.instructions)"
-        if let arguments { text += "\n\nArguments:\n\(arguments.prettySortedJSON)" }
-        return try await structured(text, result: T.self, options: options, kind: .skill).data
+        let agentName = agent.name
+        return try await structured(
+            { catalog in
+                guard let skill = catalog.skill(named: name) else {
+                    let known = catalog.skills.map(\.name).joined(separator: ", ")
+                    throw FlueError(
+                        .skillNotFound,
+                        "agent \(agentName) has no skill named \(name)" + (known.isEmpty ? "" : "; skills: \(known)"),
+                        details: ["skill": .string(name)])
+                }
+                var text = "Follow the skill \(skill.name):\n\n\(skill.instructions)"
+                if let arguments { text += "\n\nArguments:\n\(arguments.prettySortedJSON)" }
+                return text
+            }, result: T.self, options: options, kind: .skill
+        ).data
     }
 
+    /// A structured operation: `text` (given the skill catalog, loaded once for the operation)
+    /// is the prompt; the loop runs until `finish`, `give_up` or the retries are used up.
     private func structured<T: Decodable & Sendable>(
-        _ text: String, result: T.Type, options: PromptOptions, kind: FlueEvent.OperationKind
+        _ text: (SkillCatalog) throws -> String, result: T.Type, options: PromptOptions, kind: FlueEvent.OperationKind
     ) async throws -> StructuredResponse<T> {
         let contract = try ResultContract<T>(retries: options.resultRetries)
         return try await operation(kind: kind) { scope in
-            var input = Message.user(text: text + "\n\n" + contract.footer, images: options.images)
+            let catalog = try await self.skillCatalog(scope: scope)
+            var input = Message.user(text: try text(catalog) + "\n\n" + contract.footer, images: options.images)
             var usage = Usage()
             while true {
                 let (model, outcome) = try await self.runLoop(
-                    input: input, options: options, extraTools: contract.tools, scope: scope)
+                    input: input, options: options, extraTools: contract.tools, catalog: catalog, scope: scope)
                 usage += outcome.usage
                 switch contract.state {
                 case .finished(let value, let raw):
@@ -160,6 +167,10 @@ public actor Session {
     func ensureIdle() throws {
         if busy { throw FlueError(.sessionBusy, "session \(name) is running an operation") }
     }
+
+    /// Subagent tasks nested at most this deep before ``Agent/maxTaskDepth`` existed.
+    @available(*, deprecated, message: "set Agent.maxTaskDepth (default 4)")
+    public static let maxTaskDepth = 4
 
     // MARK: - Operation plumbing
 
@@ -235,7 +246,8 @@ public actor Session {
     /// Appends `input` (when given), then runs the loop with the agent's tools, call tools and
     /// `extraTools`. Without input the loop continues the saved history as it is.
     private func runLoop(
-        input: Message?, options: PromptOptions, extraTools: [LoopTool], scope: EventCorrelation
+        input: Message?, options: PromptOptions, extraTools: [LoopTool], catalog preloaded: SkillCatalog? = nil,
+        scope: EventCorrelation
     ) async throws -> (ModelSpecifier, AgentLoop.Outcome) {
         let (model, client) = try harness.resolveModel(options.model, agent: agent)
         var tools = agent.tools.map(LoopTool.init) + options.tools.map(LoopTool.init)
@@ -246,7 +258,8 @@ public actor Session {
             tools += try BuiltinTool.tools(agent.builtinTools, sandbox: sandbox).map(LoopTool.init)
             systemPrompt += try await Self.projectInstructions(sandbox)
         }
-        let catalog = try await SkillCatalog.load(agent: agent, sandbox: sandbox, events: harness.events, scope: scope)
+        let catalog: SkillCatalog
+        if let preloaded { catalog = preloaded } else { catalog = try await skillCatalog(scope: scope) }
         systemPrompt += catalog.promptSection
         if let skillTool = catalog.tool { tools.append(skillTool) }
         if !agent.subagents.isEmpty { tools.append(taskTool(options: options, scope: scope)) }
@@ -326,18 +339,20 @@ public actor Session {
         else { return nil }
         let events = harness.events
         let before = snapshot.contextMessages.count
-        events.emit(.compactionStart(.init(reason: trigger.rawValue, estimatedTokens: estimate)), scope)
         let (model, client) = try harness.resolveModel(policy.model ?? sessionModel, agent: agent)
+        events.emit(.compactionStart(.init(reason: trigger.rawValue, estimatedTokens: estimate)), scope)
         let summarised = snapshot.messages[start..<cut]
         let request = ModelRequest(
             model: model, systemPrompt: Compactor.systemPrompt,
             messages: [
                 .user(
                     text: Compactor.prompt(
-                        transcript: Compactor.transcript(summarised), previousSummary: snapshot.compaction?.summary),
+                        transcript: Compactor.transcript(
+                            summarised, maxCharacters: policy.transcriptCharacters(for: model)),
+                        previousSummary: snapshot.compaction?.summary),
                     images: [])
             ],
-            tools: [], thinking: .off, maxOutputTokens: policy.summaryTokens(for: model))
+            tools: [], thinking: .off, maxOutputTokens: min(policy.summaryTokens(for: model), agent.maxOutputTokens))
         var turnScope = scope
         turnScope.turnId = FlueID.make("turn")
         events.emit(.turnStart(.init(purpose: .compaction, model: model.description)), turnScope)
@@ -367,16 +382,26 @@ public actor Session {
             files.read = Array(Set(files.read + earlier.readFiles)).sorted()
             files.modified = Array(Set(files.modified + earlier.modifiedFiles)).sorted()
         }
-        snapshot.compaction = CompactionRecord(
+        // Saved first, then adopted: a failed save leaves the session as it was.
+        var compacted = snapshot
+        compacted.compaction = CompactionRecord(
             summary: answer.text.trimmingCharacters(in: .whitespacesAndNewlines), firstKeptIndex: cut,
             tokensBefore: estimate, readFiles: files.read, modifiedFiles: files.modified, usage: answer.usage)
-        snapshot.updatedAt = Date()
-        if persisted { try await harness.store.saveSession(key, snapshot) }
+        compacted.updatedAt = Date()
+        if persisted { try await harness.store.saveSession(key, compacted) }
+        snapshot = compacted
         events.emit(
             .compaction(
                 .init(messagesBefore: before, messagesAfter: snapshot.contextMessages.count, usage: answer.usage)),
             scope)
         return answer.usage
+    }
+
+    /// The agent's skills and its sandbox's `SKILL.md` files (a bad file is skipped with a `warn`
+    /// log event in `scope`).
+    private func skillCatalog(scope: EventCorrelation) async throws -> SkillCatalog {
+        try await SkillCatalog.load(
+            agent: agent, sandbox: try await harness.sandbox(for: agent), events: harness.events, scope: scope)
     }
 
     /// The most of `AGENTS.md` every prompt carries.
