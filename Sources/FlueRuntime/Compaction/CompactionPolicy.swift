@@ -41,9 +41,8 @@ public struct CompactionPolicy: Sendable, Hashable {
 
     /// The window and reserve that apply to `model`, or `nil` when the window is unknown.
     func threshold(for model: ModelSpecifier) -> Int? {
-        let limits = ModelCatalog.limits(for: model)
-        guard enabled, let window = contextWindow ?? limits?.contextWindow, window > 0 else { return nil }
-        return max(0, window - reserve(window: window, maxOutput: limits?.maxOutputTokens))
+        guard enabled, let window = knownWindow(for: model), window > 0 else { return nil }
+        return max(0, window - reserve(window: window, maxOutput: ModelCatalog.limits(for: model)?.maxOutputTokens))
     }
 
     /// The reserve for a window (Flue's defaults when not set).

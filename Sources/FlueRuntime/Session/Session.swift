@@ -304,7 +304,7 @@ public actor Session {
             let (model, _) = try self.harness.resolveModel(options.model, agent: self.agent)
             let usage = try await self.compactHistory(
                 .manual, estimate: Compactor.tokens(of: self.snapshot.contextMessages), model: model, scope: scope)
-            return (usage != nil, usage == nil ? .bool(false) : .bool(true), usage ?? Usage())
+            return (usage != nil, .bool(usage != nil), usage ?? Usage())
         }
     }
 
