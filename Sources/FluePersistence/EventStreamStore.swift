@@ -81,6 +81,16 @@ public protocol EventStreamStore: Sendable {
     /// A signal for every append or close on `path`, coalesced while the reader is busy.
     /// Subscribe before reading so no change is missed. The sequence ends when the store closes.
     func subscribe(_ path: String) -> AsyncStream<Void>
+    /// Wakes the subscribers of `path` in every process sharing the store, without appending
+    /// (the path need not be a stream): how a cancel reaches the process that owns the work.
+    /// Best effort; whoever listens also re-checks on a timer.
+    func announce(_ path: String)
+}
+
+/// Paths that carry wake-ups only (``EventStreamStore/announce(_:)``), never events.
+public enum ControlPath {
+    /// Announced after a submission or a run is asked to stop: owners re-check their work.
+    public static let cancellations = "_control/cancellations"
 }
 
 /// Bounds on one read's batch size.

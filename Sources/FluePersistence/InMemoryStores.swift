@@ -79,6 +79,8 @@ public final class InMemoryEventStreamStore: EventStreamStore {
         }
     }
 
+    public func announce(_ path: String) { notifier.signal(path) }
+
     public func subscribe(_ path: String) -> AsyncStream<Void> {
         notifier.subscribe(path)
     }
@@ -138,6 +140,17 @@ public final class InMemoryRunStore: RunStore {
     }
 
     public func getRun(_ runId: String) -> RunRecord? { runs.withLock { $0[runId] } }
+
+    public func requestCancel(_ runId: String, at: Date) -> RunRecord? {
+        runs.withLock { runs in
+            guard var record = runs[runId] else { return nil }
+            if record.status == .active, record.cancelRequestedAt == nil {
+                record.cancelRequestedAt = at
+                runs[runId] = record
+            }
+            return record
+        }
+    }
 
     public func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) -> RunPage {
         let after = cursor.flatMap(RunListCursor.init(token:))

@@ -28,7 +28,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
             let record = SubmissionRecord(
                 submissionId: new.submissionId, sequence: state.nextSequence, key: new.key, kind: new.kind,
                 input: new.input, status: .queued, acceptedAt: new.acceptedAt, maxAttempts: new.maxAttempts,
-                timeoutMs: new.timeout.wholeMilliseconds)
+                timeoutMs: new.timeout.wholeMilliseconds, streamOffset: new.streamOffset)
             state.nextSequence += 1
             state.records[new.submissionId] = record
             return .admitted(record)
@@ -181,19 +181,47 @@ public final class InMemorySubmissionStore: SubmissionStore {
         state.withLock { state in
             guard var record = state.records[submissionId], !record.status.isSettled else { return false }
             if let attemptId, record.attemptId != attemptId { return false }
+            record.status = SubmissionStatus.settled(by: outcome)
             switch outcome {
-            case .completed(let value):
-                record.status = .completed
-                record.result = value
-            case .failed(let error):
-                record.status = .failed
-                record.error = error
+            case .completed(let value): record.result = value
+            case .failed(let error): record.error = error
             }
             record.settledAt = at
             record.leaseExpiresAt = nil
             state.records[submissionId] = record
             state.chunks = state.chunks.filter { !$0.key.hasPrefix(submissionId + "\u{0}") }
             return true
+        }
+    }
+
+    public func requestCancel(_ submissionId: String, at: Date) -> CancelRequest? {
+        state.withLock { state in
+            guard var record = state.records[submissionId] else { return nil }
+            switch record.status {
+            case .queued:
+                record.status = .aborted
+                record.error = CancelRequest.abortedError
+                record.settledAt = at
+                record.cancelRequestedAt = at
+                state.records[submissionId] = record
+                return .aborted(record)
+            case .running:
+                record.cancelRequestedAt = record.cancelRequestedAt ?? at
+                state.records[submissionId] = record
+                return .requested(record)
+            case .completed, .failed, .aborted:
+                return .alreadySettled(record)
+            }
+        }
+    }
+
+    public func submissions(agent: String, instanceId: String, before: Int64?, limit: Int) -> [SubmissionRecord] {
+        state.withLock { state in
+            Array(
+                state.records.values.filter {
+                    $0.key.agent == agent && $0.key.instanceId == instanceId && $0.sequence < (before ?? .max)
+                }
+                .sorted { $0.sequence > $1.sequence }.prefix(max(limit, 0)))
         }
     }
 

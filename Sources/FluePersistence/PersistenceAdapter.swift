@@ -53,11 +53,11 @@ extension PersistenceAdapter {
     public func takeServices() -> [any Service] { [] }
 }
 
-/// The schema version this build reads and writes. Version 2 added durable agent submissions;
-/// a version-1 database is upgraded in place by `migrate()` (the change is additive), a newer
-/// one is refused.
+/// The schema version this build reads and writes. Version 2 added durable agent submissions,
+/// version 3 cancellation marks and submission admission offsets; older databases are upgraded
+/// in place by `migrate()` (the changes are additive), a newer one is refused.
 public enum FlueSchema {
-    public static let version = 2
+    public static let version = 3
 
     /// Whether `migrate()` may bring a database at `stored` to ``version``.
     public static func canUpgrade(from stored: Int) -> Bool { (1...version).contains(stored) }

@@ -22,6 +22,8 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var owner: String?
     /// When the owner last said it is alive (not served over HTTP).
     public var heartbeatAt: Date?
+    /// When a cancel was first asked for (not served over HTTP): the owner stops the run.
+    public var cancelRequestedAt: Date?
 
     private enum CodingKeys: String, CodingKey {
         case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error
@@ -30,8 +32,9 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public init(
         runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
         endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
-        error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil
+        error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil, cancelRequestedAt: Date? = nil
     ) {
+        self.cancelRequestedAt = cancelRequestedAt
         self.owner = owner
         self.heartbeatAt = heartbeatAt
         self.runId = runId
@@ -126,6 +129,9 @@ public protocol RunStore: Sendable {
     /// Atomically takes over active runs whose heartbeat is older than `staleBefore`: their owner
     /// becomes `newOwner` and their heartbeat `now`. Two concurrent callers never get the same run.
     func claimStaleRuns(staleBefore: Date, newOwner: String, now: Date, limit: Int) async throws -> [RunRecord]
+    /// Marks an active run as asked to stop (`cancelRequestedAt`, kept if set before) and
+    /// returns it; an ended run is returned unchanged; `nil` for an unknown id.
+    func requestCancel(_ runId: String, at: Date) async throws -> RunRecord?
 }
 
 extension RunStore {

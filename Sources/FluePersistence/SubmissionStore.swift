@@ -1,12 +1,22 @@
 import FlueRuntime
 import Foundation
 
-/// Where a durable agent submission is in its life: `queued → running → completed | failed`.
+/// Where a durable agent submission is in its life: `queued → running → completed | failed |
+/// aborted` (or `queued → aborted` when cancelled before it ran).
 public enum SubmissionStatus: String, Sendable, Hashable, Codable, CaseIterable {
-    case queued, running, completed, failed
+    case queued, running, completed, failed, aborted
 
-    /// `completed` or `failed`: nothing changes any more.
-    public var isSettled: Bool { self == .completed || self == .failed }
+    /// `completed`, `failed` or `aborted`: nothing changes any more.
+    public var isSettled: Bool { self == .completed || self == .failed || self == .aborted }
+
+    /// The status a settlement with `outcome` gives: a failure whose error `type` is `aborted`
+    /// (a cancellation) is stored as `aborted`.
+    public static func settled(by outcome: Outcome) -> SubmissionStatus {
+        switch outcome {
+        case .completed: .completed
+        case .failed(let error): error["type"]?.stringValue == FlueError.Kind.aborted.rawValue ? .aborted : .failed
+        }
+    }
 }
 
 /// How a submission entered the queue.
@@ -40,11 +50,14 @@ public struct NewSubmission: Sendable, Hashable {
     public var maxAttempts: Int
     /// How long after its first start the submission may still begin a new model turn.
     public var timeout: Duration
+    /// The instance stream's tail at admission: where the submission's events start.
+    public var streamOffset: String?
 
     public init(
         submissionId: String, key: SessionKey, kind: SubmissionKind, input: JSONValue, acceptedAt: Date,
-        maxAttempts: Int = 10, timeout: Duration = .seconds(3600)
+        maxAttempts: Int = 10, timeout: Duration = .seconds(3600), streamOffset: String? = nil
     ) {
+        self.streamOffset = streamOffset
         self.submissionId = submissionId
         // Submissions run in the default harness; the stores keep no other.
         self.key = SessionKey(agent: key.agent, instanceId: key.instanceId, session: key.session)
@@ -85,14 +98,21 @@ public struct SubmissionRecord: Sendable, Hashable {
     public var error: JSONValue?
     /// The current attempt's turn journal.
     public var journal: TurnJournal?
+    /// When a cancel was first asked for while the submission ran (its owner stops it and
+    /// settles it `aborted`; a recoverer that takes it over does the same).
+    public var cancelRequestedAt: Date?
+    /// The instance stream's tail at admission: where the submission's events start.
+    public var streamOffset: String?
 
     public init(
         submissionId: String, sequence: Int64, key: SessionKey, kind: SubmissionKind, input: JSONValue,
         status: SubmissionStatus, acceptedAt: Date, attemptId: String? = nil, owner: String? = nil,
         leaseExpiresAt: Date? = nil, attemptCount: Int = 0, maxAttempts: Int = 10, timeoutMs: Int = 3_600_000,
         startedAt: Date? = nil, inputAppliedAt: Date? = nil, settledAt: Date? = nil, result: JSONValue? = nil,
-        error: JSONValue? = nil, journal: TurnJournal? = nil
+        error: JSONValue? = nil, journal: TurnJournal? = nil, cancelRequestedAt: Date? = nil, streamOffset: String? = nil
     ) {
+        self.cancelRequestedAt = cancelRequestedAt
+        self.streamOffset = streamOffset
         self.submissionId = submissionId
         self.sequence = sequence
         self.key = key
@@ -130,6 +150,28 @@ public enum Admission: Sendable, Hashable {
         case .admitted(let record), .existing(let record): record
         }
     }
+}
+
+/// What ``SubmissionStore/requestCancel(_:at:)`` did.
+public enum CancelRequest: Sendable, Hashable {
+    /// The submission was queued and is now settled `aborted` (by this call).
+    case aborted(SubmissionRecord)
+    /// The submission runs; `cancelRequestedAt` is set (by this call or an earlier one) and its
+    /// owner stops it.
+    case requested(SubmissionRecord)
+    /// The submission had settled already; nothing changed.
+    case alreadySettled(SubmissionRecord)
+
+    public var record: SubmissionRecord {
+        switch self {
+        case .aborted(let record), .requested(let record), .alreadySettled(let record): record
+        }
+    }
+
+    /// The error a submission cancelled while queued settles with.
+    public static let abortedError: JSONValue = FlueError(
+        .aborted, "the submission was cancelled before it ran"
+    ).json
 }
 
 /// Failures of the submission contract.
@@ -173,7 +215,9 @@ public struct AttemptMarker: Sendable, Hashable {
 /// - Every write made by an attempt (`markInputApplied`, `writeJournal`, `requeue`,
 ///   `releaseLease`, `settle` with an attempt id) is a compare-and-set on `attemptId`: a stale
 ///   attempt changes nothing and learns so from the `false` it gets back.
-/// - `settle`: the first terminal state wins.
+/// - `settle`: the first terminal state wins; a failure of type `aborted` is stored as `aborted`.
+/// - `requestCancel` settles a queued submission `aborted` (racing `claim`: one of them wins) or
+///   marks a running one; it never changes a settled one.
 public protocol SubmissionStore: Sendable {
     /// Queues a submission after every earlier one of its session.
     func admit(_ submission: NewSubmission) async throws -> Admission
@@ -218,6 +262,13 @@ public protocol SubmissionStore: Sendable {
     /// Settles a submission; `attemptId` nil settles whatever attempt holds it. The first
     /// terminal state wins.
     func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool
+    /// Cancels a submission: queued → settled `aborted` with error `{type: "aborted"}` at `at`;
+    /// running → `cancelRequestedAt` set (kept if set before); settled → unchanged. `nil` for an
+    /// unknown id.
+    func requestCancel(_ submissionId: String, at: Date) async throws -> CancelRequest?
+    /// Submissions of one agent instance (every session), newest first (by `sequence`), only
+    /// those with a sequence below `before` when given; at most `limit`.
+    func submissions(agent: String, instanceId: String, before: Int64?, limit: Int) async throws -> [SubmissionRecord]
     /// Marks a session as being deleted (admissions fail) when none of its submissions is
     /// unsettled; false (and no mark) otherwise.
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool

@@ -207,7 +207,8 @@ public final class PostgresPersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 2 (version 1 without the submission tables). Every statement is idempotent.
+/// The schema, version 3 (version 1 without the submission tables, version 2 without the
+/// cancellation marks and admission offsets). Every statement is idempotent.
 enum PostgresSchema {
     static let statements = [
         """
@@ -313,13 +314,21 @@ enum PostgresSchema {
             PRIMARY KEY (agent, instance_id, session)
         )
         """,
+        // Version 3: cancellation marks, the admission offset.
+        "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz",
+        "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS stream_offset text",
+        "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz",
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_instance ON flue_submissions (agent, instance_id, sequence DESC)
+        """,
+        "DROP FUNCTION IF EXISTS flue_admit_submission(text, text, text, text, text, text, timestamptz, bigint, bigint)",
         // Admission in one round trip: serialize the session's admissions (and deletions) on an
         // advisory lock held to the end of the calling statement, so admission order (the
         // sequence) is commit order; then refuse a deleting session, or insert unless the id exists.
         """
         CREATE OR REPLACE FUNCTION flue_admit_submission(
             p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
-            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint
+            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint, p_offset text
         ) RETURNS text LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM pg_advisory_xact_lock(hashtext(p_agent || '/' || p_instance || '/' || p_session));
@@ -333,8 +342,10 @@ enum PostgresSchema {
                 RETURN 'deleting';
             END IF;
             INSERT INTO flue_submissions
-                (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms)
-            VALUES (p_id, p_agent, p_instance, p_session, p_kind, p_input, 'queued', p_accepted, p_max_attempts, p_timeout_ms);
+                (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms,
+                 stream_offset)
+            VALUES (p_id, p_agent, p_instance, p_session, p_kind, p_input, 'queued', p_accepted, p_max_attempts, p_timeout_ms,
+                    p_offset);
             RETURN 'admitted';
         END
         $$

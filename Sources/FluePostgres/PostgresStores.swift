@@ -96,18 +96,19 @@ struct PostgresRunStore: RunStore {
     }
 
     private static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at"
 
     private func records(_ rows: PostgresRowSequence) async throws -> [RunRecord] {
         var records: [RunRecord] = []
         for try await row in rows.decode(
-            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?).self)
+            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?).self)
         {
             records.append(
                 RunRecord(
                     runId: row.0, workflowName: row.1, status: RunStatus(rawValue: row.2) ?? .active, startedAt: row.3,
                     payload: .fromColumn(row.4), endedAt: row.5, isError: row.6, durationMs: row.7,
-                    result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11))
+                    result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11,
+                    cancelRequestedAt: row.12))
         }
         return records
     }
@@ -145,6 +146,24 @@ struct PostgresRunStore: RunStore {
         try await storeOperation {
             try await client.query(
                 "UPDATE flue_runs SET heartbeat_at = \(at) WHERE owner = \(owner) AND status = 'active'", logger: logger)
+        }
+    }
+
+    func requestCancel(_ runId: String, at: Date) async throws -> RunRecord? {
+        try await storeOperation {
+            try await records(
+                client.query(
+                    """
+                    WITH marked AS (
+                        UPDATE flue_runs SET cancel_requested_at = \(at)
+                        WHERE run_id = \(runId) AND status = 'active' AND cancel_requested_at IS NULL
+                        RETURNING \(unescaped: Self.columns)
+                    )
+                    SELECT \(unescaped: Self.columns) FROM marked
+                    UNION ALL
+                    SELECT \(unescaped: Self.columns) FROM flue_runs WHERE run_id = \(runId) AND NOT EXISTS (SELECT 1 FROM marked)
+                    """, logger: logger)
+            ).first
         }
     }
 
@@ -275,6 +294,11 @@ struct PostgresEventStreamStore: EventStreamStore {
 
     func subscribe(_ path: String) -> AsyncStream<Void> {
         notifier.subscribe(path)
+    }
+
+    func announce(_ path: String) {
+        notifier.signal(path)
+        announcer.announce(path)
     }
 }
 

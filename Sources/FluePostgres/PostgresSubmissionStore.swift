@@ -15,7 +15,7 @@ struct PostgresSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal
+        error, journal, cancel_requested_at, stream_offset
         """
 
     static func record(_ row: PostgresRow) throws -> SubmissionRecord {
@@ -43,7 +43,9 @@ struct PostgresSubmissionStore: SubmissionStore {
             error: .fromColumn(try r["error"].decode(String?.self)),
             journal: try r["journal"].decode(String?.self).flatMap {
                 try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8))
-            })
+            },
+            cancelRequestedAt: try r["cancel_requested_at"].decode(Date?.self),
+            streamOffset: try r["stream_offset"].decode(String?.self))
     }
 
     private func records(_ query: PostgresQuery) async throws -> [SubmissionRecord] {
@@ -77,7 +79,8 @@ struct PostgresSubmissionStore: SubmissionStore {
                 """
                 SELECT flue_admit_submission(
                     \(new.submissionId), \(new.key.agent), \(new.key.instanceId), \(new.key.session), \(new.kind.rawValue),
-                    \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.wholeMilliseconds))
+                    \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.wholeMilliseconds),
+                    \(new.streamOffset))
                 """, logger: logger
             ).decode(String.self) { outcome = text }
             if outcome == "deleting" { throw SubmissionStoreError.sessionDeleting(new.key) }
@@ -243,10 +246,11 @@ struct PostgresSubmissionStore: SubmissionStore {
     }
 
     func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool {
-        let (status, result, error): (String, String?, String?) =
+        let status = SubmissionStatus.settled(by: outcome).rawValue
+        let (result, error): (String?, String?) =
             switch outcome {
-            case .completed(let value): ("completed", value.jsonString, nil)
-            case .failed(let value): ("failed", nil, value.jsonString)
+            case .completed(let value): (value.jsonString, nil)
+            case .failed(let value): (nil, value.jsonString)
             }
         // One statement: settle, and drop the streamed-output segments nobody needs any more.
         return try await changed(
@@ -262,6 +266,40 @@ struct PostgresSubmissionStore: SubmissionStore {
             )
             SELECT 1 FROM settled
             """)
+    }
+
+    /// One statement: a queued submission becomes `aborted`, a running one gets its mark; the
+    /// returned row tells which (a row back as `aborted` was queued, since only queued and
+    /// running rows match). No row: settled already, or unknown.
+    func requestCancel(_ submissionId: String, at: Date) async throws -> CancelRequest? {
+        try await storeOperation {
+            let aborted = CancelRequest.abortedError.jsonString
+            if let record = try await records(
+                """
+                UPDATE flue_submissions SET
+                    status = CASE WHEN status = 'queued' THEN 'aborted' ELSE status END,
+                    error = CASE WHEN status = 'queued' THEN \(aborted) ELSE error END,
+                    settled_at = CASE WHEN status = 'queued' THEN \(at) ELSE settled_at END,
+                    cancel_requested_at = coalesce(cancel_requested_at, \(at))
+                WHERE submission_id = \(submissionId) AND status IN ('queued', 'running')
+                RETURNING \(unescaped: Self.columns)
+                """
+            ).first {
+                return record.status == .aborted ? .aborted(record) : .requested(record)
+            }
+            return try await fetch(submissionId).map(CancelRequest.alreadySettled)
+        }
+    }
+
+    func submissions(agent: String, instanceId: String, before: Int64?, limit: Int) async throws -> [SubmissionRecord] {
+        try await storeOperation {
+            try await records(
+                """
+                SELECT \(unescaped: Self.columns) FROM flue_submissions
+                WHERE agent = \(agent) AND instance_id = \(instanceId) AND sequence < \(before ?? Int64.max)
+                ORDER BY sequence DESC LIMIT \(max(limit, 0))
+                """)
+        }
     }
 
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
@@ -292,7 +330,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                     """
                     DELETE FROM flue_submissions
                     WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND session = \(key.session)
-                      AND status IN ('completed', 'failed')
+                      AND status IN ('completed', 'failed', 'aborted')
                     """, logger: logger)
                 try await connection.query(
                     """

@@ -48,6 +48,10 @@ public final class SQLitePersistence: PersistenceAdapter {
                     throw FluePersistence.PersistenceError.unsupportedSchemaVersion(stored: Int(stored) ?? -1, supported: FlueSchema.version)
                 }
                 for statement in SQLiteSchema.statements { try db.execute(sql: statement) }
+                for (table, column, type) in SQLiteSchema.addedColumns
+                where try !db.columns(in: table).contains(where: { $0.name == column }) {
+                    try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column) \(type)")
+                }
                 if stored.flatMap(Int.init) != FlueSchema.version {
                     try db.execute(
                         sql: """
@@ -95,8 +99,17 @@ public final class SQLitePersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 2 (version 1 without the submission tables). Dates are Unix seconds (REAL).
+/// The schema, version 3 (version 1 without the submission tables, version 2 without
+/// ``addedColumns``). Dates are Unix seconds (REAL).
 enum SQLiteSchema {
+    /// Version 3: cancellation marks and the submission's admission offset. SQLite has no
+    /// `ADD COLUMN IF NOT EXISTS`, so `migrate()` adds what `PRAGMA table_info` lacks.
+    static let addedColumns: [(table: String, column: String, type: String)] = [
+        ("flue_submissions", "cancel_requested_at", "REAL"),
+        ("flue_submissions", "stream_offset", "TEXT"),
+        ("flue_runs", "cancel_requested_at", "REAL"),
+    ]
+
     static let statements = [
         """
         CREATE TABLE IF NOT EXISTS flue_runs (

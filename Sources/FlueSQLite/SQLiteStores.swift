@@ -46,7 +46,7 @@ struct SQLiteRunStore: RunStore {
     }
 
     static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at"
 
     static func record(_ row: Row) -> RunRecord {
         RunRecord(
@@ -55,7 +55,22 @@ struct SQLiteRunStore: RunStore {
             endedAt: (row[5] as Double?).map(Date.init(unixSeconds:)), isError: row[6], durationMs: row[7],
             result: (row[8] as String?).flatMap { try? JSONValue(parsing: $0) },
             error: (row[9] as String?).flatMap { try? JSONValue(parsing: $0) }, owner: row[10],
-            heartbeatAt: (row[11] as Double?).map(Date.init(unixSeconds:)))
+            heartbeatAt: (row[11] as Double?).map(Date.init(unixSeconds:)),
+            cancelRequestedAt: (row[12] as Double?).map(Date.init(unixSeconds:)))
+    }
+
+    func requestCancel(_ runId: String, at: Date) async throws -> RunRecord? {
+        try await sqliteOperation {
+            try await database.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE flue_runs SET cancel_requested_at = ?
+                        WHERE run_id = ? AND status = 'active' AND cancel_requested_at IS NULL
+                        """, arguments: [at.timeIntervalSince1970, runId])
+                return try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM flue_runs WHERE run_id = ?", arguments: [runId])
+                    .map(Self.record)
+            }
+        }
     }
 
     func getRun(_ runId: String) async throws -> RunRecord? {
@@ -215,6 +230,9 @@ struct SQLiteEventStreamStore: EventStreamStore {
     func subscribe(_ path: String) -> AsyncStream<Void> {
         notifier.subscribe(path)
     }
+
+    /// One process per file: the local readers are everyone.
+    func announce(_ path: String) { notifier.signal(path) }
 }
 
 struct SQLiteSessionStore: SessionStore {

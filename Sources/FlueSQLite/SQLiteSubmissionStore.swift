@@ -11,7 +11,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal
+        error, journal, cancel_requested_at, stream_offset
         """
 
     static func record(_ row: Row) -> SubmissionRecord {
@@ -26,7 +26,8 @@ struct SQLiteSubmissionStore: SubmissionStore {
             attemptCount: row["attempt_count"], maxAttempts: row["max_attempts"], timeoutMs: row["timeout_ms"],
             startedAt: date("started_at"), inputAppliedAt: date("input_applied_at"), settledAt: date("settled_at"),
             result: json("result"), error: json("error"),
-            journal: (row["journal"] as String?).flatMap { try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8)) })
+            journal: (row["journal"] as String?).flatMap { try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8)) },
+            cancelRequestedAt: date("cancel_requested_at"), streamOffset: row["stream_offset"])
     }
 
     private static func fetch(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [SubmissionRecord] {
@@ -61,12 +62,14 @@ struct SQLiteSubmissionStore: SubmissionStore {
             try db.execute(
                 sql: """
                     INSERT INTO flue_submissions
-                        (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+                        (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms,
+                         stream_offset)
+                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
                     """,
                 arguments: [
                     new.submissionId, new.key.agent, new.key.instanceId, new.key.session, new.kind.rawValue,
                     new.input.jsonString, new.acceptedAt.timeIntervalSince1970, new.maxAttempts, new.timeout.wholeMilliseconds,
+                    new.streamOffset,
                 ])
             return .admitted(try Self.fetch(db, where: "submission_id = ?", [new.submissionId])[0])
         }
@@ -231,10 +234,11 @@ struct SQLiteSubmissionStore: SubmissionStore {
     }
 
     func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool {
-        let (status, result, error): (String, String?, String?) =
+        let status = SubmissionStatus.settled(by: outcome).rawValue
+        let (result, error): (String?, String?) =
             switch outcome {
-            case .completed(let value): ("completed", value.jsonString, nil)
-            case .failed(let value): ("failed", nil, value.jsonString)
+            case .completed(let value): (value.jsonString, nil)
+            case .failed(let value): (nil, value.jsonString)
             }
         return try await write { db in
             try db.execute(
@@ -247,6 +251,45 @@ struct SQLiteSubmissionStore: SubmissionStore {
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "DELETE FROM flue_submission_chunks WHERE submission_id = ?", arguments: [submissionId])
             return true
+        }
+    }
+
+    func requestCancel(_ submissionId: String, at: Date) async throws -> CancelRequest? {
+        try await write { db in
+            guard let record = try Self.fetch(db, where: "submission_id = ?", [submissionId]).first else { return nil }
+            switch record.status {
+            case .queued:
+                try db.execute(
+                    sql: """
+                        UPDATE flue_submissions SET status = 'aborted', error = ?, settled_at = ?, cancel_requested_at = ?
+                        WHERE submission_id = ?
+                        """,
+                    arguments: [
+                        CancelRequest.abortedError.jsonString, at.timeIntervalSince1970, at.timeIntervalSince1970, submissionId,
+                    ])
+                return .aborted(try Self.fetch(db, where: "submission_id = ?", [submissionId])[0])
+            case .running:
+                try db.execute(
+                    sql: "UPDATE flue_submissions SET cancel_requested_at = coalesce(cancel_requested_at, ?) WHERE submission_id = ?",
+                    arguments: [at.timeIntervalSince1970, submissionId])
+                return .requested(try Self.fetch(db, where: "submission_id = ?", [submissionId])[0])
+            case .completed, .failed, .aborted:
+                return .alreadySettled(record)
+            }
+        }
+    }
+
+    func submissions(agent: String, instanceId: String, before: Int64?, limit: Int) async throws -> [SubmissionRecord] {
+        try await sqliteOperation {
+            try await database.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.columns) FROM flue_submissions
+                        WHERE agent = ? AND instance_id = ? AND sequence < ? ORDER BY sequence DESC LIMIT ?
+                        """, arguments: [agent, instanceId, before ?? Int64.max, max(limit, 0)]
+                ).map(Self.record)
+            }
         }
     }
 
@@ -273,7 +316,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
             try db.execute(
                 sql: """
                     DELETE FROM flue_submissions WHERE agent = ? AND instance_id = ? AND session = ?
-                    AND status IN ('completed', 'failed')
+                    AND status IN ('completed', 'failed', 'aborted')
                     """, arguments: [key.agent, key.instanceId, key.session])
             try db.execute(
                 sql: "DELETE FROM flue_session_deletions WHERE agent = ? AND instance_id = ? AND session = ?",

@@ -68,6 +68,11 @@ public struct FlueError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A sandbox cannot be set up on this host (e.g. bubblewrap isolation was asked for and
         /// `bwrap` is not installed or does not work here).
         public static let sandboxUnavailable = Kind(rawValue: "sandbox_unavailable")
+        /// The work was cancelled (`POST …/abort`, `…/cancel`, `Engine.abort`/`cancel`). A
+        /// submission settles with status `aborted`; a run ends errored with this type.
+        public static let aborted = Kind(rawValue: "aborted")
+        /// A submission used up its turn or token budget; it fails after the turn that crossed it.
+        public static let budgetExceeded = Kind(rawValue: "budget_exceeded")
     }
 
     public var kind: Kind
