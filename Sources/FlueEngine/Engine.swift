@@ -54,6 +54,8 @@ public final class Engine: Service {
     package let agents: [String: AgentRegistration]
     let coordinator: AgentCoordinator
     private let running = Mutex<[String: Task<Result<JSONValue, any Error>, Never>]>([:])
+    /// Runs of this process being cancelled: they end errored with type `aborted`.
+    private let cancelledRuns = Mutex<Set<String>>([])
 
     public init(
         workflows: [WorkflowRegistration], agents: [AgentRegistration] = [], models: any ModelResolver,
@@ -98,21 +100,42 @@ public final class Engine: Service {
     /// once; ``result(ofSubmission:agent:id:)`` waits for the answer. Throws `FlueError`
     /// (`invalid_payload` for a bad id, `agent_not_registered`, `session_busy`) or
     /// ``EngineError/shuttingDown(_:)``.
+    ///
+    /// `budget` limits this submission's turns and tokens (tightening the agent's ``Agent/budget``).
+    /// With an `idempotencyKey` the submission id is derived from the instance and the key: the
+    /// same key with the same input answers the original receipt and queues nothing; with a
+    /// different input it throws `FlueError` `conflict`. Keys are kept as long as the submission.
     public func submitPrompt(
-        agent: String, id: String, message: String, images: [ImageContent] = []
+        agent: String, id: String, message: String, images: [ImageContent] = [], budget: Budget? = nil,
+        idempotencyKey: String? = nil
     ) async throws -> SubmissionReceipt {
         try refuseWhileShuttingDown()
         return try await submitPrompt(
-            to: try checkedKey(agent: agent, id: id), input: AgentInput.direct(message: message, images: images))
+            to: try checkedKey(agent: agent, id: id), input: AgentInput.direct(message: message, images: images, budget: budget),
+            idempotencyKey: idempotencyKey)
     }
 
     /// Enqueues a prompt whose address the caller checked with ``instanceKey(agent:id:exposedOnly:)``.
-    package func submitPrompt(to key: SessionKey, input: JSONValue) async throws -> SubmissionReceipt {
+    package func submitPrompt(to key: SessionKey, input: JSONValue, idempotencyKey: String? = nil) async throws
+        -> SubmissionReceipt
+    {
         try refuseWhileShuttingDown()
-        let (admission, offset) = try await coordinator.admit(
-            key: key, kind: .direct, input: input, submissionId: FlueID.make("sub"))
+        let submissionId =
+            idempotencyKey.map { IdempotencyKey.derivedId("sub", scope: [key.agent, key.instanceId], key: $0) }
+            ?? FlueID.make("sub")
+        let admission: Admission
+        let offset: StreamOffset
+        do {
+            (admission, offset) = try await coordinator.admit(key: key, kind: .direct, input: input, submissionId: submissionId)
+        } catch let error as FlueError where error.kind == .conflict && idempotencyKey != nil {
+            throw FlueError(
+                .conflict, "Idempotency-Key \(idempotencyKey ?? "") was already used with a different body",
+                details: ["idempotencyKey": .string(idempotencyKey ?? ""), "submissionId": .string(submissionId)])
+        }
+        // A replay answers the original receipt, offset included.
+        let original = admission.record.streamOffset.flatMap(StreamOffset.init(parsing:)) ?? offset
         return SubmissionReceipt(
-            submissionId: admission.record.submissionId, key: key, offset: offset.description,
+            submissionId: admission.record.submissionId, key: key, offset: original.description,
             acceptedAt: admission.record.acceptedAt)
     }
 
@@ -189,7 +212,7 @@ public final class Engine: Service {
     }
 
     /// ``instanceKey(agent:id:exposedOnly:)`` for code callers: any registered agent, `FlueError` on refusal.
-    private func checkedKey(agent: String, id: String) throws -> SessionKey {
+    func checkedKey(agent: String, id: String) throws -> SessionKey {
         do {
             return try instanceKey(agent: agent, id: id, exposedOnly: false)
         } catch .badInstanceId {
@@ -199,7 +222,7 @@ public final class Engine: Service {
         }
     }
 
-    private func refuseWhileShuttingDown() throws {
+    func refuseWhileShuttingDown() throws {
         guard !shutdown.isSet else {
             throw EngineError.shuttingDown("The server is shutting down and accepts no new work.")
         }
@@ -210,18 +233,27 @@ public final class Engine: Service {
 
     /// Admits a run: creates its record (`active`) and stream, emits `run_start`, and starts the
     /// workflow in the background. `observe` sees every event as it is emitted (the CLI prints them).
+    ///
+    /// With an `idempotencyKey` (the `Idempotency-Key` header) the run id is derived from the
+    /// workflow name and the key: the same key with the same payload answers the original run's
+    /// receipt (its `completion` waits for that run, in whichever process runs it) and starts
+    /// nothing; with a different payload it throws `FlueError` `conflict`. Keys are kept as long
+    /// as the run record.
     public func startRun(
-        _ workflow: Workflow, payload: ValidatedPayload, observe: EventSink? = nil
+        _ workflow: Workflow, payload: ValidatedPayload, idempotencyKey: String? = nil, observe: EventSink? = nil
     ) async throws -> RunReceipt {
         try refuseWhileShuttingDown()
-        let runId = FlueID.make("run")
+        let runId = idempotencyKey.map { IdempotencyKey.derivedId("run", scope: [workflow.name], key: $0) } ?? FlueID.make("run")
         let path = "runs/\(runId)"
         let startedAt = Date.nowMilliseconds
         let runs = stores.runs
-        _ = try await runs.createRun(
+        let created = try await runs.createRun(
             RunRecord(
                 runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json, owner: ownerId,
                 heartbeatAt: startedAt))
+        if !created, let idempotencyKey {
+            return try await replayedRun(runId, workflow: workflow, payload: payload, key: idempotencyKey)
+        }
         try await stores.streams.createStream(path)
         let pipe = makePipe(runId: runId)
         let sink = pipe.sink
@@ -235,7 +267,7 @@ public final class Engine: Service {
         let logger = self.logger
         let task = Task<Result<JSONValue, any Error>, Never> {
             let started = ContinuousClock.now
-            let result: Result<JSONValue, any Error>
+            var result: Result<JSONValue, any Error>
             do {
                 result = .success(try await workflow.run(payload, environment: environment))
             } catch {
@@ -245,7 +277,14 @@ public final class Engine: Service {
             let outcome: Outcome
             switch result {
             case .success(let value): outcome = .completed(value)
-            case .failure(let error): outcome = .failed(describing: error)
+            case .failure(let error):
+                if self.cancelledRuns.withLock({ $0.contains(runId) }) {
+                    let aborted = FlueError(.aborted, "the run was cancelled")
+                    result = .failure(aborted)
+                    outcome = .failed(aborted.json)
+                } else {
+                    outcome = .failed(describing: error)
+                }
             }
             emitter.emit(.runEnd(.init(outcome, durationMs: (ContinuousClock.now - started).wholeMilliseconds)))
             await pipe.drain()
@@ -255,6 +294,7 @@ public final class Engine: Service {
         Task {
             _ = await task.value
             _ = self.running.withLock { $0.removeValue(forKey: runId) }
+            _ = self.cancelledRuns.withLock { $0.remove(runId) }
         }
         return RunReceipt(runId: runId, streamPath: path, offset: StreamOffset.start.description, completion: task)
     }
@@ -291,6 +331,7 @@ public final class Engine: Service {
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.recoveryLoop() }
             group.addTask { await self.coordinator.run() }
+            group.addTask { await self.runCancellationWatch() }
             try? await gracefulShutdown()
             group.cancelAll()
         }
@@ -325,7 +366,38 @@ public final class Engine: Service {
             } catch {
                 logger.warning("could not renew run heartbeats", metadata: ["error": "\(error)"])
             }
+            // A fallback for a missed notification.
+            await applyRunCancelRequests()
         }
+    }
+
+    /// Applies run cancel requests as soon as any process announces one.
+    private func runCancellationWatch() async {
+        for await _ in stores.streams.subscribe(ControlPath.cancellations) {
+            if Task.isCancelled { return }
+            await applyRunCancelRequests()
+        }
+    }
+
+    /// Cancels every run of this process that has a cancel request.
+    func applyRunCancelRequests() async {
+        let runIds = running.withLock { Array($0.keys) }
+        for runId in runIds where !cancelledRuns.withLock({ $0.contains(runId) }) {
+            guard let record = try? await stores.runs.getRun(runId), record.cancelRequestedAt != nil else { continue }
+            cancelLocalRun(runId)
+        }
+    }
+
+    /// Cancels a run's task in this process; false when this process does not run it.
+    @discardableResult
+    func cancelLocalRun(_ runId: String) -> Bool {
+        guard let task = running.withLock({ $0[runId] }) else { return false }
+        let first = cancelledRuns.withLock { $0.insert(runId).inserted }
+        if first {
+            logger.info("cancelling a run", metadata: ["runId": "\(runId)"])
+            task.cancel()
+        }
+        return true
     }
 
     private func recoveryLoop() async {
@@ -368,11 +440,15 @@ public final class Engine: Service {
         try await stores.streams.createStream(path)
         let meta = try await stores.streams.meta(path)
         let durationMs = Int(Date().timeIntervalSince(orphan.startedAt) * 1000)
-        let error: JSONValue = [
-            "type": "run_interrupted",
-            "message": "The process running this run stopped before the run finished.",
-            "details": ["previousOwner": .string(orphan.owner ?? "unknown")],
-        ]
+        // A run cancelled while its owner was gone ends as cancelled.
+        let error: JSONValue =
+            orphan.cancelRequestedAt != nil
+            ? FlueError(.aborted, "the run was cancelled", details: ["previousOwner": .string(orphan.owner ?? "unknown")]).json
+            : [
+                "type": "run_interrupted",
+                "message": "The process running this run stopped before the run finished.",
+                "details": ["previousOwner": .string(orphan.owner ?? "unknown")],
+            ]
         if meta?.closed == true {
             try await stores.runs.endRun(orphan.runId, .failed(error), endedAt: Date.nowMilliseconds, durationMs: durationMs)
             return

@@ -40,7 +40,7 @@ public struct ContractCheck: Sendable, CustomStringConvertible {
 /// Each check uses ids unique to itself, so checks may share one database.
 public enum PersistenceContract {
     public static let checks: [ContractCheck] =
-        runChecks + streamChecks + sessionChecks + submissionChecks + [schemaVersionCheck]
+        runChecks + streamChecks + sessionChecks + submissionChecks + controlChecks + [schemaVersionCheck]
 
     static func expect(
         _ condition: Bool, _ message: @autoclosure () -> String, check: String = #function

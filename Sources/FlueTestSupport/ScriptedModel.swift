@@ -19,6 +19,9 @@ public final class ScriptedModel: ModelClient, ModelResolver, Sendable {
         case message(AssistantMessage)
         /// The request fails with this error.
         case failure(FlueError)
+        /// Streams `text` as one delta, then never answers: the request ends only when its task
+        /// is cancelled (with `CancellationError`).
+        case stall(String)
     }
 
     private struct State {
@@ -70,6 +73,9 @@ public final class ScriptedModel: ModelClient, ModelResolver, Sendable {
             return message
         case .failure(let error):
             throw error
+        case .stall(let text):
+            await onDelta(.textDelta(text))
+            while true { try await Task.sleep(for: .seconds(3600)) }
         }
     }
 }

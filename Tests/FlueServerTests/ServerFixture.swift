@@ -28,6 +28,7 @@ struct Translation: Codable, Sendable {
 struct Empty: Codable, Sendable {}
 
 struct LogInput: Codable, Sendable { var count: Int }
+struct SleepInput: Codable, Sendable { var ms: Int }
 
 /// A one-shot gate a workflow waits on until the test opens it.
 final class Gate: Sendable {
@@ -127,6 +128,12 @@ final class ServerFixture: Sendable {
                 try Workflow(name: "logs", payload: LogInput.self, result: Int.self) { context in
                     for index in 0..<context.payload.count { context.log.info("line \(index)") }
                     return context.payload.count
+                }),
+            .http(
+                try Workflow(name: "sleeps", payload: SleepInput.self, result: String.self) { context in
+                    context.log.info("sleeping")
+                    try await Task.sleep(for: .milliseconds(context.payload.ms))
+                    return "slept"
                 }),
             .http(
                 try Workflow(name: "fails", payload: Empty.self, result: String.self) { _ in

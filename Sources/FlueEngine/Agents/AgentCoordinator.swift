@@ -25,9 +25,18 @@ final class AgentCoordinator: Sendable {
     /// One attempt running in this process.
     final class ActiveAttempt: Sendable {
         let attemptId: String
+        let record: SubmissionRecord
         let control = AttemptControl()
         let task = Mutex<Task<Void, Never>?>(nil)
-        init(attemptId: String) { self.attemptId = attemptId }
+        /// The attempt's emitter once its stream is open: queued siblings cancelled while it
+        /// runs get their `submission_settled` through it (one index sequence per stream).
+        let emitter = Mutex<EventEmitter?>(nil)
+        /// Siblings whose `submission_settled` this attempt wrote.
+        let announced = Mutex<Set<String>>([])
+        init(attemptId: String, record: SubmissionRecord) {
+            self.attemptId = attemptId
+            self.record = record
+        }
     }
 
     init(
@@ -63,7 +72,8 @@ final class AgentCoordinator: Sendable {
             admission = try await stores.submissions.admit(
                 NewSubmission(
                     submissionId: submissionId, key: key, kind: kind, input: input, acceptedAt: Date.nowMilliseconds,
-                    maxAttempts: configuration.submissionMaxAttempts, timeout: configuration.submissionTimeout))
+                    maxAttempts: configuration.submissionMaxAttempts, timeout: configuration.submissionTimeout,
+                    streamOffset: offset.description))
         } catch SubmissionStoreError.conflict(let id) {
             throw FlueError(
                 .conflict, "dispatch id \(id) was already used with a different input",
@@ -146,6 +156,61 @@ final class AgentCoordinator: Sendable {
         }
     }
 
+    // MARK: cancellation
+
+    /// Cancels a submission of instance `key` (any session): settles a queued one `aborted` at
+    /// once (emitting its `submission_settled`), or asks the process running it to stop it (this
+    /// one directly, others through ``ControlPath/cancellations``). `nil` when the instance has no
+    /// such submission.
+    func cancel(_ submissionId: String, of key: SessionKey) async throws -> CancelRequest? {
+        guard let existing = try await stores.submissions.submission(submissionId),
+            existing.key.agent == key.agent, existing.key.instanceId == key.instanceId
+        else { return nil }
+        guard let request = try await stores.submissions.requestCancel(submissionId, at: Date.nowMilliseconds) else {
+            return nil
+        }
+        switch request {
+        case .aborted(let record):
+            // Its `submission_settled` goes on the instance stream in that stream's one index
+            // sequence: written here when nothing of the instance runs, else by the running
+            // attempt's owner (this process directly, another through the control path; the
+            // owner checks again after it settles, so the event is never lost).
+            let unsettled = try await unsettled(of: key)
+            if let running = unsettled.first(where: { $0.status == .running }) {
+                if let attempt = active.withLock({ $0[running.submissionId] }) {
+                    await announceCancelledSiblings(of: attempt)
+                } else {
+                    stores.streams.announce(ControlPath.cancellations)
+                }
+            } else {
+                let (emitter, pipe) = try await openStream(record)
+                emitter.emit(.submissionSettled(.init(outcome: .aborted, error: record.error)))
+                await pipe.drain()
+            }
+            wake.yield()
+        case .requested:
+            if let attempt = active.withLock({ $0[submissionId] }) { abort(attempt) }
+            stores.streams.announce(ControlPath.cancellations)
+        case .alreadySettled:
+            break
+        }
+        return request
+    }
+
+    /// The unsettled submissions of an instance (every session), oldest first.
+    func unsettled(of key: SessionKey) async throws -> [SubmissionRecord] {
+        var found: [SubmissionRecord] = []
+        var before: Int64?
+        while true {
+            let page = try await stores.submissions.submissions(
+                agent: key.agent, instanceId: key.instanceId, before: before, limit: 500)
+            found += page.filter { !$0.status.isSettled }
+            guard page.count == 500, let last = page.last else { break }
+            before = last.sequence
+        }
+        return found.reversed()
+    }
+
     // MARK: loops
 
     /// Claims work as it arrives, renews leases and recovers expired ones, until cancelled.
@@ -154,6 +219,7 @@ final class AgentCoordinator: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.leaseRenewalLoop() }
             group.addTask { await self.recoveryLoop() }
+            group.addTask { await self.cancellationWatch() }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.configuration.claimPollInterval)
@@ -181,12 +247,75 @@ final class AgentCoordinator: Sendable {
     private func renewLeases() async {
         let attempts = active.withLock { $0.values.map(\.attemptId) }
         guard !attempts.isEmpty else { return }
+        // A fallback for a missed notification: cancel requests are checked at every renewal too.
+        await applyCancelRequests()
         do {
             try await stores.submissions.renewLeases(
                 owner: ownerId, attemptIds: attempts, until: Date().addingTimeInterval(configuration.submissionLease.timeInterval))
         } catch {
             logger.warning("could not renew submission leases", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Applies cancel requests as soon as any process announces one on ``ControlPath/cancellations``.
+    private func cancellationWatch() async {
+        for await _ in stores.streams.subscribe(ControlPath.cancellations) {
+            if Task.isCancelled { return }
+            await applyCancelRequests()
+        }
+    }
+
+    /// Cancels every attempt of this process whose submission has a cancel request.
+    func applyCancelRequests() async {
+        let attempts = active.withLock { $0 }
+        for attempt in attempts.values where !attempt.control.abortRequested {
+            await announceCancelledSiblings(of: attempt)
+        }
+        for (submissionId, attempt) in attempts where !attempt.control.abortRequested {
+            guard let record = try? await stores.submissions.submission(submissionId),
+                record.cancelRequestedAt != nil, record.attemptId == attempt.attemptId
+            else { continue }
+            abort(attempt)
+        }
+    }
+
+    /// Writes, through `attempt`'s emitter, the `submission_settled` of every later submission of
+    /// its instance that was cancelled while queued and has no such event yet.
+    func announceCancelledSiblings(of attempt: ActiveAttempt) async {
+        guard let emitter = attempt.emitter.withLock({ $0 }) else { return }
+        let own = attempt.record
+        let path = AgentAddress.streamPath(own.key)
+        do {
+            let recent = try await stores.submissions.submissions(
+                agent: own.key.agent, instanceId: own.key.instanceId, before: nil, limit: 100)
+            for sibling in recent.reversed()
+            where sibling.sequence > own.sequence && sibling.status == .aborted {
+                guard !attempt.announced.withLock({ $0.contains(sibling.submissionId) }) else { continue }
+                var cursor = sibling.streamOffset.flatMap(StreamOffset.init(parsing:)) ?? .start
+                let written = try await settledEventOffset(sibling.submissionId, path: path, cursor: &cursor) != nil
+                guard attempt.announced.withLock({ $0.insert(sibling.submissionId).inserted }), !written else { continue }
+                emitter.emit(
+                    .submissionSettled(.init(outcome: .aborted, error: sibling.error)),
+                    replacingCorrelation: Self.correlation(of: sibling))
+            }
+        } catch {
+            logger.warning(
+                "could not announce cancelled submissions", metadata: ["instance": "\(own.key.submissionPath)", "error": "\(error)"])
+        }
+    }
+
+    /// The correlation fields of a submission's events.
+    static func correlation(of record: SubmissionRecord) -> EventCorrelation {
+        EventCorrelation(
+            instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
+            submissionId: record.kind == .direct ? record.submissionId : nil, harness: "default",
+            session: record.key.session)
+    }
+
+    /// Stops an attempt now: its model stream and tools are cancelled, and it settles `aborted`.
+    private func abort(_ attempt: ActiveAttempt) {
+        guard attempt.control.requestAbort() else { return }
+        attempt.task.withLock { $0 }?.cancel()
     }
 
     private func recoveryLoop() async {
@@ -240,7 +369,7 @@ final class AgentCoordinator: Sendable {
     /// Runs an attempt in the background, tracked until it ends.
     private func start(_ record: SubmissionRecord, repair: [Message], recoveryReason: String? = nil) {
         guard let attemptId = record.attemptId else { return }
-        let attempt = ActiveAttempt(attemptId: attemptId)
+        let attempt = ActiveAttempt(attemptId: attemptId, record: record)
         active.withLock { $0[record.submissionId] = attempt }
         let task = Task {
             await self.process(record, attempt: attempt, repair: repair, recoveryReason: recoveryReason)
@@ -250,6 +379,8 @@ final class AgentCoordinator: Sendable {
             self.wake.yield()
         }
         attempt.task.withLock { $0 = task }
+        // A cancel that arrived between the claim and now found no task to cancel.
+        if attempt.control.abortRequested { task.cancel() }
     }
 
     // MARK: processing
@@ -266,10 +397,7 @@ final class AgentCoordinator: Sendable {
         let path = AgentAddress.streamPath(record.key)
         let tail = try await ensureStream(path)
         let pipe = EventPipe(path: path, store: stores.streams, logger: logger)
-        let correlation = EventCorrelation(
-            instanceId: record.key.instanceId, dispatchId: record.kind == .dispatch ? record.submissionId : nil,
-            submissionId: record.kind == .direct ? record.submissionId : nil, harness: "default",
-            session: record.key.session)
+        let correlation = Self.correlation(of: record)
         return (EventEmitter(base: correlation, startIndex: Int(tail.eventCount), sink: pipe.sink), pipe)
     }
 
@@ -293,6 +421,7 @@ final class AgentCoordinator: Sendable {
             _ = try? await stores.submissions.releaseLease(id, attemptId: attempt.attemptId, at: Date())
             return
         }
+        attempt.emitter.withLock { $0 = emitter }
         if let recoveryReason {
             emitter.emit(.log(.init(level: .warn, message: "resuming an interrupted submission: \(recoveryReason)")))
         }
@@ -307,6 +436,7 @@ final class AgentCoordinator: Sendable {
             let session = try await harness.session(record.key.session)
             if !repair.isEmpty { try await session.appendRecovered(repair) }
             var options = PromptOptions(inputId: id, journal: journal)
+            options.budget = AgentInput.budget(for: record)
             let response: PromptResponse
             if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
                 let (text, images) = AgentInput.message(for: record)
@@ -317,6 +447,14 @@ final class AgentCoordinator: Sendable {
             }
             outcome = .completed(try JSONValue(encoding: response))
         } catch {
+            if control.abortRequested && !control.superseded {
+                // The attempt's task is cancelled: the settlement runs in a task of its own, so
+                // the store calls it makes are not cancelled with it.
+                await Task {
+                    await self.settleAborted(record, attempt: attempt, harness: harness, emitter: emitter, pipe: pipe)
+                }.value
+                return
+            }
             if control.stopRequested || control.superseded {
                 await pipe.drain()
                 if !control.superseded {
@@ -333,13 +471,48 @@ final class AgentCoordinator: Sendable {
             }
             outcome = .failed(FlueError.describe(error))
         }
-        await settle(record, attemptId: attempt.attemptId, outcome, emitter: emitter, pipe: pipe)
+        await settle(record, attemptId: attempt.attemptId, outcome, emitter: emitter, pipe: pipe) {
+            await self.announceCancelledSiblings(of: attempt)
+        }
+    }
+
+    /// The outcome of a cancelled submission (`aborted`).
+    static func abortedOutcome(_ record: SubmissionRecord) -> Outcome {
+        var details: [String: JSONValue] = [:]
+        if let at = record.cancelRequestedAt { details["cancelRequestedAt"] = .string(FlueEvent.formatTimestamp(at)) }
+        return .failed(FlueError(.aborted, "the submission was cancelled", details: details).json)
+    }
+
+    /// Repairs the history a cancelled attempt left (``SubmissionRecovery/cancellationRepair(_:history:partialOutput:)``)
+    /// and settles the submission `aborted`.
+    private func settleAborted(
+        _ record: SubmissionRecord, attempt: ActiveAttempt, harness: Harness, emitter: EventEmitter, pipe: EventPipe
+    ) async {
+        let current = (try? await stores.submissions.submission(record.submissionId)) ?? record
+        do {
+            let history = try await stores.sessions.loadSession(record.key)
+            var partial: [String] = []
+            if current.journal?.phase == .modelRequestStarted, let key = current.journal?.streamKey {
+                partial = try await stores.submissions.streamChunks(record.submissionId, streamKey: key)
+            }
+            let repair = SubmissionRecovery.cancellationRepair(current, history: history, partialOutput: partial)
+            if !repair.isEmpty { try await harness.session(record.key.session).appendRecovered(repair) }
+        } catch {
+            logger.warning(
+                "could not repair the history of a cancelled submission",
+                metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+        }
+        await settle(current, attemptId: attempt.attemptId, Self.abortedOutcome(current), emitter: emitter, pipe: pipe) {
+            await self.announceCancelledSiblings(of: attempt)
+        }
+        logger.info("submission cancelled", metadata: ["submissionId": "\(record.submissionId)"])
     }
 
     /// Settles (first terminal state wins), then emits `submission_settled` — after every event
     /// of the submission is stored, so a waiter that sees the settlement can read them all.
     private func settle(
-        _ record: SubmissionRecord, attemptId: String?, _ outcome: Outcome, emitter: EventEmitter, pipe: EventPipe
+        _ record: SubmissionRecord, attemptId: String?, _ outcome: Outcome, emitter: EventEmitter, pipe: EventPipe,
+        afterSettling: () async -> Void = {}
     ) async {
         await pipe.flush()
         var won = false
@@ -355,9 +528,12 @@ final class AgentCoordinator: Sendable {
         if won {
             switch outcome {
             case .completed: emitter.emit(.submissionSettled(.init(outcome: .completed, error: nil)))
-            case .failed(let error): emitter.emit(.submissionSettled(.init(outcome: .failed, error: error)))
+            case .failed(let error):
+                let aborted = SubmissionStatus.settled(by: outcome) == .aborted
+                emitter.emit(.submissionSettled(.init(outcome: aborted ? .aborted : .failed, error: error)))
             }
         }
+        await afterSettling()
         await pipe.drain()
         wake.yield()
     }
@@ -427,8 +603,31 @@ final class AgentCoordinator: Sendable {
             await settleFromRecovery(record, attemptId: attemptId, .failed(error.json))
         case .resume(let repair, let reason):
             start(record, repair: repair, recoveryReason: reason)
+        case .abort(let repair):
+            guard let registration = agents[record.key.agent] else { return false }
+            do {
+                let (emitter, pipe) = try await openStream(record)
+                let harness = Harness(
+                    agent: registration.agent, instanceId: record.key.instanceId, models: models,
+                    store: stores.sessions, events: emitter)
+                await settleAbortedAfterRecovery(record, attemptId: attemptId, repair: repair, harness: harness, emitter: emitter, pipe: pipe)
+            } catch {
+                logger.error("could not settle a cancelled submission", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+            }
         }
         return true
+    }
+
+    private func settleAbortedAfterRecovery(
+        _ record: SubmissionRecord, attemptId: String, repair: [Message], harness: Harness, emitter: EventEmitter,
+        pipe: EventPipe
+    ) async {
+        do {
+            if !repair.isEmpty { try await harness.session(record.key.session).appendRecovered(repair) }
+        } catch {
+            logger.warning("could not repair the history of a cancelled submission", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+        }
+        await settle(record, attemptId: attemptId, Self.abortedOutcome(record), emitter: emitter, pipe: pipe)
     }
 
     private func settleFromRecovery(_ record: SubmissionRecord, attemptId: String, _ outcome: Outcome) async {

@@ -4,14 +4,27 @@ import Foundation
 
 /// The stored input of a submission and how it becomes a user message.
 package enum AgentInput {
-    /// The stored input of a direct prompt: `{message, images?}` (`images` only when there are some).
-    package static func direct(message: String, images: [ImageContent]) -> JSONValue {
+    /// The stored input of a direct prompt: `{message, images?, budget?}` (`images` only when
+    /// there are some, `budget` only when it limits something).
+    package static func direct(message: String, images: [ImageContent], budget: Budget? = nil) -> JSONValue {
         var input: [String: JSONValue] = ["message": .string(message)]
+        if let budget, budget != .unlimited {
+            var limits: [String: JSONValue] = [:]
+            if let maxTurns = budget.maxTurns { limits["maxTurns"] = .int(maxTurns) }
+            if let maxTokens = budget.maxTokens { limits["maxTokens"] = .int(maxTokens) }
+            input["budget"] = .object(limits)
+        }
         if !images.isEmpty {
             input["images"] = .array(
                 images.map { ["type": "image", "data": .string($0.data), "mimeType": .string($0.mimeType)] })
         }
         return .object(input)
+    }
+
+    /// The per-submission budget a direct prompt carries.
+    static func budget(for record: SubmissionRecord) -> Budget? {
+        guard record.kind == .direct, let budget = record.input["budget"] else { return nil }
+        return Budget(maxTurns: budget["maxTurns"]?.intValue, maxTokens: budget["maxTokens"]?.intValue)
     }
 
     /// The user message text and images a submission puts into the conversation.

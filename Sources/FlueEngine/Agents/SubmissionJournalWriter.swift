@@ -6,7 +6,7 @@ import Synchronization
 
 /// Stop requests and the superseded flag of one running attempt, readable without awaiting.
 final class AttemptControl: Sendable {
-    private let state = Mutex<(stop: Bool, superseded: Bool)>((false, false))
+    private let state = Mutex<(stop: Bool, superseded: Bool, abort: Bool)>((false, false, false))
 
     /// Asks the attempt to stop at its next turn boundary (graceful shutdown).
     func requestStop() { state.withLock { $0.stop = true } }
@@ -15,6 +15,16 @@ final class AttemptControl: Sendable {
     /// The store refused one of the attempt's writes: another attempt owns the submission now.
     func markSuperseded() { state.withLock { $0.superseded = true } }
     var superseded: Bool { state.withLock { $0.superseded } }
+
+    /// Cancels the attempt now (a cancel request): it settles `aborted` instead of an outcome.
+    /// Returns false when it was asked before.
+    func requestAbort() -> Bool {
+        state.withLock { state in
+            defer { state.abort = true }
+            return !state.abort
+        }
+    }
+    var abortRequested: Bool { state.withLock { $0.abort } }
 }
 
 /// Why an attempt stopped without an outcome of its own.

@@ -13,6 +13,8 @@ enum RecoveryDecision: Sendable, Equatable {
     case fail(FlueError)
     /// Continue the conversation in a new attempt, after appending `repair` to the history.
     case resume(repair: [Message], reason: String)
+    /// A cancel was asked for: append `repair` (results for unfinished tool calls) and settle `aborted`.
+    case abort(repair: [Message])
 }
 
 enum SubmissionRecovery {
@@ -30,6 +32,9 @@ enum SubmissionRecovery {
         _ record: SubmissionRecord, history: SessionSnapshot?, partialOutput: [String], now: Date
     ) -> RecoveryDecision {
         let messages = history?.messages ?? []
+        if record.cancelRequestedAt != nil {
+            return .abort(repair: cancellationRepair(record, history: history, partialOutput: partialOutput))
+        }
         guard let inputIndex = history?.messageIndex(ofInput: record.submissionId), inputIndex < messages.count else {
             if record.attemptCount > record.maxAttempts {
                 return .fail(
@@ -59,23 +64,7 @@ enum SubmissionRecovery {
                     details: ["timeoutAt": .string(FlueEvent.formatTimestamp(timeoutAt))]))
         }
         if case .assistant(let pendingCalls)? = after.last {
-            let finished = Dictionary(
-                (record.journal?.tools ?? []).filter { $0.state == .finished }.map { ($0.toolCallId, $0) },
-                uniquingKeysWith: { first, _ in first })
-            var interrupted: [String] = []
-            let results = pendingCalls.toolCalls.map { call -> Message in
-                if let entry = finished[call.id], let content = entry.result {
-                    return .toolResult(
-                        ToolResultMessage(
-                            toolCallId: call.id, toolName: call.name, content: content, isError: entry.isError ?? false))
-                }
-                interrupted.append(call.name)
-                return .toolResult(
-                    ToolResultMessage(
-                        toolCallId: call.id, toolName: call.name,
-                        content: #"{"type":"interrupted","message":"The process running this tool call stopped before it finished; its outcome is unknown. It was not run again."}"#,
-                        isError: true))
-            }
+            let (results, interrupted) = toolResults(for: pendingCalls, journal: record.journal, interrupted: interruptedByStop)
             let reason =
                 interrupted.isEmpty
                 ? "tool results restored from the journal"
@@ -94,6 +83,54 @@ enum SubmissionRecovery {
                 ], reason: "resumed from \(partial.count) characters of saved partial output")
         }
         return .resume(repair: [], reason: "the model request is repeated: no output of it was saved")
+    }
+
+    /// What a cancelled submission leaves in the history so the conversation stays valid: a
+    /// result for every call of an unanswered tool batch (the journal's recorded result of a
+    /// finished call, otherwise "interrupted by a cancel", never run again), or the output a
+    /// cancelled model turn had streamed. Nothing when the input never reached the history or
+    /// the last turn completed.
+    static func cancellationRepair(_ record: SubmissionRecord, history: SessionSnapshot?, partialOutput: [String])
+        -> [Message]
+    {
+        let messages = history?.messages ?? []
+        guard let inputIndex = history?.messageIndex(ofInput: record.submissionId), inputIndex < messages.count else {
+            return []
+        }
+        let after = messages[(inputIndex + 1)...]
+        if case .assistant(let pendingCalls)? = after.last, !pendingCalls.toolCalls.isEmpty {
+            return toolResults(for: pendingCalls, journal: record.journal, interrupted: interruptedByCancel).messages
+        }
+        let partial = partialOutput.joined()
+        if case .assistant? = after.last { return [] }
+        guard record.journal?.phase == .modelRequestStarted, !partial.isEmpty else { return [] }
+        let model = ModelSpecifier(provider: "recovered", model: "partial")
+        return [.assistant(AssistantMessage(content: [.text(partial)], stopReason: .aborted, usage: Usage(), model: model))]
+    }
+
+    static let interruptedByStop =
+        #"{"type":"interrupted","message":"The process running this tool call stopped before it finished; its outcome is unknown. It was not run again."}"#
+    static let interruptedByCancel =
+        #"{"type":"interrupted","message":"The submission was cancelled while this tool call ran; it was stopped and its outcome is unknown. It was not run again."}"#
+
+    /// A result for each call of `assistant`: the recorded result of a call the journal saw
+    /// finish, `interrupted` (an error result) for every other; and the names of the latter.
+    private static func toolResults(for assistant: AssistantMessage, journal: TurnJournal?, interrupted content: String)
+        -> (messages: [Message], interrupted: [String])
+    {
+        let finished = Dictionary(
+            (journal?.tools ?? []).filter { $0.state == .finished }.map { ($0.toolCallId, $0) },
+            uniquingKeysWith: { first, _ in first })
+        var interrupted: [String] = []
+        let results = assistant.toolCalls.map { call -> Message in
+            if let entry = finished[call.id], let result = entry.result {
+                return .toolResult(
+                    ToolResultMessage(toolCallId: call.id, toolName: call.name, content: result, isError: entry.isError ?? false))
+            }
+            interrupted.append(call.name)
+            return .toolResult(ToolResultMessage(toolCallId: call.id, toolName: call.name, content: content, isError: true))
+        }
+        return (results, interrupted)
     }
 
     /// The prompt response a completed submission had: the final text, the usage of every

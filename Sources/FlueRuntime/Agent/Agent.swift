@@ -24,6 +24,9 @@ public struct Agent: Sendable {
     public var thinking: ThinkingLevel
     /// Model turns allowed in one operation before it fails with `max_turns_exceeded`.
     public var maxTurns: Int
+    /// Default limits on turns and tokens for each operation (``Budget``); a prompt's
+    /// ``PromptOptions/budget`` (a submission's `budget`) can only tighten them. Unlimited by default.
+    public var budget: Budget = .unlimited
     /// Output token cap per model call.
     public var maxOutputTokens: Int
     /// The agent's workspace (``SandboxProvider/virtual(files:)``, or one of your own); `nil`: no

@@ -38,6 +38,16 @@ public final class EventEmitter: Sendable {
         }
     }
 
+    /// Emits one event with `correlation` instead of the base correlation (in this emitter's
+    /// index sequence): a host announcing another context's event on the same stream.
+    public func emit(_ body: FlueEvent.Body, replacingCorrelation correlation: EventCorrelation) {
+        state.withLock { state in
+            let event = FlueEvent(eventIndex: state.nextIndex, correlation: correlation, body: body)
+            state.nextIndex += 1
+            sink(event)
+        }
+    }
+
     /// The index the next event will get.
     public var nextIndex: Int { state.withLock { $0.nextIndex } }
 }

@@ -262,6 +262,8 @@ extension FlueEvent {
         /// How the submission ended (`outcome` on the wire).
         public enum Outcome: String, Sendable, Hashable, Codable {
             case completed, failed
+            /// Cancelled (`error.type` is `aborted`).
+            case aborted
         }
 
         public var outcome: Outcome

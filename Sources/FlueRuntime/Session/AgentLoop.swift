@@ -45,6 +45,8 @@ struct AgentLoop: Sendable {
     var maxParallelToolCalls: Int = 8
     var thinking: ThinkingLevel
     var maxTurns: Int
+    /// Turn and token limits (``Budget``), checked after each turn.
+    var budget: Budget = .unlimited
     var maxOutputTokens: Int
     var events: EventEmitter
     /// Session, operation and task ids stamped on every event.
@@ -123,6 +125,17 @@ struct AgentLoop: Sendable {
             if results.contains(where: \.outcome.terminate) {
                 outcome.terminated = true
                 return outcome
+            }
+            if let limit = budget.reached(turns: turnIndex + 1, tokens: outcome.usage.totalTokens) {
+                let used: Int = limit == "maxTurns" ? turnIndex + 1 : outcome.usage.totalTokens
+                let allowed = (limit == "maxTurns" ? budget.maxTurns : budget.maxTokens) ?? 0
+                throw FlueError(
+                    .budgetExceeded,
+                    "the operation reached its budget (\(limit) \(allowed)) with the model still calling tools",
+                    details: [
+                        "limit": .string(limit), "allowed": .int(allowed), "used": .int(used),
+                        "turns": .int(turnIndex + 1), "tokens": .int(outcome.usage.totalTokens),
+                    ])
             }
         }
         throw FlueError(

@@ -16,6 +16,8 @@ public struct PromptOptions: Sendable {
     public var inputId: String?
     /// Receives durable progress of the operation (see ``OperationJournal``).
     public var journal: (any OperationJournal)?
+    /// Limits for this call, tightening the agent's ``Agent/budget``.
+    public var budget: Budget?
 
     public init(
         model: ModelSpecifier? = nil, thinking: ThinkingLevel? = nil, tools: [any Tool] = [],

@@ -281,6 +281,7 @@ public actor Session {
             client: client, model: model, systemPrompt: systemPrompt, tools: tools,
             maxParallelToolCalls: agent.maxParallelToolCalls, thinking: options.thinking ?? agent.thinking,
             maxTurns: agent.maxTurns,
+            budget: agent.budget.tightened(by: options.budget),
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
             journal: options.journal,
             record: { [weak self] message in try await self?.append(message) },

@@ -79,6 +79,8 @@ extension HTTPField.Name {
     static let streamClosed = HTTPField.Name("Stream-Closed")!
     static let streamCursor = HTTPField.Name("Stream-Cursor")!
     static let retryAfter = HTTPField.Name("Retry-After")!
+    /// `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
 
 extension FlueHTTPError {
@@ -100,6 +102,19 @@ extension FlueHTTPError {
         FlueHTTPError(
             .notFound, type: "run_not_found", message: "Run \"\(runId)\" was not found.",
             details: "Verify the run id is correct and its history is still available.")
+    }
+
+    public static func submissionNotFound(_ submissionId: String) -> FlueHTTPError {
+        FlueHTTPError(
+            .notFound, type: "submission_not_found", message: "Submission \"\(submissionId)\" was not found.",
+            details: "This agent instance has no submission with that id.")
+    }
+
+    /// `409 already_settled`: cancelling work that had ended; `meta` is the submission or run as it ended.
+    static func alreadySettled(_ what: String, outcome: JSONValue) -> FlueHTTPError {
+        FlueHTTPError(
+            .conflict, type: "already_settled", message: "\(what) had already ended; nothing was cancelled.",
+            details: "meta holds its outcome.", meta: outcome)
     }
 
     public static func streamNotFound(_ path: String) -> FlueHTTPError {
@@ -178,11 +193,12 @@ extension FlueHTTPError {
     }
 
     /// A runtime failure (a `FlueError`, or one stored as `{type, message, details}` by a settled
-    /// submission): `409` for `conflict` and `session_busy`, else `500`, keeping its own type;
+    /// submission): `409` for `conflict`, `session_busy` and `aborted` (cancelled work), else `500`, keeping its own type;
     /// `details` is the text of `details.reason.message`, `meta` the details object.
     static func runtimeFailure(type: String, message: String, details: [String: JSONValue]) -> FlueHTTPError {
         let kind = FlueError.Kind(rawValue: type)
-        let status: HTTPResponse.Status = kind == .conflict || kind == .sessionBusy ? .conflict : .internalServerError
+        let status: HTTPResponse.Status =
+            kind == .conflict || kind == .sessionBusy || kind == .aborted ? .conflict : .internalServerError
         return FlueHTTPError(
             status, type: type, message: message, details: details["reason"]?["message"]?.stringValue ?? "",
             meta: details.isEmpty ? nil : .object(details))

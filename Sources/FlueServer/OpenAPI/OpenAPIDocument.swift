@@ -12,7 +12,15 @@ enum OpenAPIDocument {
             paths["/workflows/\(name)"] = workflowPath(name, workflow)
         }
         paths["/runs/{runId}"] = runPath()
-        if !engine.exposedAgentNames.isEmpty { paths["/agents/{name}/{id}"] = agentPath(engine) }
+        paths["/runs/{runId}/cancel"] = runCancelPath()
+        if !engine.exposedAgentNames.isEmpty {
+            paths["/agents/{name}/{id}"] = agentPath(engine)
+            let parameters = agentParameters(engine)
+            paths["/agents/{name}/{id}/abort"] = abortPath(parameters)
+            paths["/agents/{name}/{id}/submissions"] = submissionListPath(parameters)
+            paths["/agents/{name}/{id}/submissions/{submissionId}"] = submissionPath(parameters)
+            paths["/agents/{name}/{id}/submissions/{submissionId}/cancel"] = submissionCancelPath(parameters)
+        }
         paths["/openapi.json"] = [
             "get": [
                 "operationId": "openAPIDocument", "tags": ["meta"],
@@ -47,7 +55,7 @@ enum OpenAPIDocument {
     // MARK: workflows
 
     private static func workflowPath(_ name: String, _ workflow: Workflow) -> JSONValue {
-        var responses = errorResponses([400, 404, 413, 415, 500, 503])
+        var responses = errorResponses([400, 404, 409, 413, 415, 500, 503])
         responses["202"] = [
             "description": "Run admitted; read its events at streamUrl.",
             "headers": streamHeaders(["Location", "Stream-Next-Offset"]),
@@ -71,7 +79,7 @@ enum OpenAPIDocument {
         var operation: [String: JSONValue] = [
             "operationId": .string("invokeWorkflow_\(name)"),
             "tags": ["workflows"],
-            "parameters": [waitParameter],
+            "parameters": [waitParameter, idempotencyKeyParameter],
             "requestBody": [
                 // No body is the payload {}: optional exactly when {} is a valid payload.
                 "required": .bool(!(workflow.payloadSchema.value["required"]?.arrayValue ?? []).isEmpty),
@@ -102,26 +110,7 @@ enum OpenAPIDocument {
 
     /// `POST`/`GET`/`HEAD /agents/{name}/{id}`: one generic path for every exposed agent.
     private static func agentPath(_ engine: Engine) -> JSONValue {
-        let parameters: [JSONValue] = [
-            [
-                "name": "name", "in": "path", "required": true,
-                "description": "An exposed agent's name (letters, digits, _ and -; starts with a letter; at most 64).",
-                "schema": [
-                    "type": "string", "pattern": .string(DefinitionName.pattern),
-                    "enum": .array(engine.exposedAgentNames.map(JSONValue.string)),
-                ],
-            ],
-            [
-                "name": "id", "in": "path", "required": true,
-                "description": .string(
-                    "The instance id: 1 to 256 characters from letters, digits and . _ ~ : @ + - "
-                        + "(raw or percent-encoded), not . or .. alone. Each id is one conversation."),
-                "schema": [
-                    "type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$", "minLength": 1, "maxLength": 256,
-                    "not": ["enum": [".", ".."]],
-                ],
-            ],
-        ]
+        let parameters = agentParameters(engine)
         let image: JSONValue = [
             "type": "object",
             "properties": [
@@ -147,7 +136,7 @@ enum OpenAPIDocument {
         let post: JSONValue = [
             "operationId": "invokeAgent",
             "tags": ["agents"],
-            "parameters": .array(parameters + [waitParameter]),
+            "parameters": .array(parameters + [waitParameter, idempotencyKeyParameter]),
             "requestBody": [
                 "required": true,
                 "content": [
@@ -158,6 +147,7 @@ enum OpenAPIDocument {
                             "properties": [
                                 "message": ["type": "string"],
                                 "images": ["type": ["array", "null"], "items": image, "description": "null means no images."],
+                                "budget": ref("Budget"),
                             ],
                             "required": ["message"],
                         ]
@@ -169,6 +159,30 @@ enum OpenAPIDocument {
         var get = readOperation(id: "readAgent", tag: "agents", pathParameters: parameters, recordView: false)
         get["description"] = "Durable Streams read of the instance's events; 404 stream_not_found before its first prompt."
         return ["post": post, "get": .object(get), "head": headOperation(id: "readAgentMetadata", tag: "agents", pathParameters: parameters)]
+    }
+
+    /// The `name` and `id` path parameters of every agent route.
+    static func agentParameters(_ engine: Engine) -> [JSONValue] {
+        [
+            [
+                "name": "name", "in": "path", "required": true,
+                "description": "An exposed agent's name (letters, digits, _ and -; starts with a letter; at most 64).",
+                "schema": [
+                    "type": "string", "pattern": .string(DefinitionName.pattern),
+                    "enum": .array(engine.exposedAgentNames.map(JSONValue.string)),
+                ],
+            ],
+            [
+                "name": "id", "in": "path", "required": true,
+                "description": .string(
+                    "The instance id: 1 to 256 characters from letters, digits and . _ ~ : @ + - "
+                        + "(raw or percent-encoded), not . or .. alone. Each id is one conversation."),
+                "schema": [
+                    "type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$", "minLength": 1, "maxLength": 256,
+                    "not": ["enum": [".", ".."]],
+                ],
+            ],
+        ]
     }
 
     // MARK: stream reads
@@ -264,18 +278,18 @@ enum OpenAPIDocument {
 
     // MARK: shared pieces
 
-    private static let waitParameter: JSONValue = [
+    static let waitParameter: JSONValue = [
         "name": "wait", "in": "query", "required": false, "description": "result: answer once the work is settled.",
         "schema": ["type": "string", "enum": ["result"]],
     ]
 
-    private static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
+    static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
 
-    private static func streamHeaders(_ names: [String]) -> JSONValue {
+    static func streamHeaders(_ names: [String]) -> JSONValue {
         .object(Dictionary(uniqueKeysWithValues: names.map { ($0, ["schema": ["type": "string"]] as JSONValue) }))
     }
 
-    private static func errorResponses(_ statuses: [Int]) -> [String: JSONValue] {
+    static func errorResponses(_ statuses: [Int]) -> [String: JSONValue] {
         var responses: [String: JSONValue] = [:]
         for status in statuses {
             responses[String(status)] = [
@@ -300,7 +314,9 @@ enum OpenAPIDocument {
         }
     }
 
-    private static let components: JSONValue = [
+    private static let components: JSONValue = .object((baseComponents.objectValue ?? [:]).merging(controlComponents) { first, _ in first })
+
+    private static let baseComponents: JSONValue = [
         "RunId": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$"],
         "Offset": [
             "type": "string", "pattern": "^0{16}_[0-9]{16}$",

@@ -15,11 +15,29 @@ enum AgentPromptBody {
     static let base64Pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
     static let shapeMessage =
-        "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[] }, "
+        "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[], "
+        + "\"budget\"?: { \"maxTurns\"?: integer, \"maxTokens\"?: integer } }, "
         + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."
 
-    /// Validates a prompt body and returns the stored input `{message, images?}` (unknown keys
-    /// dropped). Throws `400 invalid_request` naming the expected shape.
+    /// A `budget` object: `maxTurns` and `maxTokens`, each an integer of at least 1, nothing else.
+    static func budget(_ value: JSONValue?) throws -> Budget? {
+        guard let value, value != .null else { return nil }
+        guard case .object(let object) = value else { throw FlueHTTPError.invalidRequest(shapeMessage) }
+        for name in object.keys where name != "maxTurns" && name != "maxTokens" {
+            throw FlueHTTPError.invalidRequest("Unknown budget field \"\(name)\"; a budget has maxTurns and maxTokens.")
+        }
+        func limit(_ name: String) throws -> Int? {
+            guard let field = object[name], field != .null else { return nil }
+            guard let number = field.intValue, number >= 1 else {
+                throw FlueHTTPError.invalidRequest("budget.\(name) must be an integer of at least 1.")
+            }
+            return number
+        }
+        return Budget(maxTurns: try limit("maxTurns"), maxTokens: try limit("maxTokens"))
+    }
+
+    /// Validates a prompt body and returns the stored input `{message, images?, budget?}` (unknown
+    /// keys dropped). Throws `400 invalid_request` naming the expected shape.
     static func validate(_ body: JSONValue) throws -> JSONValue {
         guard case .object(let object) = body, case .string(let message)? = object["message"] else {
             throw FlueHTTPError.invalidRequest(shapeMessage)
@@ -46,6 +64,6 @@ enum AgentPromptBody {
                 images.append(ImageContent(data: data, mimeType: mimeType))
             }
         }
-        return AgentInput.direct(message: message, images: images)
+        return AgentInput.direct(message: message, images: images, budget: try budget(object["budget"]))
     }
 }

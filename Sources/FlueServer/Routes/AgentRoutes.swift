@@ -30,7 +30,7 @@ extension FlueRoutes {
 
     /// Checks the path segments, that the agent is exposed, and its guard. Returns the key, or
     /// the guard's own response.
-    private func agentAddress(_ request: Request, _ context: Context) async throws
+    func agentAddress(_ request: Request, _ context: Context) async throws
         -> (key: SessionKey, guardResponse: Response?)
     {
         let context = try PathParameters.decoding(["name", "id"], in: context)
@@ -62,7 +62,7 @@ extension FlueRoutes {
         if let guardResponse { return guardResponse }
         let body = try await JSONBody.read(request, limit: server.configuration.agentRequestBodyLimit)
         let input = try AgentPromptBody.validate(body)
-        let receipt = try await engine.submitPrompt(to: key, input: input)
+        let receipt = try await engine.submitPrompt(to: key, input: input, idempotencyKey: try Self.idempotencyKey(request))
         let streamURL = Self.agentStreamURL(request, key)
         guard waitForResult else {
             var response = Self.json(
@@ -85,8 +85,8 @@ extension FlueRoutes {
                     "submissionId": .string(receipt.submissionId),
                 ])
         case .failed(let error):
-            // Failures that are not Flue errors (`error`, `aborted`) never leak their message.
-            guard let type = error["type"]?.stringValue, type != "error", type != "aborted" else {
+            // Failures that are not Flue errors (`error`) never leak their message.
+            guard let type = error["type"]?.stringValue, type != "error" else {
                 throw FlueHTTPError.internalError
             }
             throw FlueHTTPError.runtimeFailure(

@@ -69,6 +69,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             }
         }
         registerAgentRoutes(on: group)
+        registerControlRoutes(on: group)
         for method in PathParameters.documentMethods {
             group.on("openapi.json", method: method) { request, _ in
                 try await routes.handle(request) {
@@ -123,7 +124,8 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                 details: "The payload does not match workflow \(name): \(error.message)",
                 meta: error.details["issues"].map { ["issues": $0] })
         }
-        let receipt = try await engine.startRun(registration.workflow, payload: payload)
+        let receipt = try await engine.startRun(
+            registration.workflow, payload: payload, idempotencyKey: try Self.idempotencyKey(request))
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
@@ -148,6 +150,17 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         response.headers[.location] = streamURL
         response.headers[.streamNextOffset] = receipt.offset
         return response
+    }
+
+    /// The `Idempotency-Key` header: absent, or one value of 1–255 visible ASCII characters.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        let values = request.headers[values: .idempotencyKey]
+        guard !values.isEmpty else { return nil }
+        guard values.count == 1, IdempotencyKey.isValid(values[0]) else {
+            throw FlueHTTPError.invalidRequest(
+                "Idempotency-Key must be one header of 1 to \(IdempotencyKey.maxLength) visible ASCII characters (no spaces).")
+        }
+        return values[0]
     }
 
     /// `wait` may only be `result`.

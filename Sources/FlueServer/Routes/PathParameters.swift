@@ -69,6 +69,11 @@ enum PathParameters {
         case ("workflows"?, 2): return workflowMethods
         case ("runs"?, 2): return runMethods
         case ("agents"?, 3): return agentMethods
+        case ("runs"?, 3) where segments.last == "cancel": return [.post]
+        case ("agents"?, 4) where segments.last == "abort": return [.post]
+        case ("agents"?, 4) where segments.last == "submissions": return [.get, .head]
+        case ("agents"?, 5) where segments.dropLast().last == "submissions": return [.get, .head]
+        case ("agents"?, 6) where segments.last == "cancel" && segments.dropLast(2).last == "submissions": return [.post]
         case ("openapi.json"?, 1): return documentMethods
         default: return nil
         }
