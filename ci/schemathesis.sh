@@ -34,8 +34,8 @@ for line in sys.stdin:
     method, path = line.split()[:2]
     if path == "/health":
         continue
-    agent = re.fullmatch(r"/agents/([^/]+)/:id", path)
-    key = "/agents/{name}/{id}" if agent else re.sub(r":(\w+)", r"{\1}", path)
+    agent = re.fullmatch(r"/agents/([^/]+)/:id(/.*)?", path)
+    key = "/agents/{name}/{id}" + re.sub(r":(\w+)", r"{\1}", agent.group(2) or "") if agent else re.sub(r":(\w+)", r"{\1}", path)
     operation = doc["paths"].get(key, {}).get(method.lower())
     if operation is None or (agent and agent.group(1) not in operation["parameters"][0]["schema"]["enum"]):
         missing.append(f"{method} {path}")

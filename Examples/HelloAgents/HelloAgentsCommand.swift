@@ -140,9 +140,16 @@ struct Routes: AsyncParsableCommand {
             print("POST /agents/\(name)/:id        (prompt; body {message, images?})")
             print("GET  /agents/\(name)/:id        (Durable Streams read of the instance's events)")
             print("HEAD /agents/\(name)/:id")
+            print("POST /agents/\(name)/:id/abort   (cancel the running submission and every queued one)")
+            print("GET  /agents/\(name)/:id/submissions   (newest first; ?limit, ?cursor)")
+            print("HEAD /agents/\(name)/:id/submissions")
+            print("GET  /agents/\(name)/:id/submissions/:submissionId   (?wait=result)")
+            print("HEAD /agents/\(name)/:id/submissions/:submissionId")
+            print("POST /agents/\(name)/:id/submissions/:submissionId/cancel")
         }
         print("GET  /runs/:runId            (Durable Streams read; ?meta for the run record)")
         print("HEAD /runs/:runId")
+        print("POST /runs/:runId/cancel")
         print("GET  /openapi.json")
     }
 }

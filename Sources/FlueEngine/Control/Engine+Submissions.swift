@@ -71,7 +71,7 @@ extension Engine {
         let limit = min(max(limit, 1), 1000)
         var before: Int64?
         if let cursor {
-            guard cursor.hasPrefix("s"), let sequence = Int64(cursor.dropFirst()), sequence >= 0 else {
+            guard cursor.hasPrefix("s"), cursor.count <= 19, let sequence = Int64(cursor.dropFirst()), sequence >= 0 else {
                 throw FlueError(.invalidPayload, "cursor \"\(cursor)\" is not one this server handed out")
             }
             before = sequence

@@ -77,7 +77,7 @@ extension OpenAPIDocument {
             ],
             [
                 "name": "cursor", "in": "query", "required": false,
-                "description": "nextCursor of the previous page.", "schema": ["type": "string"],
+                "description": "nextCursor of the previous page.", "schema": ["type": "string", "pattern": "^s[0-9]{1,18}$"],
             ],
         ]
         let get: [String: JSONValue] = [
@@ -146,8 +146,8 @@ extension OpenAPIDocument {
             "type": ["object", "null"],
             "description": "Limits for this submission (tightening the agent's): model turns and tokens (input and output).",
             "properties": [
-                "maxTurns": ["type": ["integer", "null"], "minimum": 1],
-                "maxTokens": ["type": ["integer", "null"], "minimum": 1],
+                "maxTurns": ["type": ["integer", "null"], "minimum": 1, "maximum": .int(AgentPromptBody.maxBudgetLimit)],
+                "maxTokens": ["type": ["integer", "null"], "minimum": 1, "maximum": .int(AgentPromptBody.maxBudgetLimit)],
             ],
             "additionalProperties": false,
         ],

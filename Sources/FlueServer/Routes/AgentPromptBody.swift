@@ -19,6 +19,9 @@ enum AgentPromptBody {
         + "\"budget\"?: { \"maxTurns\"?: integer, \"maxTokens\"?: integer } }, "
         + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."
 
+    /// The largest turn or token limit a budget may state (10^15; the OpenAPI document says the same).
+    static let maxBudgetLimit = 1_000_000_000_000_000
+
     /// A `budget` object: `maxTurns` and `maxTokens`, each an integer of at least 1, nothing else.
     static func budget(_ value: JSONValue?) throws -> Budget? {
         guard let value, value != .null else { return nil }
@@ -28,8 +31,8 @@ enum AgentPromptBody {
         }
         func limit(_ name: String) throws -> Int? {
             guard let field = object[name], field != .null else { return nil }
-            guard let number = field.intValue, number >= 1 else {
-                throw FlueHTTPError.invalidRequest("budget.\(name) must be an integer of at least 1.")
+            guard let number = field.intValue, (1...maxBudgetLimit).contains(number) else {
+                throw FlueHTTPError.invalidRequest("budget.\(name) must be an integer from 1 to \(maxBudgetLimit).")
             }
             return number
         }
