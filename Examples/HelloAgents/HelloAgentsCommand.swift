@@ -146,6 +146,9 @@ struct Routes: AsyncParsableCommand {
             print("GET  /agents/\(name)/:id/submissions/:submissionId   (?wait=result)")
             print("HEAD /agents/\(name)/:id/submissions/:submissionId")
             print("POST /agents/\(name)/:id/submissions/:submissionId/cancel")
+            print("GET  /agents/\(name)/:id/approvals   (tool calls waiting for a human)")
+            print("HEAD /agents/\(name)/:id/approvals")
+            print("POST /agents/\(name)/:id/approvals/:callId   (body {decision: approve|deny, reason?})")
         }
         print("GET  /runs/:runId            (Durable Streams read; ?meta for the run record)")
         print("HEAD /runs/:runId")

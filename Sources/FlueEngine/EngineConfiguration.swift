@@ -1,6 +1,6 @@
 /// How the engine runs work: leases, heartbeats, recovery, concurrency and shutdown. `FlueServer`
 /// reads these from the environment (`RUN_LEASE_SECONDS`, `RECOVERY_SCAN_SECONDS`,
-/// `SUBMISSION_LEASE_SECONDS`, `AGENT_CONCURRENCY`; see docs/server.md).
+/// `SUBMISSION_LEASE_SECONDS`, `AGENT_CONCURRENCY`, `APPROVAL_TIMEOUT_SECONDS`; see docs/server.md).
 public struct EngineConfiguration: Sendable {
     /// How long shutdown waits for running workflows, and for agent submissions to reach a turn
     /// boundary, before cancelling them.
@@ -25,14 +25,18 @@ public struct EngineConfiguration: Sendable {
     public var streamChunkInterval: Duration
     /// How often the claim loop looks for queued work admitted by other processes.
     public var claimPollInterval: Duration
+    /// How long a tool call waits for a human decision before it is denied as expired.
+    public var approvalTimeout: Duration
 
     public init(
         shutdownGracePeriod: Duration = .seconds(30), runLease: Duration = .seconds(30),
         runHeartbeatInterval: Duration = .seconds(10), recoveryScanInterval: Duration = .seconds(5),
         submissionLease: Duration = .seconds(30), submissionLeaseRenewal: Duration = .seconds(10),
         agentConcurrency: Int = 32, submissionMaxAttempts: Int = 10, submissionTimeout: Duration = .seconds(3600),
-        streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1)
+        streamChunkInterval: Duration = .milliseconds(500), claimPollInterval: Duration = .seconds(1),
+        approvalTimeout: Duration = .seconds(86_400)
     ) {
+        self.approvalTimeout = approvalTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
         self.runLease = runLease
         self.runHeartbeatInterval = runHeartbeatInterval

@@ -198,7 +198,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
         state.withLock { state in
             guard var record = state.records[submissionId] else { return nil }
             switch record.status {
-            case .queued:
+            case .queued, .awaitingApproval:
                 record.status = .aborted
                 record.error = CancelRequest.abortedError
                 record.settledAt = at
@@ -222,6 +222,48 @@ public final class InMemorySubmissionStore: SubmissionStore {
                     $0.key.agent == agent && $0.key.instanceId == instanceId && $0.sequence < (before ?? .max)
                 }
                 .sorted { $0.sequence > $1.sequence }.prefix(max(limit, 0)))
+        }
+    }
+
+    public func awaitApproval(_ submissionId: String, attemptId: String, approvals: [ToolApprovalRecord]) -> Bool {
+        state.withLock { state in
+            guard var record = state.records[submissionId], record.status == .running, record.attemptId == attemptId
+            else { return false }
+            record.status = .awaitingApproval
+            record.attemptId = nil
+            record.owner = nil
+            record.leaseExpiresAt = nil
+            record.startedAt = nil
+            record.approvals = approvals
+            state.records[submissionId] = record
+            return true
+        }
+    }
+
+    public func decideApproval(
+        _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
+    ) -> ApprovalDecisionResult? {
+        state.withLock { state in
+            guard var record = state.records[submissionId],
+                let index = record.approvals.firstIndex(where: { $0.callId == callId })
+            else { return nil }
+            guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
+                return .alreadyDecided(record)
+            }
+            record.approvals[index].decision = decision
+            record.approvals[index].reason = reason
+            record.approvals[index].decidedAt = at
+            if record.approvals.allSatisfy({ $0.decision != nil }) { record.status = .queued }
+            state.records[submissionId] = record
+            return .decided(record)
+        }
+    }
+
+    public func awaitingApproval(agents: Set<String>, limit: Int) -> [SubmissionRecord] {
+        state.withLock { state in
+            Array(
+                state.records.values.filter { $0.status == .awaitingApproval && agents.contains($0.key.agent) }
+                    .sorted { $0.sequence < $1.sequence }.prefix(max(limit, 0)))
         }
     }
 

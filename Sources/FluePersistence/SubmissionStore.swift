@@ -2,9 +2,11 @@ import FlueRuntime
 import Foundation
 
 /// Where a durable agent submission is in its life: `queued → running → completed | failed |
-/// aborted` (or `queued → aborted` when cancelled before it ran).
+/// aborted` (or `queued → aborted` when cancelled before it ran); `running → awaiting_approval →
+/// queued` while a human decides on a tool call (it keeps its place at the head of its session).
 public enum SubmissionStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case queued, running, completed, failed, aborted
+    case awaitingApproval = "awaiting_approval"
 
     /// `completed`, `failed` or `aborted`: nothing changes any more.
     public var isSettled: Bool { self == .completed || self == .failed || self == .aborted }
@@ -103,14 +105,18 @@ public struct SubmissionRecord: Sendable, Hashable {
     public var cancelRequestedAt: Date?
     /// The instance stream's tail at admission: where the submission's events start.
     public var streamOffset: String?
+    /// Tool calls of this submission that needed a human decision, pending or decided.
+    public var approvals: [ToolApprovalRecord]
 
     public init(
         submissionId: String, sequence: Int64, key: SessionKey, kind: SubmissionKind, input: JSONValue,
         status: SubmissionStatus, acceptedAt: Date, attemptId: String? = nil, owner: String? = nil,
         leaseExpiresAt: Date? = nil, attemptCount: Int = 0, maxAttempts: Int = 10, timeoutMs: Int = 3_600_000,
         startedAt: Date? = nil, inputAppliedAt: Date? = nil, settledAt: Date? = nil, result: JSONValue? = nil,
-        error: JSONValue? = nil, journal: TurnJournal? = nil, cancelRequestedAt: Date? = nil, streamOffset: String? = nil
+        error: JSONValue? = nil, journal: TurnJournal? = nil, cancelRequestedAt: Date? = nil, streamOffset: String? = nil,
+        approvals: [ToolApprovalRecord] = []
     ) {
+        self.approvals = approvals
         self.cancelRequestedAt = cancelRequestedAt
         self.streamOffset = streamOffset
         self.submissionId = submissionId
@@ -152,9 +158,66 @@ public enum Admission: Sendable, Hashable {
     }
 }
 
+/// A tool call that needs a human decision before it runs (`approval_requested`), and the
+/// decision once made. Stored with its submission (as JSON).
+public struct ToolApprovalRecord: Sendable, Hashable, Codable {
+    /// `approve` or `deny`.
+    public enum Decision: String, Sendable, Hashable, Codable {
+        case approve, deny
+    }
+
+    public var callId: String
+    public var tool: String
+    public var arguments: JSONValue
+    public var requestedAt: Date
+    /// After this, a pending call is denied (`reason` "expired").
+    public var expiresAt: Date
+    public var decision: Decision?
+    public var reason: String?
+    public var decidedAt: Date?
+
+    public init(
+        callId: String, tool: String, arguments: JSONValue, requestedAt: Date, expiresAt: Date,
+        decision: Decision? = nil, reason: String? = nil, decidedAt: Date? = nil
+    ) {
+        self.callId = callId
+        self.tool = tool
+        self.arguments = arguments
+        self.requestedAt = requestedAt
+        self.expiresAt = expiresAt
+        self.decision = decision
+        self.reason = reason
+        self.decidedAt = decidedAt
+    }
+
+    /// The approvals as stored (a JSON array; dates as epoch milliseconds).
+    public static func encode(_ approvals: [ToolApprovalRecord]) -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(approvals)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    }
+
+    /// Approvals read back; none for `nil` or unreadable text.
+    public static func decode(_ text: String?) -> [ToolApprovalRecord] {
+        guard let text, !text.isEmpty else { return [] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return (try? decoder.decode([ToolApprovalRecord].self, from: Data(text.utf8))) ?? []
+    }
+}
+
+/// What ``SubmissionStore/decideApproval(_:callId:decision:reason:at:)`` did.
+public enum ApprovalDecisionResult: Sendable, Hashable {
+    /// Recorded; the record as it is now (`queued` again once no call is pending).
+    case decided(SubmissionRecord)
+    /// The call had been decided before: nothing changed.
+    case alreadyDecided(SubmissionRecord)
+}
+
 /// What ``SubmissionStore/requestCancel(_:at:)`` did.
 public enum CancelRequest: Sendable, Hashable {
-    /// The submission was queued and is now settled `aborted` (by this call).
+    /// The submission was queued (or awaiting approval) and is now settled `aborted` (by this call).
     case aborted(SubmissionRecord)
     /// The submission runs; `cancelRequestedAt` is set (by this call or an earlier one) and its
     /// owner stops it.
@@ -262,13 +325,26 @@ public protocol SubmissionStore: Sendable {
     /// Settles a submission; `attemptId` nil settles whatever attempt holds it. The first
     /// terminal state wins.
     func settle(_ submissionId: String, attemptId: String?, _ outcome: Outcome, at: Date) async throws -> Bool
-    /// Cancels a submission: queued → settled `aborted` with error `{type: "aborted"}` at `at`;
+    /// Cancels a submission: queued or awaiting approval → settled `aborted` with error `{type: "aborted"}` at `at`;
     /// running → `cancelRequestedAt` set (kept if set before); settled → unchanged. `nil` for an
     /// unknown id.
     func requestCancel(_ submissionId: String, at: Date) async throws -> CancelRequest?
     /// Submissions of one agent instance (every session), newest first (by `sequence`), only
     /// those with a sequence below `before` when given; at most `limit`.
     func submissions(agent: String, instanceId: String, before: Int64?, limit: Int) async throws -> [SubmissionRecord]
+    /// Parks a running attempt until humans decide (compare-and-set on `attemptId`): status
+    /// `awaiting_approval`, no owner, attempt, lease or `startedAt` (the timeout counts again from
+    /// the next claim: time spent waiting for people does not count), `approvals` stored as given. False when
+    /// the attempt no longer holds the submission.
+    func awaitApproval(_ submissionId: String, attemptId: String, approvals: [ToolApprovalRecord]) async throws -> Bool
+    /// Records a decision on one pending call of a submission awaiting approval; when no call
+    /// is pending any more the submission is `queued` again (still the head of its session).
+    /// `nil` when no submission awaiting approval has that pending or decided call.
+    func decideApproval(
+        _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
+    ) async throws -> ApprovalDecisionResult?
+    /// Submissions of `agents` awaiting approval, oldest first, at most `limit` (expiry scans).
+    func awaitingApproval(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord]
     /// Marks a session as being deleted (admissions fail) when none of its submissions is
     /// unsettled; false (and no mark) otherwise.
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool

@@ -282,10 +282,6 @@ enum PostgresSchema {
             journal text
         )
         """,
-        """
-        CREATE INDEX IF NOT EXISTS flue_submissions_unsettled
-        ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running')
-        """,
         "CREATE INDEX IF NOT EXISTS flue_submissions_leases ON flue_submissions (lease_expires_at) WHERE status = 'running'",
         """
         CREATE TABLE IF NOT EXISTS flue_submission_chunks (
@@ -318,6 +314,14 @@ enum PostgresSchema {
         "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz",
         "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS stream_offset text",
         "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS cancel_requested_at timestamptz",
+        // Version 3: tool calls awaiting a human decision (a JSON array), and that status in the
+        // index of unsettled submissions (the heads of the session queues).
+        "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS approvals text",
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_open
+        ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running', 'awaiting_approval')
+        """,
+        "DROP INDEX IF EXISTS flue_submissions_unsettled",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_instance ON flue_submissions (agent, instance_id, sequence DESC)
         """,

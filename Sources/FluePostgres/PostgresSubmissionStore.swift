@@ -15,7 +15,7 @@ struct PostgresSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal, cancel_requested_at, stream_offset
+        error, journal, cancel_requested_at, stream_offset, approvals
         """
 
     static func record(_ row: PostgresRow) throws -> SubmissionRecord {
@@ -45,7 +45,8 @@ struct PostgresSubmissionStore: SubmissionStore {
                 try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8))
             },
             cancelRequestedAt: try r["cancel_requested_at"].decode(Date?.self),
-            streamOffset: try r["stream_offset"].decode(String?.self))
+            streamOffset: try r["stream_offset"].decode(String?.self),
+            approvals: ToolApprovalRecord.decode(try r["approvals"].decode(String?.self)))
     }
 
     private func records(_ query: PostgresQuery) async throws -> [SubmissionRecord] {
@@ -103,7 +104,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                 """
                 SELECT \(unescaped: Self.columns) FROM (
                     SELECT DISTINCT ON (agent, instance_id, session) *
-                    FROM flue_submissions WHERE status IN ('queued', 'running') AND agent = ANY(\(agents.sorted())::text[])
+                    FROM flue_submissions WHERE status IN ('queued', 'running', 'awaiting_approval') AND agent = ANY(\(agents.sorted())::text[])
                     ORDER BY agent, instance_id, session, sequence
                 ) heads
                 WHERE status = 'queued' ORDER BY sequence LIMIT \(limit)
@@ -125,7 +126,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                       SELECT 1 FROM flue_submissions e
                       WHERE e.agent = s.agent AND e.instance_id = s.instance_id AND e.session = s.session
                         AND e.submission_id <> s.submission_id
-                        AND (e.status = 'running' OR (e.status = 'queued' AND e.sequence < s.sequence)))
+                        AND (e.status IN ('running', 'awaiting_approval') OR (e.status = 'queued' AND e.sequence < s.sequence)))
                 RETURNING \(unescaped: Self.columns)
                 """
             ).first
@@ -268,20 +269,20 @@ struct PostgresSubmissionStore: SubmissionStore {
             """)
     }
 
-    /// One statement: a queued submission becomes `aborted`, a running one gets its mark; the
-    /// returned row tells which (a row back as `aborted` was queued, since only queued and
-    /// running rows match). No row: settled already, or unknown.
+    /// One statement: a queued (or awaiting-approval) submission becomes `aborted`, a running one
+    /// gets its mark; the returned row tells which (a row back as `aborted` was not running, since
+    /// only unsettled rows match). No row: settled already, or unknown.
     func requestCancel(_ submissionId: String, at: Date) async throws -> CancelRequest? {
         try await storeOperation {
             let aborted = CancelRequest.abortedError.jsonString
             if let record = try await records(
                 """
                 UPDATE flue_submissions SET
-                    status = CASE WHEN status = 'queued' THEN 'aborted' ELSE status END,
-                    error = CASE WHEN status = 'queued' THEN \(aborted) ELSE error END,
-                    settled_at = CASE WHEN status = 'queued' THEN \(at) ELSE settled_at END,
+                    status = CASE WHEN status = 'running' THEN status ELSE 'aborted' END,
+                    error = CASE WHEN status = 'running' THEN error ELSE \(aborted) END,
+                    settled_at = CASE WHEN status = 'running' THEN settled_at ELSE \(at) END,
                     cancel_requested_at = coalesce(cancel_requested_at, \(at))
-                WHERE submission_id = \(submissionId) AND status IN ('queued', 'running')
+                WHERE submission_id = \(submissionId) AND status IN ('queued', 'running', 'awaiting_approval')
                 RETURNING \(unescaped: Self.columns)
                 """
             ).first {
@@ -302,6 +303,64 @@ struct PostgresSubmissionStore: SubmissionStore {
         }
     }
 
+    func awaitApproval(_ submissionId: String, attemptId: String, approvals: [ToolApprovalRecord]) async throws -> Bool {
+        try await changed(
+            """
+            UPDATE flue_submissions
+            SET status = 'awaiting_approval', attempt_id = NULL, owner = NULL, lease_expires_at = NULL, started_at = NULL,
+                approvals = \(ToolApprovalRecord.encode(approvals))
+            WHERE submission_id = \(submissionId) AND status = 'running' AND attempt_id = \(attemptId)
+            RETURNING 1
+            """)
+    }
+
+    /// Read, decide and write back under a row lock (`FOR UPDATE`): two deciders of one call
+    /// serialize, and the second finds it decided.
+    func decideApproval(
+        _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
+    ) async throws -> ApprovalDecisionResult? {
+        try await storeOperation {
+            try await transaction(client, logger) { connection in
+                var found: SubmissionRecord?
+                for try await row in try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.columns) FROM flue_submissions WHERE submission_id = \(submissionId) FOR UPDATE
+                    """, logger: logger)
+                {
+                    found = try Self.record(row)
+                }
+                guard var record = found, let index = record.approvals.firstIndex(where: { $0.callId == callId }) else {
+                    return nil
+                }
+                guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
+                    return .alreadyDecided(record)
+                }
+                record.approvals[index].decision = decision
+                record.approvals[index].reason = reason
+                record.approvals[index].decidedAt = at
+                record.status = record.approvals.allSatisfy({ $0.decision != nil }) ? .queued : .awaitingApproval
+                try await connection.query(
+                    """
+                    UPDATE flue_submissions SET approvals = \(ToolApprovalRecord.encode(record.approvals)),
+                        status = \(record.status.rawValue)
+                    WHERE submission_id = \(submissionId)
+                    """, logger: logger)
+                return .decided(record)
+            }
+        }
+    }
+
+    func awaitingApproval(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord] {
+        try await storeOperation {
+            try await records(
+                """
+                SELECT \(unescaped: Self.columns) FROM flue_submissions
+                WHERE status = 'awaiting_approval' AND agent = ANY(\(agents.sorted())::text[])
+                ORDER BY sequence LIMIT \(max(limit, 0))
+                """)
+        }
+    }
+
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
         try await storeOperation {
             try await transaction(client, logger) { connection in
@@ -310,7 +369,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                     """
                     SELECT 1 FROM flue_submissions
                     WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND session = \(key.session)
-                      AND status IN ('queued', 'running') LIMIT 1
+                      AND status IN ('queued', 'running', 'awaiting_approval') LIMIT 1
                     """, logger: logger
                 ).decode(Int.self) { return false }
                 try await connection.query(

@@ -102,12 +102,13 @@ public final class SQLitePersistence: PersistenceAdapter {
 /// The schema, version 3 (version 1 without the submission tables, version 2 without
 /// ``addedColumns``). Dates are Unix seconds (REAL).
 enum SQLiteSchema {
-    /// Version 3: cancellation marks and the submission's admission offset. SQLite has no
+    /// Version 3: cancellation marks, the submission's admission offset and its tool approvals. SQLite has no
     /// `ADD COLUMN IF NOT EXISTS`, so `migrate()` adds what `PRAGMA table_info` lacks.
     static let addedColumns: [(table: String, column: String, type: String)] = [
         ("flue_submissions", "cancel_requested_at", "REAL"),
         ("flue_submissions", "stream_offset", "TEXT"),
         ("flue_runs", "cancel_requested_at", "REAL"),
+        ("flue_submissions", "approvals", "TEXT"),
     ]
 
     static let statements = [

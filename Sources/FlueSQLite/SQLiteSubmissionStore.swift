@@ -11,7 +11,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal, cancel_requested_at, stream_offset
+        error, journal, cancel_requested_at, stream_offset, approvals
         """
 
     static func record(_ row: Row) -> SubmissionRecord {
@@ -27,7 +27,8 @@ struct SQLiteSubmissionStore: SubmissionStore {
             startedAt: date("started_at"), inputAppliedAt: date("input_applied_at"), settledAt: date("settled_at"),
             result: json("result"), error: json("error"),
             journal: (row["journal"] as String?).flatMap { try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8)) },
-            cancelRequestedAt: date("cancel_requested_at"), streamOffset: row["stream_offset"])
+            cancelRequestedAt: date("cancel_requested_at"), streamOffset: row["stream_offset"],
+            approvals: ToolApprovalRecord.decode(row["approvals"]))
     }
 
     private static func fetch(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [SubmissionRecord] {
@@ -86,7 +87,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
         EXISTS (SELECT 1 FROM flue_submissions e
                 WHERE e.agent = s.agent AND e.instance_id = s.instance_id AND e.session = s.session
                   AND e.submission_id <> s.submission_id
-                  AND (e.status = 'running' OR (e.status = 'queued' AND e.sequence < s.sequence)))
+                  AND (e.status IN ('running', 'awaiting_approval') OR (e.status = 'queued' AND e.sequence < s.sequence)))
         """
 
     /// `agents` as a JSON array, for `agent IN (SELECT value FROM json_each(?))`.
@@ -258,7 +259,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
         try await write { db in
             guard let record = try Self.fetch(db, where: "submission_id = ?", [submissionId]).first else { return nil }
             switch record.status {
-            case .queued:
+            case .queued, .awaitingApproval:
                 try db.execute(
                     sql: """
                         UPDATE flue_submissions SET status = 'aborted', error = ?, settled_at = ?, cancel_requested_at = ?
@@ -293,13 +294,59 @@ struct SQLiteSubmissionStore: SubmissionStore {
         }
     }
 
+    func awaitApproval(_ submissionId: String, attemptId: String, approvals: [ToolApprovalRecord]) async throws -> Bool {
+        try await changed(
+            """
+            UPDATE flue_submissions
+            SET status = 'awaiting_approval', attempt_id = NULL, owner = NULL, lease_expires_at = NULL, started_at = NULL,
+                approvals = ?
+            WHERE submission_id = ? AND status = 'running' AND attempt_id = ?
+            """, [ToolApprovalRecord.encode(approvals), submissionId, attemptId])
+    }
+
+    func decideApproval(
+        _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
+    ) async throws -> ApprovalDecisionResult? {
+        try await write { db in
+            guard var record = try Self.fetch(db, where: "submission_id = ?", [submissionId]).first,
+                let index = record.approvals.firstIndex(where: { $0.callId == callId })
+            else { return nil }
+            guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
+                return .alreadyDecided(record)
+            }
+            record.approvals[index].decision = decision
+            record.approvals[index].reason = reason
+            record.approvals[index].decidedAt = at
+            let status: SubmissionStatus = record.approvals.allSatisfy({ $0.decision != nil }) ? .queued : .awaitingApproval
+            try db.execute(
+                sql: "UPDATE flue_submissions SET approvals = ?, status = ? WHERE submission_id = ? AND status = 'awaiting_approval'",
+                arguments: [ToolApprovalRecord.encode(record.approvals), status.rawValue, submissionId])
+            return .decided(try Self.fetch(db, where: "submission_id = ?", [submissionId])[0])
+        }
+    }
+
+    func awaitingApproval(agents: Set<String>, limit: Int) async throws -> [SubmissionRecord] {
+        try await sqliteOperation {
+            try await database.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.columns) FROM flue_submissions
+                        WHERE status = 'awaiting_approval' AND agent IN (SELECT value FROM json_each(?))
+                        ORDER BY sequence LIMIT ?
+                        """, arguments: [Self.agentList(agents), max(limit, 0)]
+                ).map(Self.record)
+            }
+        }
+    }
+
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool {
         try await write { db in
             let busy = try Bool.fetchOne(
                 db,
                 sql: """
                     SELECT 1 FROM flue_submissions WHERE agent = ? AND instance_id = ? AND session = ?
-                    AND status IN ('queued', 'running') LIMIT 1
+                    AND status IN ('queued', 'running', 'awaiting_approval') LIMIT 1
                     """, arguments: [key.agent, key.instanceId, key.session]) ?? false
             guard !busy else { return false }
             try db.execute(

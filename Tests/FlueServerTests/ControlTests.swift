@@ -317,3 +317,112 @@ let slowReply = ScriptedReply(text: String(repeating: "word ", count: 600), chun
         await close()
     }
 }
+
+extension ServerFixture {
+    /// Waits until the instance has `count` calls waiting for approval and returns them.
+    func pendingApprovals(_ instance: String, count: Int = 1) async throws -> [JSONValue] {
+        var pending: [JSONValue] = []
+        try await waitUntil("\(count) approvals wait on \(instance)") {
+            pending = try await get("/agents/assistant/\(instance)/approvals").json?["approvals"]?.arrayValue ?? []
+            return pending.count == count
+        }
+        return pending
+    }
+}
+
+/// Durable human approval of tool calls, on every store (issue 13, item 4).
+@Suite struct ApprovalTests {
+    @Test(arguments: ReadAdapter.allCases)
+    func anApprovedCallRunsOnceAndADeniedOneNever(adapter: ReadAdapter) async throws {
+        guard let (stores, close) = try await adapter.open() else { return }
+        let f = try await ServerFixture.start(stores: stores)
+        try await f.scoped {
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "pay"]), .text("paid"))
+            let id = try await f.promptId("ap1", "pay the invoice")
+            let pending = try await f.pendingApprovals("ap1")
+            let callId = try #require(pending.first?["callId"]?.stringValue)
+            #expect(pending.first?["tool"] == "guarded_work")
+            #expect(pending.first?["arguments"]?["label"] == "pay")
+            #expect(pending.first?["submissionId"]?.stringValue == id)
+            let waiting = try await f.get("/agents/assistant/ap1/submissions/\(id)")
+            #expect(waiting.json?["status"] == "awaiting_approval")
+            #expect(f.ledger.calls.isEmpty, "nothing runs before the decision")
+            let requested = try await f.agentEvents("assistant", "ap1").filter { $0["type"] == "approval_requested" }
+            #expect(requested.count == 1)
+            #expect(requested.first?["callId"]?.stringValue == callId)
+            #expect(requested.first?["expiresAt"]?.stringValue != nil)
+
+            let approve = try await f.post("/agents/assistant/ap1/approvals/\(callId)", #"{"decision":"approve"}"#)
+            #expect(approve.status == 200, "\(approve.text)")
+            #expect(approve.json?["decision"] == "approve")
+            let done = try await f.get("/agents/assistant/ap1/submissions/\(id)?wait=result")
+            #expect(done.json?["status"] == "completed", "\(done.text)")
+            #expect(done.json?["result"]?["text"] == "paid")
+            #expect(f.ledger.calls == ["pay"], "the approved call ran exactly once")
+            let again = try await f.post("/agents/assistant/ap1/approvals/\(callId)", #"{"decision":"deny"}"#)
+            #expect(again.status == 409)
+            #expect(again.errorType == "already_decided")
+            #expect(again.json?["error"]?["meta"]?["decision"] == "approve")
+            #expect(try await f.post("/agents/assistant/ap1/approvals/call_nope", #"{"decision":"approve"}"#).status == 404)
+            #expect(try await f.post("/agents/assistant/ap1/approvals/\(callId)", #"{"decision":"maybe"}"#).status == 400)
+            #expect(try await f.get("/agents/assistant/ap1/approvals").json?["approvals"] == [])
+            let events = try await f.agentEvents("assistant", "ap1")
+            #expect(events.filter { $0["type"] == "approval_decided" }.count == 1)
+            #expect(events.map { $0["eventIndex"]?.intValue } == Array(0..<events.count).map(Optional.some), "indices are positions")
+
+            // Denied: the model reads the reason, the tool never runs.
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "nope"]), .text("understood, not done"))
+            let denied = try await f.promptId("ap2", "do the risky thing")
+            let call = try #require(try await f.pendingApprovals("ap2").first?["callId"]?.stringValue)
+            let deny = try await f.post(
+                "/agents/assistant/ap2/approvals/\(call)", #"{"decision":"deny","reason":"too expensive"}"#)
+            #expect(deny.status == 200)
+            let answer = try await f.get("/agents/assistant/ap2/submissions/\(denied)?wait=result")
+            #expect(answer.json?["result"]?["text"] == "understood, not done", "\(answer.text)")
+            #expect(!f.ledger.calls.contains("nope"))
+            let request = try #require(await f.model.requests().last).body.jsonString
+            #expect(request.contains("denied") && request.contains("too expensive"), "\(request)")
+
+            // Calls the closure exempts run at once.
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "free"]), .text("free work done"))
+            let free = try await f.post("/agents/assistant/ap3?wait=result", #"{"message":"free work"}"#)
+            #expect(free.json?["result"]?["text"] == "free work done")
+            #expect(f.ledger.calls.contains("free"))
+        }
+        await close()
+    }
+
+    @Test(arguments: ReadAdapter.allCases)
+    func anUndecidedCallExpiresAsDeniedAndACancelWhileWaitingLeavesAValidHistory(adapter: ReadAdapter) async throws {
+        guard let (stores, close) = try await adapter.open() else { return }
+        let f = try await ServerFixture.start(stores: stores) {
+            $0.engine.approvalTimeout = .seconds(1)
+            $0.engine.recoveryScanInterval = .milliseconds(200)
+        }
+        try await f.scoped {
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "late"]), .text("nobody answered, moving on"))
+            let id = try await f.promptId("ex1", "go")
+            let answer = try await f.get("/agents/assistant/ex1/submissions/\(id)?wait=result")
+            #expect(answer.json?["result"]?["text"] == "nobody answered, moving on", "\(answer.text)")
+            #expect(!f.ledger.calls.contains("late"))
+            let decided = try await f.agentEvents("assistant", "ex1").filter { $0["type"] == "approval_decided" }
+            #expect(decided.first?["decision"] == "deny")
+            #expect(decided.first?["reason"] == "expired")
+
+            // Cancelled while waiting: it settles aborted; the next prompt finds a valid history.
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "never"]), .text("fresh start"))
+            let waiting = try await f.promptId("ex2", "go")
+            let callId = try #require(try await f.pendingApprovals("ex2").first?["callId"]?.stringValue)
+            let cancel = try await f.post("/agents/assistant/ex2/submissions/\(waiting)/cancel", nil)
+            #expect(cancel.status == 200, "\(cancel.text)")
+            #expect(cancel.json?["status"] == "aborted")
+            #expect(try await f.post("/agents/assistant/ex2/approvals/\(callId)", #"{"decision":"approve"}"#).status == 409)
+            let next = try await f.post("/agents/assistant/ex2?wait=result", #"{"message":"hello"}"#)
+            #expect(next.json?["result"]?["text"] == "fresh start", "\(next.text)")
+            #expect(!f.ledger.calls.contains("never"))
+            let request = try #require(await f.model.requests().last).body.jsonString
+            #expect(request.contains("never ran"), "the dangling call is answered: \(request)")
+        }
+        await close()
+    }
+}

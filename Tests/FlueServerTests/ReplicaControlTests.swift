@@ -103,6 +103,16 @@ struct ReplicaControlTests {
             let first = try await b.get("/agents/assistant/q1/submissions/\(running)?wait=result")
             #expect(first.json?["status"] == "completed", "\(first.text)")
             #expect(first.json?["result"]?["text"] == "slow but fine")
+
+            // A call waiting for approval on A's work, approved on B: it runs once, somewhere.
+            await a.model.enqueue(.toolCall("guarded_work", ["label": "cross"]), .text("approved across replicas"))
+            let gated = try await a.promptId("ap", "go")
+            let callId = try #require(try await b.pendingApprovals("ap").first?["callId"]?.stringValue)
+            let approve = try await b.post("/agents/assistant/ap/approvals/\(callId)", #"{"decision":"approve"}"#)
+            #expect(approve.status == 200, "\(approve.text)")
+            let answer = try await a.get("/agents/assistant/ap/submissions/\(gated)?wait=result")
+            #expect(answer.json?["result"]?["text"] == "approved across replicas", "\(answer.text)")
+            #expect((a.ledger.calls + b.ledger.calls).filter { $0 == "cross" }.count == 1)
         }
     }
 }

@@ -154,8 +154,15 @@ final class ServerFixture: Sendable {
             if let sleepMs = args.sleepMs { try await Task.sleep(for: .milliseconds(sleepMs)) }
             return "worked: \(args.label)"
         }
+        // Needs a human's approval unless its label is "free".
+        let guardedWork = try FunctionTool(name: "guarded_work", description: "Work that needs approval.") {
+            (args: ToolArguments) in
+            ledger.begin(args.label)
+            defer { ledger.end() }
+            return "guarded work done: \(args.label)"
+        }.requiringApproval { $0["label"]?.stringValue != "free" }
         let agents: [AgentRegistration] = [
-            .http(try Agent(name: "assistant", instructions: "Help.", tools: [work])),
+            .http(try Agent(name: "assistant", instructions: "Help.", tools: [work, guardedWork])),
             .http(try Agent(name: "guarded-agent", instructions: "Secret.")),
             .internal(try Agent(name: "hidden", instructions: "Handle webhooks.", tools: [work])),
         ]

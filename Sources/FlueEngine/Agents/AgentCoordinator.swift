@@ -261,6 +261,8 @@ final class AgentCoordinator: Sendable {
     private func cancellationWatch() async {
         for await _ in stores.streams.subscribe(ControlPath.cancellations) {
             if Task.isCancelled { return }
+            // Also a decided approval elsewhere: its submission may be claimed now.
+            wake.yield()
             await applyCancelRequests()
         }
     }
@@ -321,6 +323,7 @@ final class AgentCoordinator: Sendable {
     private func recoveryLoop() async {
         while !Task.isCancelled {
             await recoverExpiredLeases()
+            await expireApprovals()
             try? await Task.sleep(for: configuration.recoveryScanInterval)
         }
     }
@@ -437,8 +440,14 @@ final class AgentCoordinator: Sendable {
             if !repair.isEmpty { try await session.appendRecovered(repair) }
             var options = PromptOptions(inputId: id, journal: journal)
             options.budget = AgentInput.budget(for: record)
+            options.approvals = RecordApprovalGate(record.approvals)
             let response: PromptResponse
             if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
+                // Calls left without results by an earlier submission (cancelled while its calls
+                // awaited approval) are answered first, so the history stays valid.
+                if case .assistant(let dangling)? = await session.currentSnapshot.messages.last, !dangling.toolCalls.isEmpty {
+                    try await session.appendRecovered(SubmissionRecovery.notRunResults(for: dangling))
+                }
                 let (text, images) = AgentInput.message(for: record)
                 options.images = images
                 response = try await session.prompt(text, options: options)
@@ -453,6 +462,10 @@ final class AgentCoordinator: Sendable {
                 await Task {
                     await self.settleAborted(record, attempt: attempt, harness: harness, emitter: emitter, pipe: pipe)
                 }.value
+                return
+            }
+            if let pause = error as? ApprovalRequired, !control.superseded {
+                await awaitApproval(record, attempt: attempt, pause.calls, emitter: emitter, pipe: pipe)
                 return
             }
             if control.stopRequested || control.superseded {
@@ -473,6 +486,88 @@ final class AgentCoordinator: Sendable {
         }
         await settle(record, attemptId: attempt.attemptId, outcome, emitter: emitter, pipe: pipe) {
             await self.announceCancelledSiblings(of: attempt)
+        }
+    }
+
+    /// Parks the submission until humans decide on `calls` (the lease is released: no process
+    /// waits), then announces each call with `approval_requested`.
+    private func awaitApproval(
+        _ record: SubmissionRecord, attempt: ActiveAttempt, _ calls: [ToolCall], emitter: EventEmitter, pipe: EventPipe
+    ) async {
+        let now = Date.nowMilliseconds
+        let expiresAt = now.addingTimeInterval(configuration.approvalTimeout.timeInterval)
+        let known = Set(record.approvals.map(\.callId))
+        let added = calls.filter { !known.contains($0.id) }.map {
+            ToolApprovalRecord(callId: $0.id, tool: $0.name, arguments: $0.arguments, requestedAt: now, expiresAt: expiresAt)
+        }
+        let parked: Bool
+        do {
+            parked = try await stores.submissions.awaitApproval(
+                record.submissionId, attemptId: attempt.attemptId, approvals: record.approvals + added)
+        } catch {
+            logger.error(
+                "could not park a submission for approval; it is left for recovery",
+                metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
+            _ = try? await stores.submissions.releaseLease(record.submissionId, attemptId: attempt.attemptId, at: Date())
+            await pipe.drain()
+            return
+        }
+        if parked {
+            for approval in added {
+                emitter.emit(
+                    .approvalRequested(
+                        .init(
+                            callId: approval.callId, tool: approval.tool, arguments: approval.arguments,
+                            expiresAt: FlueEvent.formatTimestamp(approval.expiresAt))))
+            }
+            logger.info(
+                "submission awaits approval", metadata: ["submissionId": "\(record.submissionId)", "calls": "\(added.map(\.callId))"])
+        }
+        await pipe.drain()
+    }
+
+    /// Records a decision on a pending call and announces it (`approval_decided`); once no call
+    /// of the submission is pending it is queued again and the claim loops (of every process)
+    /// are woken. `nil` when the submission has no such call.
+    func decide(
+        _ record: SubmissionRecord, callId: String, decision: ToolApprovalRecord.Decision, reason: String?
+    ) async throws -> ApprovalDecisionResult? {
+        guard let result = try await stores.submissions.decideApproval(
+            record.submissionId, callId: callId, decision: decision, reason: reason, at: Date.nowMilliseconds)
+        else { return nil }
+        guard case .decided(let decided) = result else { return result }
+        // Nobody runs the instance while the submission waits (it blocks its session's queue).
+        let (emitter, pipe) = try await openStream(decided)
+        emitter.emit(.approvalDecided(.init(callId: callId, decision: decision.rawValue, reason: reason)))
+        await pipe.drain()
+        if decided.status == .queued {
+            wake.yield()
+            stores.streams.announce(ControlPath.cancellations)
+        }
+        return result
+    }
+
+    /// Denies, as expired, every pending call whose time ran out.
+    private func expireApprovals() async {
+        let waiting: [SubmissionRecord]
+        do {
+            waiting = try await stores.submissions.awaitingApproval(agents: agentNames, limit: 100)
+        } catch {
+            logger.warning("approval expiry scan failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let now = Date()
+        for record in waiting {
+            for approval in record.approvals where approval.decision == nil && approval.expiresAt < now {
+                do {
+                    _ = try await decide(record, callId: approval.callId, decision: .deny, reason: "expired")
+                    logger.notice(
+                        "a tool call's approval expired; it is denied",
+                        metadata: ["submissionId": "\(record.submissionId)", "callId": "\(approval.callId)"])
+                } catch {
+                    logger.warning("could not expire an approval", metadata: ["callId": "\(approval.callId)", "error": "\(error)"])
+                }
+            }
         }
     }
 

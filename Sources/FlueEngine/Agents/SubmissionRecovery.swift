@@ -108,6 +108,18 @@ enum SubmissionRecovery {
         return [.assistant(AssistantMessage(content: [.text(partial)], stopReason: .aborted, usage: Usage(), model: model))]
     }
 
+    /// Results for calls an earlier submission left unanswered (it was cancelled while they
+    /// awaited approval): none of them ran.
+    static func notRunResults(for assistant: AssistantMessage) -> [Message] {
+        assistant.toolCalls.map {
+            .toolResult(
+                ToolResultMessage(
+                    toolCallId: $0.id, toolName: $0.name,
+                    content: #"{"type":"not_run","message":"The request that made this call was cancelled before the call was approved; it never ran."}"#,
+                    isError: true))
+        }
+    }
+
     static let interruptedByStop =
         #"{"type":"interrupted","message":"The process running this tool call stopped before it finished; its outcome is unknown. It was not run again."}"#
     static let interruptedByCancel =

@@ -50,6 +50,10 @@ extension FlueEvent {
         case compaction(CompactionEnd)
         case log(LogRecord)
         case submissionSettled(SubmissionSettled)
+        /// A tool call waits for a human decision (durable submissions).
+        case approvalRequested(ApprovalRequested)
+        /// A human decided on a tool call (or its approval expired).
+        case approvalDecided(ApprovalDecided)
 
         public var type: String {
             switch self {
@@ -75,6 +79,8 @@ extension FlueEvent {
             case .compaction: "compaction"
             case .log: "log"
             case .submissionSettled: "submission_settled"
+            case .approvalRequested: "approval_requested"
+            case .approvalDecided: "approval_decided"
             }
         }
     }
@@ -258,6 +264,34 @@ extension FlueEvent {
     }
 
     /// Recovery settled a submission; its id travels in the correlation's `submissionId`.
+    /// `approval_requested`: `{callId, tool, arguments, expiresAt}`.
+    public struct ApprovalRequested: Sendable, Hashable, Codable {
+        public var callId: String
+        public var tool: String
+        public var arguments: JSONValue
+        /// RFC 3339 with milliseconds: when the call is denied if nobody decided.
+        public var expiresAt: String
+        public init(callId: String, tool: String, arguments: JSONValue, expiresAt: String) {
+            self.callId = callId
+            self.tool = tool
+            self.arguments = arguments
+            self.expiresAt = expiresAt
+        }
+    }
+
+    /// `approval_decided`: `{callId, decision: approve|deny, reason?}` (`reason` "expired" when
+    /// nobody decided in time).
+    public struct ApprovalDecided: Sendable, Hashable, Codable {
+        public var callId: String
+        public var decision: String
+        public var reason: String?
+        public init(callId: String, decision: String, reason: String?) {
+            self.callId = callId
+            self.decision = decision
+            self.reason = reason
+        }
+    }
+
     public struct SubmissionSettled: Sendable, Hashable, Codable {
         /// How the submission ended (`outcome` on the wire).
         public enum Outcome: String, Sendable, Hashable, Codable {
@@ -303,6 +337,8 @@ extension FlueEvent: Codable {
         case .compaction(let p): try p.encode(to: encoder)
         case .log(let p): try p.encode(to: encoder)
         case .submissionSettled(let p): try p.encode(to: encoder)
+        case .approvalRequested(let p): try p.encode(to: encoder)
+        case .approvalDecided(let p): try p.encode(to: encoder)
         }
     }
 
@@ -341,6 +377,8 @@ extension FlueEvent: Codable {
         case "compaction": body = .compaction(try CompactionEnd(from: decoder))
         case "log": body = .log(try LogRecord(from: decoder))
         case "submission_settled": body = .submissionSettled(try SubmissionSettled(from: decoder))
+        case "approval_requested": body = .approvalRequested(try ApprovalRequested(from: decoder))
+        case "approval_decided": body = .approvalDecided(try ApprovalDecided(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .type, in: envelope, debugDescription: "unknown event type \(type)")

@@ -12,6 +12,8 @@ struct ToolOutcome: Sendable {
 struct LoopTool: Sendable {
     var spec: ToolSpec
     var execute: @Sendable (JSONValue, ToolContext) async -> ToolOutcome
+    /// Whether a call with these arguments needs a human decision (``ApprovalGatedTool``).
+    var approval: (@Sendable (JSONValue) -> Bool)?
 
     init(spec: ToolSpec, execute: @escaping @Sendable (JSONValue, ToolContext) async -> ToolOutcome) {
         self.spec = spec
@@ -20,6 +22,7 @@ struct LoopTool: Sendable {
 
     /// Adapts a user tool: any thrown error becomes an error result the model sees.
     init(_ tool: any Tool) {
+        self.approval = (tool as? ApprovalGatedTool)?.isRequired
         self.spec = ToolSpec(name: tool.name, description: tool.description, parameters: tool.parameters)
         self.execute = { arguments, context in
             do {
@@ -53,6 +56,8 @@ struct AgentLoop: Sendable {
     var correlation: EventCorrelation
     /// Receives durable progress (model requests, streamed text, tool calls, saved messages).
     var journal: (any OperationJournal)?
+    /// Decisions on calls that need approval; `nil`: nobody can be asked, such calls are denied.
+    var approvals: (any ToolApprovalGate)? = nil
     /// Appends a message to the session (and persists it) as soon as it exists.
     var record: @Sendable (Message) async throws -> Void
     /// Estimated context tokens above which the history is compacted before a model request
@@ -80,6 +85,21 @@ struct AgentLoop: Sendable {
         // length then: a better estimate than characters (reset by compaction).
         var measured: (tokens: Int, messageCount: Int)?
         var overflowCompacted = false
+        // A batch of tool calls without results (held for approval) runs first.
+        if case .assistant(let pending)? = initial.last, !pending.toolCalls.isEmpty {
+            let results = try await runTools(
+                pending.toolCalls, turn: 0, byName: byName, cutOff: pending.cutOffToolCallId)
+            for result in results {
+                messages.append(.toolResult(result.message))
+                try await record(.toolResult(result.message))
+            }
+            try await journal?.toolResultsRecorded(turn: 0)
+            if results.contains(where: \.outcome.terminate) {
+                outcome.lastAssistant = pending
+                outcome.terminated = true
+                return outcome
+            }
+        }
         for turnIndex in 0..<maxTurns {
             try Task.checkCancellation()
             // First the journal (where a host stops an attempt at a turn boundary), then any
@@ -207,6 +227,20 @@ struct AgentLoop: Sendable {
         let scope = correlation
         let journal = self.journal
         let limit = max(1, maxParallelToolCalls)
+        // Calls that need approval: decided ones run (or are denied); undecided ones stop the
+        // batch before anything of it runs.
+        var decided: [String: ToolApprovalDecision] = [:]
+        var pending: [ToolCall] = []
+        for call in calls where call.id != cutOff {
+            guard let isRequired = byName[call.name]?.approval, isRequired(call.arguments) else { continue }
+            guard let approvals else {
+                decided[call.id] = .denied(reason: Self.noApproverReason)
+                continue
+            }
+            if let decision = await approvals.decision(for: call) { decided[call.id] = decision } else { pending.append(call) }
+        }
+        if !pending.isEmpty { throw ApprovalRequired(calls: pending) }
+        let decisions = decided
         let results = await withTaskGroup(of: (Int, ToolOutcome).self) { group in
             var ordered = [ToolOutcome?](repeating: nil, count: calls.count)
             for (index, call) in calls.enumerated() {
@@ -221,6 +255,8 @@ struct AgentLoop: Sendable {
                     if call.id == cutOff {
                         outcome = ToolOutcome(
                             content: Self.cutOffMessage(call), isError: true)
+                    } else if case .denied(let reason)? = decisions[call.id] {
+                        outcome = ToolOutcome(content: Self.deniedMessage(call, reason: reason), isError: true)
                     } else if let tool = byName[call.name] {
                         let context = ToolContext(
                             toolCallId: call.id, session: scope.session ?? "default",
@@ -247,6 +283,15 @@ struct AgentLoop: Sendable {
         }
         try Task.checkCancellation()
         return zip(calls, results).map { call, outcome in (outcome, Self.resultMessage(call, outcome)) }
+    }
+
+    /// Why a call that needs approval is denied where nobody can be asked.
+    static let noApproverReason = "this call needs a human's approval, and nobody can be asked here"
+
+    /// What the model reads for a call a human denied (or that expired undecided).
+    static func deniedMessage(_ call: ToolCall, reason: String?) -> String {
+        "Not run: the call to \(call.name) was denied"
+            + (reason.map { $0.isEmpty ? "" : " (\($0))" } ?? "") + ". Do not retry it unchanged; continue without it or ask the user."
     }
 
     /// What the model reads for a call whose arguments the token limit cut off.

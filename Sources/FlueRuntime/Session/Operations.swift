@@ -18,6 +18,9 @@ public struct PromptOptions: Sendable {
     public var journal: (any OperationJournal)?
     /// Limits for this call, tightening the agent's ``Agent/budget``.
     public var budget: Budget?
+    /// Decisions on tool calls that need approval (``ApprovalGatedTool``); without one such calls
+    /// are denied.
+    public var approvals: (any ToolApprovalGate)?
 
     public init(
         model: ModelSpecifier? = nil, thinking: ThinkingLevel? = nil, tools: [any Tool] = [],

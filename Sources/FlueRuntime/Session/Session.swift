@@ -199,6 +199,10 @@ public actor Session {
                         result: json, usage: usage)), scope)
             events.emit(.idle, scope)
             return value
+        } catch let pause as ApprovalRequired {
+            // Not an end: the operation continues when the calls are decided (a host resumes it).
+            events.emit(.idle, scope)
+            throw pause
         } catch {
             let failure = Self.operationError(error, kind: kind)
             events.emit(
@@ -215,7 +219,7 @@ public actor Session {
     /// infrastructure errors and cancellation pass through unchanged.
     private static func operationError(_ error: any Error, kind: FlueEvent.OperationKind) -> any Error {
         guard let flue = error as? FlueError else {
-            if error is CancellationError || error is any InfrastructureError { return error }
+            if error is CancellationError || error is any InfrastructureError || error is ApprovalRequired { return error }
             return FlueError(
                 .operationFailed, "\(kind) failed: \(error)", details: ["operation": .string(kind.rawValue)])
         }
@@ -284,6 +288,7 @@ public actor Session {
             budget: agent.budget.tightened(by: options.budget),
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
             journal: options.journal,
+            approvals: options.approvals,
             record: { [weak self] message in try await self?.append(message) },
             compactionThreshold: agent.compaction.threshold(for: model),
             compact: agent.compaction.enabled ? compact : nil)

@@ -17,6 +17,7 @@ import Logging
 /// | `AGENT_REQUEST_BODY_LIMIT` | 33554432 | largest accepted agent prompt body in bytes (images are large) |
 /// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
 /// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
+/// | `APPROVAL_TIMEOUT_SECONDS` | 86400 | how long a tool call waits for a human decision before it is denied |
 ///
 /// Connection limits and timeouts (`REQUEST_HEAD_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, …) are listed
 /// with their defaults in `docs/server.md`.
@@ -190,6 +191,9 @@ public struct FlueConfiguration: Sendable {
             configuration.engine.submissionLeaseRenewal = seconds / 3
         }
         if let count = try count("AGENT_CONCURRENCY", at: value, in: 1...Int.max) { configuration.engine.agentConcurrency = count }
+        if let seconds = try seconds("APPROVAL_TIMEOUT_SECONDS", at: value, atLeast: 1, "1") {
+            configuration.engine.approvalTimeout = seconds
+        }
         return configuration
     }
 

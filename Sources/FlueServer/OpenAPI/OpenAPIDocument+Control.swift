@@ -141,7 +141,77 @@ extension OpenAPIDocument {
         ]
     }
 
+    static func approvalListPath(_ parameters: [JSONValue]) -> JSONValue {
+        var responses = errorResponses([400, 404, 503])
+        responses["200"] = [
+            "description": "The instance's tool calls waiting for a decision, oldest first.",
+            "content": [
+                "application/json": [
+                    "schema": [
+                        "type": "object", "properties": ["approvals": ["type": "array", "items": ref("Approval")]],
+                        "required": ["approvals"],
+                    ]
+                ]
+            ],
+        ]
+        let get: [String: JSONValue] = [
+            "operationId": "listApprovals", "tags": ["agents"], "parameters": .array(parameters),
+            "responses": .object(responses),
+        ]
+        return ["get": .object(get), "head": headOnly(get, id: "listApprovalsHeaders", statuses: [400, 404, 503])]
+    }
+
+    static func approvalDecisionPath(_ parameters: [JSONValue]) -> JSONValue {
+        var responses = errorResponses([400, 404, 413, 415, 503])
+        responses["200"] = [
+            "description": "The decision is recorded; the submission resumes once none of its calls waits.",
+            "content": ["application/json": ["schema": ref("Approval")]],
+        ]
+        responses["409"] = [
+            "description": "already_decided: the call was decided before (or expired); error.meta is the call.",
+            "content": ["application/json": ["schema": ref("ErrorEnvelope")]],
+        ]
+        let callId: JSONValue = [
+            "name": "callId", "in": "path", "required": true, "description": "The tool call id from approval_requested.",
+            "schema": ["type": "string", "pattern": "^[A-Za-z0-9._~:@+-]{1,256}$"],
+        ]
+        return [
+            "post": [
+                "operationId": "decideApproval", "tags": ["agents"],
+                "description": "Approve or deny a tool call waiting for a human, on any replica.",
+                "parameters": .array(parameters + [callId]),
+                "requestBody": [
+                    "required": true,
+                    "content": [
+                        "application/json": [
+                            "schema": [
+                                "type": "object",
+                                "properties": [
+                                    "decision": ["type": "string", "enum": ["approve", "deny"]],
+                                    "reason": ["type": ["string", "null"], "maxLength": 1024],
+                                ],
+                                "required": ["decision"],
+                            ]
+                        ]
+                    ],
+                ],
+                "responses": .object(responses),
+            ]
+        ]
+    }
+
     static let controlComponents: [String: JSONValue] = [
+        "Approval": [
+            "type": "object",
+            "properties": [
+                "callId": ["type": "string"], "submissionId": ["type": "string"], "tool": ["type": "string"],
+                "arguments": [:], "requestedAt": ["type": "string", "format": "date-time"],
+                "expiresAt": ["type": "string", "format": "date-time"],
+                "decision": ["type": "string", "enum": ["approve", "deny"]], "reason": ["type": "string"],
+                "decidedAt": ["type": "string", "format": "date-time"],
+            ],
+            "required": ["callId", "submissionId", "tool", "arguments", "requestedAt", "expiresAt"],
+        ],
         "Budget": [
             "type": ["object", "null"],
             "description": "Limits for this submission (tightening the agent's): model turns and tokens (input and output).",
@@ -156,7 +226,8 @@ extension OpenAPIDocument {
             "properties": [
                 "submissionId": ["type": "string"], "kind": ["type": "string", "enum": ["direct", "dispatch"]],
                 "status": [
-                    "type": "string", "enum": ["queued", "running", "completed", "failed", "aborted"],
+                    "type": "string",
+                    "enum": ["queued", "running", "awaiting_approval", "completed", "failed", "aborted"],
                 ],
                 "admittedAt": ["type": "string", "format": "date-time"],
                 "startedAt": ["type": "string", "format": "date-time"],

@@ -20,6 +20,8 @@ enum OpenAPIDocument {
             paths["/agents/{name}/{id}/submissions"] = submissionListPath(parameters)
             paths["/agents/{name}/{id}/submissions/{submissionId}"] = submissionPath(parameters)
             paths["/agents/{name}/{id}/submissions/{submissionId}/cancel"] = submissionCancelPath(parameters)
+            paths["/agents/{name}/{id}/approvals"] = approvalListPath(parameters)
+            paths["/agents/{name}/{id}/approvals/{callId}"] = approvalDecisionPath(parameters)
         }
         paths["/openapi.json"] = [
             "get": [

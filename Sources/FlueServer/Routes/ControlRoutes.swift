@@ -35,10 +35,20 @@ extension FlueRoutes {
         group.post("runs/:runId/cancel") { request, context in
             try await routes.handle(request) { try await routes.cancelRun(request, context) }
         }
+        group.get("agents/:name/:id/approvals") { request, context in
+            try await routes.handle(request) { try await routes.listApprovals(request, context) }
+        }
+        group.head("agents/:name/:id/approvals") { request, context in
+            try await routes.handle(request) { try await routes.listApprovals(request, context) }
+        }
+        group.post("agents/:name/:id/approvals/:callId") { request, context in
+            try await routes.handle(request) { try await routes.decideApproval(request, context) }
+        }
         let refusals: [(String, [HTTPRequest.Method])] = [
             ("agents/:name/:id/abort", [.post]), ("agents/:name/:id/submissions", [.get, .head]),
             ("agents/:name/:id/submissions/:submissionId", [.get, .head]),
             ("agents/:name/:id/submissions/:submissionId/cancel", [.post]), ("runs/:runId/cancel", [.post]),
+            ("agents/:name/:id/approvals", [.get, .head]), ("agents/:name/:id/approvals/:callId", [.post]),
         ]
         for (path, allowed) in refusals {
             for method in [HTTPRequest.Method.get, .head, .post] + Self.otherMethods where !allowed.contains(method) {
@@ -123,6 +133,49 @@ extension FlueRoutes {
         var body: [String: JSONValue] = ["submissions": .array(page.submissions.map(\.json))]
         if let next = page.nextCursor { body["nextCursor"] = .string(next) }
         return Self.json(.ok, .object(body))
+    }
+
+    private func listApprovals(_ request: Request, _ context: Context) async throws -> Response {
+        let (key, guardResponse) = try await agentAddress(request, context)
+        if let guardResponse { return guardResponse }
+        let pending = try await engine.approvals(of: key)
+        return Self.json(.ok, ["approvals": .array(pending.map(\.json))])
+    }
+
+    static var decisionShape: String {
+        "Approval decisions must use JSON object body { \"decision\": \"approve\" | \"deny\", \"reason\"?: string }."
+    }
+
+    private func decideApproval(_ request: Request, _ context: Context) async throws -> Response {
+        let (key, guardResponse) = try await agentAddress(request, context)
+        if let guardResponse { return guardResponse }
+        let callId = try PathParameters.decoded("callId", context.parameters)
+        let body = try await JSONBody.read(request, limit: server.configuration.requestBodyLimit)
+        guard case .object(let object) = body, let raw = object["decision"]?.stringValue,
+            let decision = ToolApprovalRecord.Decision(rawValue: raw)
+        else { throw FlueHTTPError.invalidRequest(Self.decisionShape) }
+        var reason: String?
+        if let value = object["reason"], value != .null {
+            guard let text = value.stringValue, text.utf8.count <= 4096 else {
+                throw FlueHTTPError.invalidRequest("reason must be a string of at most 4096 bytes.")
+            }
+            reason = text
+        }
+        guard AgentAddress.isURLSafeId(callId),
+            let outcome = try await engine.decide(approval: callId, of: key, decision: decision, reason: reason)
+        else {
+            throw FlueHTTPError(
+                .notFound, type: "approval_not_found", message: "No tool call \"\(callId)\" of this instance awaits approval.",
+                details: "List pending calls with GET /agents/:name/:id/approvals.")
+        }
+        switch outcome {
+        case .decided(let view):
+            return Self.json(.ok, view.json)
+        case .alreadyDecided(let view):
+            throw FlueHTTPError(
+                .conflict, type: "already_decided", message: "Tool call \"\(callId)\" was already decided or no longer waits.",
+                details: "meta holds the call as it stands.", meta: view.json)
+        }
     }
 
     private func cancelRun(_ request: Request, _ context: Context) async throws -> Response {

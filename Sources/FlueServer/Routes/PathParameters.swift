@@ -72,6 +72,8 @@ enum PathParameters {
         case ("runs"?, 3) where segments.last == "cancel": return [.post]
         case ("agents"?, 4) where segments.last == "abort": return [.post]
         case ("agents"?, 4) where segments.last == "submissions": return [.get, .head]
+        case ("agents"?, 4) where segments.last == "approvals": return [.get, .head]
+        case ("agents"?, 5) where segments.dropLast().last == "approvals": return [.post]
         case ("agents"?, 5) where segments.dropLast().last == "submissions": return [.get, .head]
         case ("agents"?, 6) where segments.last == "cancel" && segments.dropLast(2).last == "submissions": return [.post]
         case ("openapi.json"?, 1): return documentMethods
