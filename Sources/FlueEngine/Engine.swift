@@ -271,7 +271,11 @@ public final class Engine: Service {
             do {
                 result = .success(try await workflow.run(payload, environment: environment))
             } catch {
-                logger.warning("workflow run failed", metadata: ["runId": "\(runId)", "error": "\(error)"])
+                if self.cancelledRuns.withLock({ $0.contains(runId) }) {
+                    logger.info("workflow run cancelled", metadata: ["runId": "\(runId)"])
+                } else {
+                    logger.warning("workflow run failed", metadata: ["runId": "\(runId)", "error": "\(error)"])
+                }
                 result = .failure(error)
             }
             let outcome: Outcome
@@ -298,6 +302,9 @@ public final class Engine: Service {
         }
         return RunReceipt(runId: runId, streamPath: path, offset: StreamOffset.start.description, completion: task)
     }
+
+    /// The task of a run this process executes.
+    func runningTask(_ runId: String) -> Task<Result<JSONValue, any Error>, Never>? { running.withLock { $0[runId] } }
 
     /// Number of runs still executing in this process.
     public var runningCount: Int { running.withLock { $0.count } }

@@ -325,7 +325,6 @@ enum PostgresSchema {
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_instance ON flue_submissions (agent, instance_id, sequence DESC)
         """,
-        "DROP FUNCTION IF EXISTS flue_admit_submission(text, text, text, text, text, text, timestamptz, bigint, bigint)",
         // Admission in one round trip: serialize the session's admissions (and deletions) on an
         // advisory lock held to the end of the calling statement, so admission order (the
         // sequence) is commit order; then refuse a deleting session, or insert unless the id exists.
@@ -352,6 +351,17 @@ enum PostgresSchema {
                     p_offset);
             RETURN 'admitted';
         END
+        $$
+        """,
+        // The version 2 signature (no offset), kept for replicas of the previous release during
+        // a rolling deploy: their admissions keep working.
+        """
+        CREATE OR REPLACE FUNCTION flue_admit_submission(
+            p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
+            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint
+        ) RETURNS text LANGUAGE sql AS $$
+            SELECT flue_admit_submission(
+                p_id, p_agent, p_instance, p_session, p_kind, p_input, p_accepted, p_max_attempts, p_timeout_ms, NULL::text)
         $$
         """,
     ]

@@ -146,6 +146,7 @@ enum SQLiteSchema {
         CREATE INDEX IF NOT EXISTS flue_submissions_unsettled
         ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running')
         """,
+        "CREATE INDEX IF NOT EXISTS flue_submissions_instance ON flue_submissions (agent, instance_id, sequence)",
         """
         CREATE TABLE IF NOT EXISTS flue_submission_chunks (
             submission_id TEXT NOT NULL, stream_key TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL,

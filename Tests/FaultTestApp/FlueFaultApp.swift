@@ -7,7 +7,8 @@ import Hummingbird
 /// A Flue server for the fault tests: agent `worker` with a `side_effect` tool that appends a
 /// line to `$SIDE_EFFECT_LOG` (one line per real invocation, across processes) and then sleeps,
 /// so a test can kill the process while a tool call is in flight and count how often it ran. Its
-/// subagent `helper` has the same tool, for kills around a delegated task.
+/// subagent `helper` has the same tool, for kills around a delegated task. `approved_side_effect`
+/// does the same once a human approved the call.
 @main
 struct FlueFaultApp {
     struct SideEffectArguments: Codable, Sendable {
@@ -29,10 +30,19 @@ struct FlueFaultApp {
                 try await Task.sleep(for: .milliseconds(args.sleepMs))
                 return "done: \(args.label)"
             }
+            // The same action behind a human's approval.
+            let approvedSideEffect = try FunctionTool(
+                name: "approved_side_effect", description: "Performs an external action once a human approved it."
+            ) { (args: SideEffectArguments) in
+                try appendLine("\(args.label) pid=\(getpid())\n", to: log)
+                try await Task.sleep(for: .milliseconds(args.sleepMs))
+                return "done: \(args.label)"
+            }.requiringApproval()
             return [
                 .http(
                     try Agent(
-                        name: "worker", model: model, instructions: "Do what you are asked.", tools: [sideEffect],
+                        name: "worker", model: model, instructions: "Do what you are asked.",
+                        tools: [sideEffect, approvedSideEffect],
                         subagents: [
                             try Agent(
                                 name: "helper", description: "Runs one side effect for its parent.",

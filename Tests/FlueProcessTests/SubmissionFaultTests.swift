@@ -183,6 +183,45 @@ struct SubmissionFaultTests {
 
     // MARK: tests
 
+    /// A call waiting for approval survives a kill -9 of the process that asked: the decision,
+    /// made on another process, resumes the submission there and the tool runs exactly once.
+    @Test func anApprovalSurvivesAKillOfTheOwnerAndIsDecidedElsewhere() async throws {
+        try await Self.withCluster { cluster in
+            let first = try await cluster.startWorker()
+            await cluster.model.enqueue(
+                .toolCall("approved_side_effect", ["label": "wire-money", "sleepMs": 0]), .text("The money is wired."))
+            let id = try await Self.prompt(first.base, "treasury", "Wire the money")
+            var callId: String?
+            let deadline = ContinuousClock.now + .seconds(30)
+            while callId == nil, ContinuousClock.now < deadline {
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: "\(first.base)/agents/worker/treasury/approvals"), timeout: .seconds(10))
+                let body = try JSONValue(parsing: Data(try await response.body.collect(upTo: 1 << 16).readableBytesView))
+                callId = body["approvals"]?.arrayValue?.first?["callId"]?.stringValue
+                if callId == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let call = try #require(callId, "the call never waited for approval")
+            #expect(try await cluster.stores.submissions.submission(id)?.status == .awaitingApproval)
+            _ = await cluster.kill(first)
+
+            let second = try await cluster.startWorker()
+            var request = HTTPClientRequest(url: "\(second.base)/agents/worker/treasury/approvals/\(call)")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"decision":"approve","reason":"signed off"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            #expect(response.status == .ok)
+            let record = try #require(try await cluster.waitSettled([id]).first)
+            #expect(record.status == .completed, "\(String(describing: record.error))")
+            #expect(record.owner == second.owner, "the surviving process ran it")
+            #expect(cluster.sideEffects.count == 1, "the approved tool ran \(cluster.sideEffects.count) times")
+            let events = try await Self.events(second.base, "treasury")
+            #expect(events.filter { $0["type"] == "approval_requested" }.count == 1)
+            #expect(events.filter { $0["type"] == "approval_decided" }.first?["reason"] == "signed off")
+            #expect(Self.settledEvents(events, id).count == 1)
+        }
+    }
+
     @Test func aTurnKilledWhileTheModelStreamsResumesFromTheSavedPartialOutput() async throws {
         try await Self.withCluster { cluster in
             try await cluster.startWorker()

@@ -306,9 +306,10 @@ extension ServerFixture {
     }
 
     @Test func aSubmissionPastItsTimeoutFailsBeforeTheNextTurn() async throws {
-        let f = try await ServerFixture.start { $0.engine.submissionTimeout = .milliseconds(500) }
+        // Margins for a loaded 2-core machine: the first turn must start within the timeout.
+        let f = try await ServerFixture.start { $0.engine.submissionTimeout = .milliseconds(1500) }
         try await f.scoped {
-            await f.model.enqueue(.toolCall("work", ["label": "slow", "sleepMs": 800]))
+            await f.model.enqueue(.toolCall("work", ["label": "slow", "sleepMs": 2500]))
             let reply = try await f.post("/agents/assistant/late?wait=result", #"{"message":"go"}"#)
             #expect(reply.status == 500)
             #expect(reply.errorType == "submission_timeout", "\(reply.text)")

@@ -41,7 +41,9 @@ extension ServerFixture {
 let slowReply = ScriptedReply(text: String(repeating: "word ", count: 600), chunkDelayMs: 100)
 
 /// Cancel, abort, read by id, idempotent retries and budgets over HTTP, on every store (issue 13).
-@Suite struct ControlTests {
+/// Serialized: each case holds a server, a fake model and (for Postgres) a connection pool, and
+/// the other suites run beside it on this 2-core machine.
+@Suite(.serialized) struct ControlTests {
     @Test(arguments: ReadAdapter.allCases)
     func cancellingMidStreamAndQueuedSettlesEachOnceAndTheQueueGoesOn(adapter: ReadAdapter) async throws {
         guard let (stores, close) = try await adapter.open() else { return }
@@ -331,7 +333,7 @@ extension ServerFixture {
 }
 
 /// Durable human approval of tool calls, on every store (issue 13, item 4).
-@Suite struct ApprovalTests {
+@Suite(.serialized) struct ApprovalTests {
     @Test(arguments: ReadAdapter.allCases)
     func anApprovedCallRunsOnceAndADeniedOneNever(adapter: ReadAdapter) async throws {
         guard let (stores, close) = try await adapter.open() else { return }

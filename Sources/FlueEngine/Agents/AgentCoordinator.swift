@@ -27,7 +27,11 @@ final class AgentCoordinator: Sendable {
         let attemptId: String
         let record: SubmissionRecord
         let control = AttemptControl()
+        /// The whole attempt (awaited by shutdown).
         let task = Mutex<Task<Void, Never>?>(nil)
+        /// The model and tool work of the attempt: what a cancel cancels. The attempt's own
+        /// task goes on to settle, so its store writes are never cancelled with the work.
+        let work = Mutex<Task<PromptResponse, any Error>?>(nil)
         /// The attempt's emitter once its stream is open: queued siblings cancelled while it
         /// runs get their `submission_settled` through it (one index sequence per stream).
         let emitter = Mutex<EventEmitter?>(nil)
@@ -285,17 +289,29 @@ final class AgentCoordinator: Sendable {
     /// its instance that was cancelled while queued and has no such event yet.
     func announceCancelledSiblings(of attempt: ActiveAttempt) async {
         guard let emitter = attempt.emitter.withLock({ $0 }) else { return }
-        let own = attempt.record
+        await announceCancelledSiblings(after: attempt.record, emitter: emitter, announced: attempt.announced)
+    }
+
+    /// ``announceCancelledSiblings(of:)`` for the submissions admitted after `own`, through
+    /// `emitter`; `announced` remembers what was written.
+    func announceCancelledSiblings(after own: SubmissionRecord, emitter: EventEmitter, announced: borrowing Mutex<Set<String>>) async {
         let path = AgentAddress.streamPath(own.key)
         do {
-            let recent = try await stores.submissions.submissions(
-                agent: own.key.agent, instanceId: own.key.instanceId, before: nil, limit: 100)
-            for sibling in recent.reversed()
-            where sibling.sequence > own.sequence && sibling.status == .aborted {
-                guard !attempt.announced.withLock({ $0.contains(sibling.submissionId) }) else { continue }
+            // Every submission admitted after this one, a page at a time (newest first).
+            var later: [SubmissionRecord] = []
+            var before: Int64?
+            while true {
+                let page = try await stores.submissions.submissions(
+                    agent: own.key.agent, instanceId: own.key.instanceId, before: before, limit: 200)
+                later += page.filter { $0.sequence > own.sequence }
+                guard page.count == 200, let last = page.last, last.sequence > own.sequence else { break }
+                before = last.sequence
+            }
+            for sibling in later.reversed() where sibling.status == .aborted {
+                guard !announced.withLock({ $0.contains(sibling.submissionId) }) else { continue }
                 var cursor = sibling.streamOffset.flatMap(StreamOffset.init(parsing:)) ?? .start
                 let written = try await settledEventOffset(sibling.submissionId, path: path, cursor: &cursor) != nil
-                guard attempt.announced.withLock({ $0.insert(sibling.submissionId).inserted }), !written else { continue }
+                guard announced.withLock({ $0.insert(sibling.submissionId).inserted }), !written else { continue }
                 emitter.emit(
                     .submissionSettled(.init(outcome: .aborted, error: sibling.error)),
                     replacingCorrelation: Self.correlation(of: sibling))
@@ -317,7 +333,7 @@ final class AgentCoordinator: Sendable {
     /// Stops an attempt now: its model stream and tools are cancelled, and it settles `aborted`.
     private func abort(_ attempt: ActiveAttempt) {
         guard attempt.control.requestAbort() else { return }
-        attempt.task.withLock { $0 }?.cancel()
+        attempt.work.withLock { $0 }?.cancel()
     }
 
     private func recoveryLoop() async {
@@ -373,6 +389,8 @@ final class AgentCoordinator: Sendable {
     private func start(_ record: SubmissionRecord, repair: [Message], recoveryReason: String? = nil) {
         guard let attemptId = record.attemptId else { return }
         let attempt = ActiveAttempt(attemptId: attemptId, record: record)
+        // Cancelled before this claim (a requeued submission keeps its mark): it settles aborted.
+        if record.cancelRequestedAt != nil { _ = attempt.control.requestAbort() }
         active.withLock { $0[record.submissionId] = attempt }
         let task = Task {
             await self.process(record, attempt: attempt, repair: repair, recoveryReason: recoveryReason)
@@ -382,8 +400,6 @@ final class AgentCoordinator: Sendable {
             self.wake.yield()
         }
         attempt.task.withLock { $0 = task }
-        // A cancel that arrived between the claim and now found no task to cancel.
-        if attempt.control.abortRequested { task.cancel() }
     }
 
     // MARK: processing
@@ -434,14 +450,12 @@ final class AgentCoordinator: Sendable {
         let harness = Harness(
             agent: registration.agent, instanceId: record.key.instanceId, models: models, store: stores.sessions,
             events: emitter)
-        let outcome: Outcome
-        do {
+        let work = Task<PromptResponse, any Error> {
             let session = try await harness.session(record.key.session)
             if !repair.isEmpty { try await session.appendRecovered(repair) }
             var options = PromptOptions(inputId: id, journal: journal)
             options.budget = AgentInput.budget(for: record)
             options.approvals = RecordApprovalGate(record.approvals)
-            let response: PromptResponse
             if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
                 // Calls left without results by an earlier submission (cancelled while its calls
                 // awaited approval) are answered first, so the history stays valid.
@@ -450,18 +464,21 @@ final class AgentCoordinator: Sendable {
                 }
                 let (text, images) = AgentInput.message(for: record)
                 options.images = images
-                response = try await session.prompt(text, options: options)
-            } else {
-                response = try await session.resume(options: options)
+                return try await session.prompt(text, options: options)
             }
-            outcome = .completed(try JSONValue(encoding: response))
+            return try await session.resume(options: options)
+        }
+        attempt.work.withLock { $0 = work }
+        // A cancel that arrived before the work existed.
+        if control.abortRequested { work.cancel() }
+        // Shutdown past its grace period cancels the attempt's task: that reaches the work too.
+        let result = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        let outcome: Outcome
+        do {
+            outcome = .completed(try JSONValue(encoding: try result.get()))
         } catch {
             if control.abortRequested && !control.superseded {
-                // The attempt's task is cancelled: the settlement runs in a task of its own, so
-                // the store calls it makes are not cancelled with it.
-                await Task {
-                    await self.settleAborted(record, attempt: attempt, harness: harness, emitter: emitter, pipe: pipe)
-                }.value
+                await settleAborted(record, attempt: attempt, emitter: emitter, pipe: pipe)
                 return
             }
             if let pause = error as? ApprovalRequired, !control.superseded {
@@ -482,7 +499,10 @@ final class AgentCoordinator: Sendable {
                 _ = try? await stores.submissions.releaseLease(id, attemptId: attempt.attemptId, at: Date())
                 return
             }
-            outcome = .failed(FlueError.describe(error))
+            // A cancellation nobody asked for (none should reach here) is not reported as a cancel.
+            outcome = .failed(
+                error is CancellationError
+                    ? FlueError(.submissionInterrupted, "the submission was interrupted").json : FlueError.describe(error))
         }
         await settle(record, attemptId: attempt.attemptId, outcome, emitter: emitter, pipe: pipe) {
             await self.announceCancelledSiblings(of: attempt)
@@ -581,17 +601,24 @@ final class AgentCoordinator: Sendable {
     /// Repairs the history a cancelled attempt left (``SubmissionRecovery/cancellationRepair(_:history:partialOutput:)``)
     /// and settles the submission `aborted`.
     private func settleAborted(
-        _ record: SubmissionRecord, attempt: ActiveAttempt, harness: Harness, emitter: EventEmitter, pipe: EventPipe
+        _ record: SubmissionRecord, attempt: ActiveAttempt, emitter: EventEmitter, pipe: EventPipe
     ) async {
         let current = (try? await stores.submissions.submission(record.submissionId)) ?? record
         do {
+            // The repair is computed from, and appended to, the stored history (the cancelled
+            // work's in-memory copy may hold a message whose save was cancelled).
             let history = try await stores.sessions.loadSession(record.key)
             var partial: [String] = []
             if current.journal?.phase == .modelRequestStarted, let key = current.journal?.streamKey {
                 partial = try await stores.submissions.streamChunks(record.submissionId, streamKey: key)
             }
             let repair = SubmissionRecovery.cancellationRepair(current, history: history, partialOutput: partial)
-            if !repair.isEmpty { try await harness.session(record.key.session).appendRecovered(repair) }
+            if !repair.isEmpty, let registration = agents[record.key.agent] {
+                let fresh = Harness(
+                    agent: registration.agent, instanceId: record.key.instanceId, models: models, store: stores.sessions,
+                    events: emitter)
+                try await fresh.session(record.key.session).appendRecovered(repair)
+            }
         } catch {
             logger.warning(
                 "could not repair the history of a cancelled submission",
@@ -722,13 +749,17 @@ final class AgentCoordinator: Sendable {
         } catch {
             logger.warning("could not repair the history of a cancelled submission", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
         }
-        await settle(record, attemptId: attemptId, Self.abortedOutcome(record), emitter: emitter, pipe: pipe)
+        await settle(record, attemptId: attemptId, Self.abortedOutcome(record), emitter: emitter, pipe: pipe) {
+            await self.announceCancelledSiblings(after: record, emitter: emitter, announced: Mutex([]))
+        }
     }
 
     private func settleFromRecovery(_ record: SubmissionRecord, attemptId: String, _ outcome: Outcome) async {
         do {
             let (emitter, pipe) = try await openStream(record)
-            await settle(record, attemptId: attemptId, outcome, emitter: emitter, pipe: pipe)
+            await settle(record, attemptId: attemptId, outcome, emitter: emitter, pipe: pipe) {
+                await self.announceCancelledSiblings(after: record, emitter: emitter, announced: Mutex([]))
+            }
         } catch {
             logger.error("could not settle a recovered submission", metadata: ["submissionId": "\(record.submissionId)", "error": "\(error)"])
         }

@@ -60,7 +60,17 @@ extension Engine {
                 .conflict, "Idempotency-Key \(key) was already used with a different payload",
                 details: ["idempotencyKey": .string(key), "runId": .string(runId)])
         }
-        let completion = Task<Result<JSONValue, any Error>, Never> {
+        let local = runningTask(runId)
+        let makeCompletion: @Sendable () -> Task<Result<JSONValue, any Error>, Never> = {
+            if let local { return local }
+            return self.waitForRun(runId)
+        }
+        return RunReceipt(runId: runId, streamPath: "runs/\(runId)", offset: StreamOffset.start.description, makeCompletion: makeCompletion)
+    }
+
+    /// A task that waits for a run (in any process) to end and gives its outcome.
+    private func waitForRun(_ runId: String) -> Task<Result<JSONValue, any Error>, Never> {
+        Task<Result<JSONValue, any Error>, Never> {
             do {
                 guard let ended = try await self.endedRun(runId, within: nil) else {
                     return .failure(FlueError(.operationFailed, "the run \(runId) is gone"))
@@ -77,6 +87,5 @@ extension Engine {
                 return .failure(error)
             }
         }
-        return RunReceipt(runId: runId, streamPath: "runs/\(runId)", offset: StreamOffset.start.description, completion: completion)
     }
 }
