@@ -41,6 +41,12 @@ enum HelloAgentsApp {
         var text: String
     }
 
+    struct EmailArgs: Codable, Sendable {
+        var to: String
+        var subject: String
+        var body: String
+    }
+
     /// The model used when `MODEL_SPECIFIER` is not set.
     static let fallbackModel: ModelSpecifier = "anthropic/claude-sonnet-4-6"
 
@@ -73,11 +79,19 @@ enum HelloAgentsApp {
         ) { (args: WordCountArgs) in
             String(args.text.split(whereSeparator: { $0.isWhitespace || $0.isNewline }).count)
         }
+        // Needs a human's approval for every call: the submission waits durably
+        // (GET /agents/assistant/<id>/approvals, POST …/approvals/<callId>).
+        let sendEmail = try FunctionTool(
+            name: "send_email", description: "Sends an email (simulated here: nothing leaves the server)."
+        ) { (args: EmailArgs) in
+            "Email to \(args.to) about \"\(args.subject)\" sent (simulated)."
+        }.requiringApproval()
         return try Agent(
             name: "assistant", description: "A helpful assistant", model: model,
             instructions: "You are a concise, helpful assistant. Use word_count when asked about text length. "
-                + "You have a workspace: keep notes and drafts there with the file tools.",
-            tools: [wordCount], sandbox: .virtual(retainedInstances: 64, capacity: 8 << 20))
+                + "You have a workspace: keep notes and drafts there with the file tools. "
+                + "Use send_email only when asked to email someone.",
+            tools: [wordCount, sendEmail], sandbox: .virtual(retainedInstances: 64, capacity: 8 << 20))
     }
 
     static func workflows(model: ModelSpecifier) throws -> [WorkflowRegistration] {

@@ -61,6 +61,14 @@ public actor FakeModelState {
         } else {
             text = last["content"]?.stringValue ?? ""
         }
+        // A prompt that names an offered tool in backticks gets a call of it (sample arguments).
+        for tool in body["tools"]?.arrayValue ?? [] {
+            guard let name = tool["name"]?.stringValue ?? tool["function"]?["name"]?.stringValue,
+                text.contains("`\(name)`")
+            else { continue }
+            let schema = tool["input_schema"] ?? tool["function"]?["parameters"] ?? [:]
+            return .toolCall(name, SchemaSample.instance(of: schema))
+        }
         if offersWrite, let path = text.matches(of: /`([A-Za-z0-9_.\/-]+\.[A-Za-z0-9]+)`/).last.map({ String($0.1) }) {
             let content = "# \(path)\n\nWritten by the fake model in answer to: \(text.prefix(120))\n"
             return .toolCall("write", ["path": .string(path), "content": .string(content)])
