@@ -244,18 +244,10 @@ public final class InMemorySubmissionStore: SubmissionStore {
         _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
     ) -> ApprovalDecisionResult? {
         state.withLock { state in
-            guard var record = state.records[submissionId],
-                let index = record.approvals.firstIndex(where: { $0.callId == callId })
-            else { return nil }
-            guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
-                return .alreadyDecided(record)
-            }
-            record.approvals[index].decision = decision
-            record.approvals[index].reason = reason
-            record.approvals[index].decidedAt = at
-            if record.approvals.allSatisfy({ $0.decision != nil }) { record.status = .queued }
-            state.records[submissionId] = record
-            return .decided(record)
+            guard var record = state.records[submissionId] else { return nil }
+            let result = record.applyDecision(callId: callId, decision: decision, reason: reason, at: at)
+            if case .decided? = result { state.records[submissionId] = record }
+            return result
         }
     }
 

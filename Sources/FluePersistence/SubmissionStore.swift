@@ -215,6 +215,24 @@ public enum ApprovalDecisionResult: Sendable, Hashable {
     case alreadyDecided(SubmissionRecord)
 }
 
+extension SubmissionRecord {
+    /// Applies a decision on call `callId` (the rule every store follows): `nil` when the record
+    /// has no such call; unchanged and `.alreadyDecided` when the call was decided or the
+    /// submission no longer awaits approval; else recorded, the status `queued` once no call is
+    /// pending, and `.decided`.
+    public mutating func applyDecision(
+        callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
+    ) -> ApprovalDecisionResult? {
+        guard let index = approvals.firstIndex(where: { $0.callId == callId }) else { return nil }
+        guard status == .awaitingApproval, approvals[index].decision == nil else { return .alreadyDecided(self) }
+        approvals[index].decision = decision
+        approvals[index].reason = reason
+        approvals[index].decidedAt = at
+        if approvals.allSatisfy({ $0.decision != nil }) { status = .queued }
+        return .decided(self)
+    }
+}
+
 /// What ``SubmissionStore/requestCancel(_:at:)`` did.
 public enum CancelRequest: Sendable, Hashable {
     /// The submission was queued (or awaiting approval) and is now settled `aborted` (by this call).

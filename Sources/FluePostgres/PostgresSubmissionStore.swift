@@ -329,23 +329,16 @@ struct PostgresSubmissionStore: SubmissionStore {
                 {
                     found = try Self.record(row)
                 }
-                guard var record = found, let index = record.approvals.firstIndex(where: { $0.callId == callId }) else {
-                    return nil
-                }
-                guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
-                    return .alreadyDecided(record)
-                }
-                record.approvals[index].decision = decision
-                record.approvals[index].reason = reason
-                record.approvals[index].decidedAt = at
-                record.status = record.approvals.allSatisfy({ $0.decision != nil }) ? .queued : .awaitingApproval
+                guard var record = found else { return nil }
+                let result = record.applyDecision(callId: callId, decision: decision, reason: reason, at: at)
+                guard case .decided? = result else { return result }
                 try await connection.query(
                     """
                     UPDATE flue_submissions SET approvals = \(ToolApprovalRecord.encode(record.approvals)),
                         status = \(record.status.rawValue)
                     WHERE submission_id = \(submissionId)
                     """, logger: logger)
-                return .decided(record)
+                return result
             }
         }
     }

@@ -308,20 +308,13 @@ struct SQLiteSubmissionStore: SubmissionStore {
         _ submissionId: String, callId: String, decision: ToolApprovalRecord.Decision, reason: String?, at: Date
     ) async throws -> ApprovalDecisionResult? {
         try await write { db in
-            guard var record = try Self.fetch(db, where: "submission_id = ?", [submissionId]).first,
-                let index = record.approvals.firstIndex(where: { $0.callId == callId })
-            else { return nil }
-            guard record.status == .awaitingApproval, record.approvals[index].decision == nil else {
-                return .alreadyDecided(record)
-            }
-            record.approvals[index].decision = decision
-            record.approvals[index].reason = reason
-            record.approvals[index].decidedAt = at
-            let status: SubmissionStatus = record.approvals.allSatisfy({ $0.decision != nil }) ? .queued : .awaitingApproval
+            guard var record = try Self.fetch(db, where: "submission_id = ?", [submissionId]).first else { return nil }
+            let result = record.applyDecision(callId: callId, decision: decision, reason: reason, at: at)
+            guard case .decided? = result else { return result }
             try db.execute(
                 sql: "UPDATE flue_submissions SET approvals = ?, status = ? WHERE submission_id = ? AND status = 'awaiting_approval'",
-                arguments: [ToolApprovalRecord.encode(record.approvals), status.rawValue, submissionId])
-            return .decided(try Self.fetch(db, where: "submission_id = ?", [submissionId])[0])
+                arguments: [ToolApprovalRecord.encode(record.approvals), record.status.rawValue, submissionId])
+            return result
         }
     }
 

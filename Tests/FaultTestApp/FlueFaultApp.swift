@@ -23,21 +23,17 @@ struct FlueFaultApp {
         try await FlueServer.serve(label: "flue-fault-app", persistence: try PersistenceSelection.fromEnvironment()) { _ in
             []
         } agents: { model in
-            let sideEffect = try FunctionTool(
-                name: "side_effect", description: "Performs an external action exactly once (e.g. charges a card)."
-            ) { (args: SideEffectArguments) in
+            let act: @Sendable (SideEffectArguments) async throws -> String = { args in
                 try appendLine("\(args.label) pid=\(getpid())\n", to: log)
                 try await Task.sleep(for: .milliseconds(args.sleepMs))
                 return "done: \(args.label)"
             }
+            let sideEffect = try FunctionTool(
+                name: "side_effect", description: "Performs an external action exactly once (e.g. charges a card).", body: act)
             // The same action behind a human's approval.
             let approvedSideEffect = try FunctionTool(
-                name: "approved_side_effect", description: "Performs an external action once a human approved it."
-            ) { (args: SideEffectArguments) in
-                try appendLine("\(args.label) pid=\(getpid())\n", to: log)
-                try await Task.sleep(for: .milliseconds(args.sleepMs))
-                return "done: \(args.label)"
-            }.requiringApproval()
+                name: "approved_side_effect", description: "Performs an external action once a human approved it.", body: act
+            ).requiringApproval()
             return [
                 .http(
                     try Agent(

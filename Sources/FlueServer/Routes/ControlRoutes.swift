@@ -179,12 +179,8 @@ extension FlueRoutes {
     }
 
     private func cancelRun(_ request: Request, _ context: Context) async throws -> Response {
-        let context = try PathParameters.decoding(["runId"], in: context)
-        let runId = context.parameters.get("runId") ?? ""
-        guard PathParameters.isValidRunId(runId), let pointer = try await engine.stores.runs.lookupRun(runId),
-            engine.workflows[pointer.workflowName] != nil
-        else { throw FlueHTTPError.runNotFound(runId) }
-        if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }
+        let (runId, guardResponse) = try await runAddress(request, context)
+        if let guardResponse { return guardResponse }
         guard let cancellation = try await engine.cancel(run: runId) else { throw FlueHTTPError.runNotFound(runId) }
         switch cancellation {
         case .alreadyEnded(let record):

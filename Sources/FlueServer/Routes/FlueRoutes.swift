@@ -186,13 +186,21 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
 
     // MARK: runs
 
-    private func readRun(_ request: Request, _ context: Context) async throws -> Response {
+    /// The decoded run id of a `/runs/:runId…` route once the run exists, its workflow is
+    /// registered and its guard let the request through; else the guard's response.
+    /// Throws `404 run_not_found` otherwise.
+    func runAddress(_ request: Request, _ context: Context) async throws -> (runId: String, guardResponse: Response?) {
         let context = try PathParameters.decoding(["runId"], in: context)
         let runId = context.parameters.get("runId") ?? ""
         guard PathParameters.isValidRunId(runId), let pointer = try await engine.stores.runs.lookupRun(runId),
             engine.workflows[pointer.workflowName] != nil
         else { throw FlueHTTPError.runNotFound(runId) }
-        if let guardResponse = try await guards[pointer.workflowName]?(request, context) { return guardResponse }
+        return (runId, try await guards[pointer.workflowName]?(request, context))
+    }
+
+    private func readRun(_ request: Request, _ context: Context) async throws -> Response {
+        let (runId, guardResponse) = try await runAddress(request, context)
+        if let guardResponse { return guardResponse }
         let reader = StreamReader(
             store: engine.stores.streams, path: "runs/\(runId)", notFound: .runNotFound(runId),
             configuration: server.configuration, shutdown: engine.shutdown, liveReads: server.liveReads)
