@@ -251,7 +251,7 @@ public enum CancelRequest: Sendable, Hashable {
 
     /// The error a submission cancelled while queued settles with.
     public static let abortedError: JSONValue = FlueError(
-        .aborted, "the submission was cancelled before it ran"
+        .aborted, "the submission was cancelled while it waited to run (queued, or awaiting approval)"
     ).json
 }
 
