@@ -83,6 +83,72 @@ extension PersistenceContract {
                 try await store.submissions(agent: key.agent, instanceId: unique("none"), before: nil, limit: 10).isEmpty,
                 "an instance without submissions lists none")
         },
+        ContractCheck(name: "submissions: a call awaiting approval parks its submission at the head of its session until decided") {
+            stores, _ in
+            let store = stores.submissions
+            let key = freshKey()
+            _ = try await store.admit(newSubmission(key))
+            let later = newSubmission(key)
+            _ = try await store.admit(later)
+            let claimed = try await claimHead(store, key)
+            let attemptId = try requireValue(claimed.attemptId)
+            let now = Date(timeIntervalSince1970: 1_800_000_300)
+            let calls = ["c1", "c2"].map {
+                ToolApprovalRecord(
+                    callId: $0, tool: "refund", arguments: ["amount": 120], requestedAt: now,
+                    expiresAt: now.addingTimeInterval(60))
+            }
+            try expect(
+                !(try await store.awaitApproval(claimed.submissionId, attemptId: "att_other", approvals: calls)),
+                "only the attempt holding it parks it")
+            try expect(
+                try await store.awaitApproval(claimed.submissionId, attemptId: attemptId, approvals: calls), "parked")
+            let parked = try requireValue(try await store.submission(claimed.submissionId))
+            try expect(parked.status == .awaitingApproval && !parked.status.isSettled, "awaiting_approval, unsettled")
+            try expect(parked.owner == nil && parked.attemptId == nil && parked.leaseExpiresAt == nil, "no owner, no lease")
+            try expect(parked.approvals.map(\.callId) == ["c1", "c2"] && parked.approvals[0].arguments == ["amount": 120], "calls stored")
+            try expect(
+                sameMillisecond(parked.approvals[0].expiresAt, now.addingTimeInterval(60)), "expiry stored")
+            let heads = try await store.runnableHeads(agents: [contractAgent], limit: 10_000).filter { $0.key == key }
+            try expect(heads.isEmpty, "the later submission waits behind it: \(heads.map(\.submissionId))")
+            try expect(
+                try await store.awaitingApproval(agents: [contractAgent], limit: 10_000).contains { $0.submissionId == claimed.submissionId },
+                "listed as awaiting")
+            try expect(
+                try await store.expiredLeases(agents: [contractAgent], now: Date().addingTimeInterval(3600), limit: 10_000)
+                    .allSatisfy { $0.submissionId != claimed.submissionId }, "a parked submission holds no lease")
+
+            guard case .decided(let first)? = try await store.decideApproval(
+                claimed.submissionId, callId: "c1", decision: .approve, reason: nil, at: now)
+            else { throw ContractViolation(check: "decide", message: "the first decision is recorded") }
+            try expect(first.status == .awaitingApproval, "still waiting for c2")
+            guard case .alreadyDecided(let again)? = try await store.decideApproval(
+                claimed.submissionId, callId: "c1", decision: .deny, reason: "late", at: now)
+            else { throw ContractViolation(check: "decide", message: "a second decision changes nothing") }
+            try expect(again.approvals[0].decision == .approve, "the first decision stands")
+            try expect(
+                try await store.decideApproval(claimed.submissionId, callId: "c9", decision: .approve, reason: nil, at: now) == nil,
+                "unknown calls are nil")
+            guard case .decided(let second)? = try await store.decideApproval(
+                claimed.submissionId, callId: "c2", decision: .deny, reason: "too much", at: now)
+            else { throw ContractViolation(check: "decide", message: "the second call is recorded") }
+            try expect(second.status == .queued, "queued again once nothing is pending")
+            try expect(second.approvals[1].decision == .deny && second.approvals[1].reason == "too much", "reason kept")
+            let resumed = try await claimHead(store, key)
+            try expect(resumed.submissionId == claimed.submissionId, "it is the head again, before the later one")
+            try expect(resumed.approvals.compactMap(\.decision) == [.approve, .deny], "decisions survive the claim")
+
+            // Cancelled while waiting: aborted at once.
+            try expect(
+                try await store.awaitApproval(resumed.submissionId, attemptId: try requireValue(resumed.attemptId), approvals: calls),
+                "parked again")
+            guard case .aborted(let aborted)? = try await store.requestCancel(resumed.submissionId, at: now) else {
+                throw ContractViolation(check: "cancel", message: "a waiting submission is aborted by a cancel")
+            }
+            try expect(aborted.status == .aborted, "aborted")
+            let next = try await claimHead(store, key)
+            try expect(next.submissionId == later.submissionId, "the later one runs now")
+        },
         ContractCheck(name: "runs: a cancel request marks an active run once and leaves ended runs alone") { stores, _ in
             let runs = stores.runs
             let runId = unique("run")

@@ -321,6 +321,14 @@ let slowReply = ScriptedReply(text: String(repeating: "word ", count: 600), chun
 }
 
 extension ServerFixture {
+    /// Admits a prompt with a budget; returns its submission id.
+    func promptId(_ instance: String, _ message: String, budget: JSONValue) async throws -> String {
+        let reply = try await post(
+            "/agents/assistant/\(instance)", JSONValue.object(["message": .string(message), "budget": budget]).jsonString)
+        #expect(reply.status == 202, "\(reply.text)")
+        return try #require(reply.json?["submissionId"]?.stringValue)
+    }
+
     /// Waits until the instance has `count` calls waiting for approval and returns them.
     func pendingApprovals(_ instance: String, count: Int = 1) async throws -> [JSONValue] {
         var pending: [JSONValue] = []
@@ -392,6 +400,23 @@ extension ServerFixture {
             #expect(f.ledger.calls.contains("free"))
         }
         await close()
+    }
+
+    /// A budget spans the whole submission: the resumed attempt after an approval counts the
+    /// turn before the wait.
+    @Test func aBudgetCountsTheTurnsBeforeAnApprovalWait() async throws {
+        let f = try await ServerFixture.start()
+        try await f.scoped {
+            await f.model.enqueue(.toolCall("guarded_work", ["label": "first"]), .toolCall("work", ["label": "second"]))
+            let id = try await f.promptId("bw", "go", budget: ["maxTurns": 2])
+            let callId = try #require(try await f.pendingApprovals("bw").first?["callId"]?.stringValue)
+            #expect(try await f.post("/agents/assistant/bw/approvals/\(callId)", #"{"decision":"approve"}"#).status == 200)
+            let settled = try await f.get("/agents/assistant/bw/submissions/\(id)?wait=result")
+            #expect(settled.json?["status"] == "failed", "\(settled.text)")
+            #expect(settled.json?["error"]?["type"] == "budget_exceeded")
+            #expect(settled.json?["error"]?["details"]?["used"] == 2, "\(settled.text)")
+            #expect(f.ledger.calls == ["first", "second"])
+        }
     }
 
     @Test(arguments: ReadAdapter.allCases)

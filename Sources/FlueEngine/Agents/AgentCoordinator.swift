@@ -456,6 +456,17 @@ final class AgentCoordinator: Sendable {
             var options = PromptOptions(inputId: id, journal: journal)
             options.budget = AgentInput.budget(for: record)
             options.approvals = RecordApprovalGate(record.approvals)
+            // A resumed submission (after an approval or a crash) counts what it spent before.
+            let snapshot = await session.currentSnapshot
+            if let input = snapshot.messageIndex(ofInput: id), input < snapshot.messages.count {
+                var turns = 0
+                var usage = Usage()
+                for case .assistant(let assistant) in snapshot.messages[(input + 1)...] {
+                    turns += 1
+                    usage += assistant.usage
+                }
+                options.budgetSpent = Budget.Spent(turns: turns, tokens: usage.totalTokens)
+            }
             if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
                 // Calls left without results by an earlier submission (cancelled while its calls
                 // awaited approval) are answered first, so the history stays valid.

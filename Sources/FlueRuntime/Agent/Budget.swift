@@ -33,6 +33,17 @@ public struct Budget: Sendable, Hashable, Codable {
         return Budget(maxTurns: tighter(maxTurns, other.maxTurns), maxTokens: tighter(maxTokens, other.maxTokens))
     }
 
+    /// What an operation spent before this run of its loop (a host resuming it after an
+    /// approval wait or a crash): counted against the limits, and in `budget_exceeded`'s numbers.
+    public struct Spent: Sendable, Hashable {
+        public var turns: Int
+        public var tokens: Int
+        public init(turns: Int = 0, tokens: Int = 0) {
+            self.turns = turns
+            self.tokens = tokens
+        }
+    }
+
     /// The limit `turns` and `tokens` reached (`"maxTurns"` or `"maxTokens"`), if any.
     func reached(turns: Int, tokens: Int) -> String? {
         if let maxTurns, turns >= maxTurns { return "maxTurns" }

@@ -50,6 +50,8 @@ struct AgentLoop: Sendable {
     var maxTurns: Int
     /// Turn and token limits (``Budget``), checked after each turn.
     var budget: Budget = .unlimited
+    /// Turns and tokens spent before this run of the loop (a resumed operation).
+    var budgetSpent = Budget.Spent()
     var maxOutputTokens: Int
     var events: EventEmitter
     /// Session, operation and task ids stamped on every event.
@@ -146,15 +148,17 @@ struct AgentLoop: Sendable {
                 outcome.terminated = true
                 return outcome
             }
-            if let limit = budget.reached(turns: turnIndex + 1, tokens: outcome.usage.totalTokens) {
-                let used: Int = limit == "maxTurns" ? turnIndex + 1 : outcome.usage.totalTokens
+            let turns = Usage.saturatingSum(budgetSpent.turns, turnIndex + 1)
+            let tokens = Usage.saturatingSum(budgetSpent.tokens, outcome.usage.totalTokens)
+            if let limit = budget.reached(turns: turns, tokens: tokens) {
+                let used = limit == "maxTurns" ? turns : tokens
                 let allowed = (limit == "maxTurns" ? budget.maxTurns : budget.maxTokens) ?? 0
                 throw FlueError(
                     .budgetExceeded,
                     "the operation reached its budget (\(limit) \(allowed)) with the model still calling tools",
                     details: [
-                        "limit": .string(limit), "allowed": .int(allowed), "used": .int(used),
-                        "turns": .int(turnIndex + 1), "tokens": .int(outcome.usage.totalTokens),
+                        "limit": .string(limit), "allowed": .int(allowed), "used": .int(used), "turns": .int(turns),
+                        "tokens": .int(tokens),
                     ])
             }
         }

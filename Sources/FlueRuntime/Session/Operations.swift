@@ -18,6 +18,9 @@ public struct PromptOptions: Sendable {
     public var journal: (any OperationJournal)?
     /// Limits for this call, tightening the agent's ``Agent/budget``.
     public var budget: Budget?
+    /// What earlier runs of this operation spent (set by a host that resumes it), counted
+    /// against the budget.
+    public var budgetSpent = Budget.Spent()
     /// Decisions on tool calls that need approval (``ApprovalGatedTool``); without one such calls
     /// are denied.
     public var approvals: (any ToolApprovalGate)?

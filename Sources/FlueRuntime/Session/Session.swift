@@ -286,6 +286,7 @@ public actor Session {
             maxParallelToolCalls: agent.maxParallelToolCalls, thinking: options.thinking ?? agent.thinking,
             maxTurns: agent.maxTurns,
             budget: agent.budget.tightened(by: options.budget),
+            budgetSpent: options.budgetSpent,
             maxOutputTokens: agent.maxOutputTokens, events: harness.events, correlation: scope,
             journal: options.journal,
             approvals: options.approvals,

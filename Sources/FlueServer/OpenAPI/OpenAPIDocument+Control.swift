@@ -12,6 +12,25 @@ extension OpenAPIDocument {
         "schema": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"],
     ]
 
+    /// Links from a submission receipt to the routes that take its id (OpenAPI 3.1 §4.8.20).
+    static let submissionLinks: JSONValue = [
+        "ReadSubmission": [
+            "operationId": "readSubmission",
+            "parameters": [
+                "name": "$request.path.name", "id": "$request.path.id", "submissionId": "$response.body#/submissionId",
+            ],
+        ],
+        "CancelSubmission": [
+            "operationId": "cancelSubmission",
+            "parameters": [
+                "name": "$request.path.name", "id": "$request.path.id", "submissionId": "$response.body#/submissionId",
+            ],
+        ],
+        "ListApprovals": [
+            "operationId": "listApprovals", "parameters": ["name": "$request.path.name", "id": "$request.path.id"],
+        ],
+    ]
+
     static func runCancelPath() -> JSONValue {
         var responses = errorResponses([404, 409, 503])
         responses["200"] = [
@@ -144,6 +163,14 @@ extension OpenAPIDocument {
     static func approvalListPath(_ parameters: [JSONValue]) -> JSONValue {
         var responses = errorResponses([400, 404, 503])
         responses["200"] = [
+            "links": [
+                "DecideApproval": [
+                    "operationId": "decideApproval",
+                    "parameters": [
+                        "name": "$request.path.name", "id": "$request.path.id", "callId": "$response.body#/approvals/0/callId",
+                    ],
+                ]
+            ],
             "description": "The instance's tool calls waiting for a decision, oldest first.",
             "content": [
                 "application/json": [

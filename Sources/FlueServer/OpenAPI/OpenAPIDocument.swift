@@ -62,6 +62,10 @@ enum OpenAPIDocument {
             "description": "Run admitted; read its events at streamUrl.",
             "headers": streamHeaders(["Location", "Stream-Next-Offset"]),
             "content": ["application/json": ["schema": ref("RunReceipt")]],
+            "links": [
+                "CancelRun": ["operationId": "cancelRun", "parameters": ["runId": "$response.body#/runId"]],
+                "ReadRun": ["operationId": "readRun", "parameters": ["runId": "$response.body#/runId"]],
+            ],
         ]
         responses["200"] = [
             "description": "With ?wait=result: the run's result (a failed run answers with the error envelope).",
@@ -130,6 +134,7 @@ enum OpenAPIDocument {
             "description": "Prompt admitted as a durable submission; read its events at streamUrl after offset.",
             "headers": streamHeaders(["Location", "Stream-Next-Offset"]),
             "content": ["application/json": ["schema": ref("SubmissionReceipt")]],
+            "links": submissionLinks,
         ]
         postResponses["200"] = [
             "description": "With ?wait=result: the settled answer. A failed submission answers with the error envelope.",
