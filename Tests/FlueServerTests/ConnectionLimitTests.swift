@@ -28,11 +28,20 @@ import Darwin
 
     /// Reads for `duration` (or until the server closes the connection).
     static func readFor(_ fd: Int32, _ duration: Duration) async throws -> Received {
+        try await readFor(fd, atLeast: duration, atMost: duration) { _ in true }
+    }
+
+    /// Reads for at least `atLeast`, then until `enough` holds for what arrived or `atMost` has
+    /// passed: a test that needs several timed frames still gets them on a starved machine.
+    static func readFor(
+        _ fd: Int32, atLeast: Duration, atMost: Duration, until enough: @escaping @Sendable (String) -> Bool
+    ) async throws -> Received {
         try await ServerFixture.offPool {
-            let deadline = ContinuousClock.now + duration
+            let start = ContinuousClock.now
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
-            while ContinuousClock.now < deadline {
+            while ContinuousClock.now < start + atMost {
+                if ContinuousClock.now >= start + atLeast, enough(String(decoding: received, as: UTF8.self)) { break }
                 let count = read(fd, &buffer, buffer.count)
                 if count > 0 {
                     received += buffer[0..<count]
@@ -234,8 +243,11 @@ import Darwin
             let (fd, _) = try ServerFixture.connectSocket(port: f.port, timeout: .seconds(1))
             defer { close(fd) }
             Self.sendText(fd, "GET /runs/\(runId)?offset=-1&live=sse HTTP/1.1\r\nHost: x\r\n\r\n")
-            // Two seconds of a caught-up SSE read: ten times the timeouts, kept open by heartbeats.
-            let received = try await Self.readFor(fd, .seconds(2))
+            // Two seconds of a caught-up SSE read (ten times the timeouts), kept open by heartbeats;
+            // then on until three heartbeats arrived (a loaded CI machine may delay them).
+            let received = try await Self.readFor(fd, atLeast: .seconds(2), atMost: .seconds(20)) {
+                $0.components(separatedBy: ": heartbeat").count > 3
+            }
             #expect(!received.closedByServer, "the server kept the live read open")
             #expect(received.text.hasPrefix("HTTP/1.1 200"))
             #expect(received.text.components(separatedBy: ": heartbeat").count > 2, "heartbeats kept coming")
