@@ -243,12 +243,6 @@ public enum CancelRequest: Sendable, Hashable {
     /// The submission had settled already; nothing changed.
     case alreadySettled(SubmissionRecord)
 
-    public var record: SubmissionRecord {
-        switch self {
-        case .aborted(let record), .requested(let record), .alreadySettled(let record): record
-        }
-    }
-
     /// The error a submission cancelled while queued settles with.
     public static let abortedError: JSONValue = FlueError(
         .aborted, "the submission was cancelled while it waited to run (queued, or awaiting approval)"

@@ -8,12 +8,8 @@ package enum AgentInput {
     /// there are some, `budget` only when it limits something).
     package static func direct(message: String, images: [ImageContent], budget: Budget? = nil) -> JSONValue {
         var input: [String: JSONValue] = ["message": .string(message)]
-        if let budget, budget != .unlimited {
-            var limits: [String: JSONValue] = [:]
-            if let maxTurns = budget.maxTurns { limits["maxTurns"] = .int(maxTurns) }
-            if let maxTokens = budget.maxTokens { limits["maxTokens"] = .int(maxTokens) }
-            input["budget"] = .object(limits)
-        }
+        // Budget's Codable form leaves unset limits out: `{maxTurns?, maxTokens?}`.
+        if let budget, budget != .unlimited { input["budget"] = try? JSONValue(encoding: budget) }
         if !images.isEmpty {
             input["images"] = .array(
                 images.map { ["type": "image", "data": .string($0.data), "mimeType": .string($0.mimeType)] })
@@ -23,8 +19,8 @@ package enum AgentInput {
 
     /// The per-submission budget a direct prompt carries.
     static func budget(for record: SubmissionRecord) -> Budget? {
-        guard record.kind == .direct, let budget = record.input["budget"] else { return nil }
-        return Budget(maxTurns: budget["maxTurns"]?.intValue, maxTokens: budget["maxTokens"]?.intValue)
+        guard record.kind == .direct else { return nil }
+        return try? record.input["budget"]?.decode(Budget.self)
     }
 
     /// The user message text and images a submission puts into the conversation.
