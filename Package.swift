@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FlueSQLite", targets: ["FlueSQLite"]),
         .library(name: "FlueEngine", targets: ["FlueEngine"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
+        .library(name: "FlueAuth", targets: ["FlueAuth"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .library(name: "FluePersistenceSelection", targets: ["FluePersistenceSelection"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
@@ -36,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        // JWT verification (HS256, RS256, ES256, JWKS) and the authenticator middleware protocol.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         // 1.0.x: FlueLocalSandbox signals the child's process group before swift-subprocess reaps
@@ -140,6 +144,21 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
+        // Authenticators for the access policy: static bearer tokens and JWT (shared secret or a
+        // JWKS URL), and the environment's access configuration.
+        .target(
+            name: "FlueAuth",
+            dependencies: [
+                "FlueServer",
+                "FlueRuntime",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Chooses the persistence adapter from the environment (DATABASE_URL → Postgres,
         // SQLITE_PATH → SQLite, else memory) for applications that want Flue's db.ts behaviour.
         .target(
@@ -159,6 +178,7 @@ let package = Package(
             dependencies: [
                 "FlueEngine",
                 "FlueServer",
+                "FlueAuth",
                 "FluePersistenceSelection",
                 "FlueTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -248,6 +268,9 @@ let package = Package(
             dependencies: [
                 "FlueEngine",
                 "FlueServer",
+                "FlueAuth",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
                 "FluePersistenceSelection",
                 "TestDatabase",
                 "FlueTestSupport",

@@ -1,7 +1,10 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 // hello-agents: a Flue for Swift server on AWS Fargate (SST v3).
-// Deploy: sst secret set AnthropicApiKey <key> && sst deploy --stage production
+// Deploy: sst secret set AnthropicApiKey <key>
+//         sst secret set ApiTokens "$(openssl rand -hex 32)"   (clients send Authorization: Bearer <token>)
+//         sst deploy --stage production
+// Rotate tokens: set "<new>,<old>", move clients to <new>, then set "<new>" alone (each set redeploys).
 export default $config({
   app(input) {
     return {
@@ -14,6 +17,8 @@ export default $config({
     const vpc = new sst.aws.Vpc('HelloAgentsVpc');
     const cluster = new sst.aws.Cluster('HelloAgentsCluster', { vpc });
     const apiKey = new sst.Secret('AnthropicApiKey');
+    // Bearer tokens for every Flue route: without them anyone who finds the URL runs agents on your key.
+    const apiTokens = new sst.Secret('ApiTokens');
 
     // Postgres in the VPC: state survives task restarts and is shared by every task.
     const db = new sst.aws.Postgres('HelloAgentsDb', { vpc });
@@ -23,15 +28,23 @@ export default $config({
       image: { context: '.', dockerfile: 'Dockerfile' },
       loadBalancer: {
         rules: [{ listen: '80/http', forward: '8080/http' }],
+        // HTTPS (tokens must not cross the internet in clear): with a domain SST manages
+        // (Route 53) it issues the certificate; then listen on 443 and redirect 80.
+        // domain: 'api.example.com',
+        // rules: [
+        //   { listen: '80/http', redirect: '443/https' },
+        //   { listen: '443/https', forward: '8080/http' },
+        // ],
         health: {
           '8080/http': { path: '/health' },
         },
       },
       // Alternative: an ECS container health check instead of (or with) the load balancer's.
       // health: { command: ['CMD-SHELL', 'curl -f http://localhost:8080/health || exit 1'] },
-      link: [apiKey, db],
+      link: [apiKey, apiTokens, db],
       environment: {
         ANTHROPIC_API_KEY: apiKey.value,
+        API_TOKENS: apiTokens.value,
         MODEL_SPECIFIER: 'anthropic/claude-sonnet-4-6',
         DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`,
         // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.

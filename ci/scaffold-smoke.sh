@@ -25,15 +25,18 @@ fake=$!
 trap 'kill $fake 2>/dev/null' EXIT
 wait_for_http "http://127.0.0.1:$FAKE_PORT/health" 20
 
-env PORT=$APP_PORT ANTHROPIC_API_KEY=sk-test ANTHROPIC_BASE_URL=http://127.0.0.1:$FAKE_PORT \
+token=scaffold-smoke-token-0123456789
+env PORT=$APP_PORT ANTHROPIC_API_KEY=sk-test ANTHROPIC_BASE_URL=http://127.0.0.1:$FAKE_PORT API_TOKENS="$token" \
   SQLITE_PATH="$work/demo.sqlite" "$work/demo-agents/.build/debug/demo-agents" serve >"$work/app.log" 2>&1 &
 app=$!
 check "GET /health answers 200" wait_for_http "http://127.0.0.1:$APP_PORT/health" 30
-result=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/greet?wait=result" -H 'content-type: application/json' -d '{"name":"Ada"}')
+status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APP_PORT/workflows/greet" -H 'content-type: application/json' -d '{"name":"Ada"}')
+check "with API_TOKENS set, a request without a token is refused (401)" test "$status" = 401
+result=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/workflows/greet?wait=result" -H "authorization: Bearer $token" -H 'content-type: application/json' -d '{"name":"Ada"}')
 echo "  greet -> $result"
 check "the greet workflow returns a structured result" grep -q '"greeting"' <<<"$result"
 check "the run was persisted to the SQLite file" test -s "$work/demo.sqlite"
-answer=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/agents/assistant/ada?wait=result" -H 'content-type: application/json' -d '{"message":"Hi, I am Ada"}')
+answer=$(curl -s -X POST "http://127.0.0.1:$APP_PORT/agents/assistant/ada?wait=result" -H "authorization: Bearer $token" -H 'content-type: application/json' -d '{"message":"Hi, I am Ada"}')
 echo "  assistant -> $answer"
 check "the assistant agent answers a prompt" grep -q '"text":"Echo: Hi, I am Ada"' <<<"$answer"
 kill -TERM "$app"

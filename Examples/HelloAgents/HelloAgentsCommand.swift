@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlueAuth
 import FlueEngine
 import FluePersistence
 import FlueRuntime
@@ -47,7 +48,9 @@ struct Serve: AsyncParsableCommand {
         do {
             try await FlueServer.serve(
                 environment: environment, developmentMode: dev, label: "hello-agents",
-                persistence: try PersistenceSelection.fromEnvironment(environment)
+                persistence: try PersistenceSelection.fromEnvironment(environment),
+                // API_TOKENS (or JWT_SECRET / JWT_JWKS_URL) protects every Flue route; /health stays public.
+                access: try await AccessPolicy.fromEnvironment(environment)
             ) { model in
                 try HelloAgentsApp.workflows(model: model ?? HelloAgentsApp.fallbackModel)
             } agents: { model in

@@ -240,17 +240,20 @@ public final class Engine: Service {
     /// nothing; with a different payload it throws `FlueError` `conflict`. Keys are kept as long
     /// as the run record.
     public func startRun(
-        _ workflow: Workflow, payload: ValidatedPayload, idempotencyKey: String? = nil, observe: EventSink? = nil
+        _ workflow: Workflow, payload: ValidatedPayload, idempotencyKey: String? = nil, startedBy: String? = nil,
+        observe: EventSink? = nil
     ) async throws -> RunReceipt {
         try refuseWhileShuttingDown()
-        let runId = idempotencyKey.map { IdempotencyKey.derivedId("run", scope: [workflow.name], key: $0) } ?? FlueID.make("run")
+        // Keys are scoped per workflow and, when a principal started the run, per principal.
+        let scope = [workflow.name] + (startedBy.map { ["principal", $0] } ?? [])
+        let runId = idempotencyKey.map { IdempotencyKey.derivedId("run", scope: scope, key: $0) } ?? FlueID.make("run")
         let path = "runs/\(runId)"
         let startedAt = Date.nowMilliseconds
         let runs = stores.runs
         let created = try await runs.createRun(
             RunRecord(
                 runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json, owner: ownerId,
-                heartbeatAt: startedAt))
+                heartbeatAt: startedAt, startedBy: startedBy))
         if !created, let idempotencyKey {
             return try await replayedRun(runId, workflow: workflow, payload: payload, key: idempotencyKey)
         }

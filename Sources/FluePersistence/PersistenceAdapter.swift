@@ -57,7 +57,7 @@ extension PersistenceAdapter {
 /// version 3 cancellation marks and submission admission offsets; older databases are upgraded
 /// in place by `migrate()` (the changes are additive), a newer one is refused.
 public enum FlueSchema {
-    public static let version = 3
+    public static let version = 4
 
     /// Whether `migrate()` may bring a database at `stored` to ``version``.
     public static func canUpgrade(from stored: Int) -> Bool { (1...version).contains(stored) }

@@ -24,16 +24,21 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var heartbeatAt: Date?
     /// When a cancel was first asked for (not served over HTTP): the owner stops the run.
     public var cancelRequestedAt: Date?
+    /// The subject of the principal that started it over HTTP under an access policy (served as
+    /// `startedBy`); `nil` for runs started from code or on open routes.
+    public var startedBy: String?
 
     private enum CodingKeys: String, CodingKey {
-        case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error
+        case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error, startedBy
     }
 
     public init(
         runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
         endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
-        error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil, cancelRequestedAt: Date? = nil
+        error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil, cancelRequestedAt: Date? = nil,
+        startedBy: String? = nil
     ) {
+        self.startedBy = startedBy
         self.cancelRequestedAt = cancelRequestedAt
         self.owner = owner
         self.heartbeatAt = heartbeatAt
@@ -53,7 +58,7 @@ public struct RunRecord: Sendable, Hashable, Codable {
     public var pointer: RunPointer {
         RunPointer(
             runId: runId, workflowName: workflowName, status: status, startedAt: startedAt, endedAt: endedAt,
-            isError: isError, durationMs: durationMs)
+            isError: isError, durationMs: durationMs, startedBy: startedBy)
     }
 }
 
@@ -66,6 +71,8 @@ public struct RunPointer: Sendable, Hashable, Codable {
     public var endedAt: Date?
     public var isError: Bool?
     public var durationMs: Int?
+    /// See ``RunRecord/startedBy``.
+    public var startedBy: String?
 }
 
 extension RunStatus {

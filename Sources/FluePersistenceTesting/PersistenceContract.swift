@@ -75,6 +75,16 @@ public enum PersistenceContract {
             try expect(sameMillisecond(stored?.startedAt, started), "startedAt keeps milliseconds: \(String(describing: stored?.startedAt))")
             try expect(try await stores.runs.lookupRun(id)?.workflowName == "wf", "lookup finds the pointer")
             try expect(try await stores.runs.getRun(unique("run")) == nil, "unknown runs are nil")
+            try expect(stored?.startedBy == nil, "a run started without a principal has no startedBy")
+        },
+        ContractCheck(name: "runs: the principal that started a run is kept on the record and the pointer") { stores, _ in
+            let id = unique("run")
+            _ = try await stores.runs.createRun(
+                RunRecord(runId: id, workflowName: "wf", startedAt: Date(), payload: nil, startedBy: "alice@example.com"))
+            try expect(try await stores.runs.getRun(id)?.startedBy == "alice@example.com", "the record keeps startedBy")
+            try expect(try await stores.runs.lookupRun(id)?.startedBy == "alice@example.com", "the pointer carries startedBy")
+            _ = try await stores.runs.endRun(id, .completed(["ok": true]), endedAt: Date(), durationMs: 1)
+            try expect(try await stores.runs.getRun(id)?.startedBy == "alice@example.com", "ending a run keeps startedBy")
         },
         ContractCheck(name: "runs: end is first-terminal-state-wins") { stores, _ in
             let id = unique("run")

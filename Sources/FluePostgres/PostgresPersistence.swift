@@ -207,7 +207,7 @@ public final class PostgresPersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 3 (version 1 without the submission tables, version 2 without the
+/// The schema, version 4 (version 1 without the submission tables, version 2 without the
 /// cancellation marks and admission offsets). Every statement is idempotent.
 enum PostgresSchema {
     static let statements = [
@@ -317,6 +317,8 @@ enum PostgresSchema {
         // Version 3: tool calls awaiting a human decision (a JSON array), and that status in the
         // index of unsettled submissions (the heads of the session queues).
         "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS approvals text",
+        // Version 4: the principal that started a run (access control's run ownership).
+        "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS started_by text",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_open
         ON flue_submissions (agent, instance_id, session, sequence) WHERE status IN ('queued', 'running', 'awaiting_approval')

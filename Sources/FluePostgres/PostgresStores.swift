@@ -68,9 +68,9 @@ struct PostgresRunStore: RunStore {
         try await storeOperation {
             let rows = try await client.query(
                 """
-                INSERT INTO flue_runs (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at)
+                INSERT INTO flue_runs (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at, started_by)
                 VALUES (\(record.runId), \(record.workflowName), \(record.status.rawValue), \(record.startedAt),
-                        \(record.payload?.jsonString), \(record.owner), \(record.heartbeatAt))
+                        \(record.payload?.jsonString), \(record.owner), \(record.heartbeatAt), \(record.startedBy))
                 ON CONFLICT (run_id) DO NOTHING
                 RETURNING run_id
                 """, logger: logger)
@@ -96,19 +96,19 @@ struct PostgresRunStore: RunStore {
     }
 
     private static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by"
 
     private func records(_ rows: PostgresRowSequence) async throws -> [RunRecord] {
         var records: [RunRecord] = []
         for try await row in rows.decode(
-            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?).self)
+            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?, String?).self)
         {
             records.append(
                 RunRecord(
                     runId: row.0, workflowName: row.1, status: RunStatus(rawValue: row.2) ?? .active, startedAt: row.3,
                     payload: .fromColumn(row.4), endedAt: row.5, isError: row.6, durationMs: row.7,
                     result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11,
-                    cancelRequestedAt: row.12))
+                    cancelRequestedAt: row.12, startedBy: row.13))
         }
         return records
     }

@@ -99,7 +99,7 @@ public final class SQLitePersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 3 (version 1 without the submission tables, version 2 without
+/// The schema, version 4 (version 1 without the submission tables, version 2 without
 /// ``addedColumns``). Dates are Unix seconds (REAL).
 enum SQLiteSchema {
     /// Version 3: cancellation marks, the submission's admission offset and its tool approvals. SQLite has no
@@ -109,6 +109,8 @@ enum SQLiteSchema {
         ("flue_submissions", "stream_offset", "TEXT"),
         ("flue_runs", "cancel_requested_at", "REAL"),
         ("flue_submissions", "approvals", "TEXT"),
+        // Version 4: the principal that started a run.
+        ("flue_runs", "started_by", "TEXT"),
     ]
 
     static let statements = [

@@ -68,7 +68,7 @@ public enum DeploymentTemplates {
                 const db = new sst.aws.Postgres('\(prefix)Db', { vpc });
 
             """ : ""
-        let link = postgres ? "[apiKey, db]" : "[apiKey]"
+        let link = postgres ? "[apiKey, apiTokens, db]" : "[apiKey, apiTokens]"
         let databaseURL =
             postgres
             ? "\n        DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`,"
@@ -87,7 +87,10 @@ public enum DeploymentTemplates {
             /// <reference path="./.sst/platform/config.d.ts" />
 
             // \(options.name): a Flue for Swift server on AWS Fargate (SST v3).
-            // Deploy: sst secret set \(options.secretName) <key> && sst deploy --stage production
+            // Deploy: sst secret set \(options.secretName) <key>
+            //         sst secret set \(ScaffoldOptions.tokenSecretName) "$(openssl rand -hex 32)"   (clients send Authorization: Bearer <token>)
+            //         sst deploy --stage production
+            // Rotate tokens: set "<new>,<old>", move clients to <new>, then set "<new>" alone (each set redeploys).
             export default $config({
               app(input) {
                 return {
@@ -100,12 +103,21 @@ public enum DeploymentTemplates {
                 const vpc = new sst.aws.Vpc('\(prefix)Vpc');
                 const cluster = new sst.aws.Cluster('\(prefix)Cluster', { vpc });
                 const apiKey = new sst.Secret('\(options.secretName)');
+                // Bearer tokens for every Flue route: without them anyone who finds the URL runs agents on your key.
+                const apiTokens = new sst.Secret('\(ScaffoldOptions.tokenSecretName)');
             \(database)
                 const service = new sst.aws.Service('\(prefix)', {
                   cluster,
                   image: { context: '.', dockerfile: 'Dockerfile' },
                   loadBalancer: {
                     rules: [{ listen: '80/http', forward: '\(port)/http' }],
+                    // HTTPS (tokens must not cross the internet in clear): with a domain SST manages
+                    // (Route 53) it issues the certificate; then listen on 443 and redirect 80.
+                    // domain: 'api.example.com',
+                    // rules: [
+                    //   { listen: '80/http', redirect: '443/https' },
+                    //   { listen: '443/https', forward: '\(port)/http' },
+                    // ],
                     health: {
                       '\(port)/http': { path: '\(ScaffoldOptions.healthPath)' },
                     },
@@ -115,6 +127,7 @@ public enum DeploymentTemplates {
                   link: \(link),
                   environment: {
                     \(options.keyVariable): apiKey.value,
+                    API_TOKENS: apiTokens.value,
                     MODEL_SPECIFIER: '\(options.model)',\(databaseURL)
                     // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.
                     KEEP_ALIVE_TIMEOUT_SECONDS: '3605',

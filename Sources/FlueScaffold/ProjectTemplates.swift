@@ -51,6 +51,8 @@ public enum ProjectTemplates {
                         name: "\(options.name)",
                         dependencies: [
                             .product(name: "FlueServer", package: "\(identity)"),
+                            // API_TOKENS / JWT_SECRET / JWT_JWKS_URL: who may call the Flue routes.
+                            .product(name: "FlueAuth", package: "\(identity)"),
                             // Picks Postgres, SQLite or memory from DATABASE_URL / SQLITE_PATH.
                             .product(name: "FluePersistenceSelection", package: "\(identity)"),
                             .product(name: "FlueTestSupport", package: "\(identity)"),
@@ -69,6 +71,7 @@ public enum ProjectTemplates {
     static func appSource(_ options: ScaffoldOptions) -> String {
         """
         import ArgumentParser
+        import FlueAuth
         import FluePersistenceSelection
         import FlueProviders
         import FlueRuntime
@@ -149,7 +152,10 @@ public enum ProjectTemplates {
                 }
                 try await FlueServer.serve(
                     environment: environment, label: "\(options.name)",
-                    persistence: try PersistenceSelection.fromEnvironment(environment)
+                    persistence: try PersistenceSelection.fromEnvironment(environment),
+                    // With API_TOKENS (or JWT_SECRET / JWT_JWKS_URL) set, every Flue route needs
+                    // `Authorization: Bearer <token>`; /health stays public for the load balancer.
+                    access: try await AccessPolicy.fromEnvironment(environment)
                 ) { model in
                     try workflows(model: model ?? fallbackModel)
                 } agents: { model in
@@ -174,6 +180,9 @@ public enum ProjectTemplates {
             "PORT=3000",
             "\(options.keyVariable)=",
             "MODEL_SPECIFIER=\(options.model)",
+            "# Bearer tokens clients must send (comma-separated, to rotate; e.g. `openssl rand -hex 32`).",
+            "# Unset, the Flue routes are open: fine on localhost, never on a public address.",
+            "API_TOKENS=",
         ]
         switch options.database {
         case .memory: lines.append("# State is in memory. Set SQLITE_PATH or DATABASE_URL to keep it.")
@@ -211,7 +220,8 @@ public enum ProjectTemplates {
             ```
 
             Configuration comes from the environment (see `.env.example`): `PORT`, `\(options.keyVariable)`,
-            `MODEL_SPECIFIER`, and for persistence `SQLITE_PATH` or `DATABASE_URL`.
+            `MODEL_SPECIFIER`, for persistence `SQLITE_PATH` or `DATABASE_URL`, and `API_TOKENS` to require
+            `Authorization: Bearer <token>` on every Flue route (`/health` stays public).
 
             """
         if options.deploy != .none {
@@ -233,6 +243,7 @@ public enum ProjectTemplates {
 
                 ```sh
                 sst secret set \(options.secretName) <key> --stage production
+                sst secret set \(ScaffoldOptions.tokenSecretName) "$(openssl rand -hex 32)" --stage production
                 sst deploy --stage production
                 sst remove --stage dev   # tear a stage down
                 ```

@@ -40,6 +40,8 @@ public struct ScaffoldOptions: Sendable, Hashable {
 
     var keyVariable: String { provider == .anthropic ? "ANTHROPIC_API_KEY" : "OPENAI_API_KEY" }
     var secretName: String { provider == .anthropic ? "AnthropicApiKey" : "OpenAIApiKey" }
+    /// The SST secret holding the server's bearer tokens (`API_TOKENS`).
+    static let tokenSecretName = "ApiTokens"
 
     /// `flue-agents` → `FlueAgents` (an SST component prefix).
     var pascalName: String {

@@ -22,6 +22,9 @@ extension FlueServer {
     ///     router.get("/health") { _, _ in Response(status: .ok) }
     /// }
     /// ```
+    /// `access` protects every Flue route (not the ones `routes` adds, such as `/health`); build
+    /// it with `AccessPolicy.fromEnvironment()` (module FlueAuth). Without it the routes are open
+    /// and the server warns at start when it listens beyond loopback.
     /// Without `persistence` state is in memory; then `DATABASE_URL` or `SQLITE_PATH` in the
     /// environment is a ``ConfigurationError`` (a deployment that sets them expects durable state).
     /// Throws ``ConfigurationError`` or a persistence error before anything listens.
@@ -31,6 +34,7 @@ extension FlueServer {
         label: String = "flue",
         prefix: String = "",
         persistence: (any PersistenceAdapter)? = nil,
+        access: AccessPolicy? = nil,
         workflows: (_ defaultModel: ModelSpecifier?) throws -> [WorkflowRegistration],
         agents: (_ defaultModel: ModelSpecifier?) throws -> [AgentRegistration] = { _ in [] },
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
@@ -53,7 +57,7 @@ extension FlueServer {
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         routes(router)
-        FlueRoutes<BasicRequestContext>(server: server).register(on: router, prefix: prefix)
+        FlueRoutes<BasicRequestContext>(server: server, access: access).register(on: router, prefix: prefix)
         try await server.run(
             server.application(router: router), persistence: persistence, persistenceServices: persistenceServices)
     }

@@ -9,11 +9,12 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The HTTP shell around an ``Engine``: its configuration, the limits on live reads and
 /// connections, the Hummingbird application that serves ``FlueRoutes``, and the service group
 /// that runs both until SIGTERM or SIGINT. Most applications only call
-/// ``serve(environment:developmentMode:label:prefix:persistence:workflows:agents:routes:)``.
+/// ``serve(environment:developmentMode:label:prefix:persistence:access:workflows:agents:routes:)``.
 public final class FlueServer: Sendable {
     public let engine: Engine
     public let configuration: FlueConfiguration
@@ -22,6 +23,9 @@ public final class FlueServer: Sendable {
     /// Connections open on the server built by ``application(router:onServerRunning:)``, bounded
     /// by `maxConnections`.
     public let openConnections = OpenConnections()
+    /// Whether ``FlueRoutes`` without an ``AccessPolicy`` were registered for this server: then
+    /// ``run(_:persistence:persistenceServices:)`` warns when it listens beyond loopback.
+    let servesOpenRoutes = Atomic<Bool>(false)
 
     /// Serves `engine` with `configuration` (whose ``FlueConfiguration/engine`` part is the
     /// engine's business: pass it to the engine you create).
@@ -79,6 +83,11 @@ public final class FlueServer: Sendable {
             logger: logger)
     }
 
+    /// Whether `host` only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     /// Connections accepted at most: the served ones and the overflow band (saturating, so
     /// `maxConnections = .max` means no limit).
     static func acceptLimit(_ configuration: FlueConfiguration) -> Int {
@@ -99,6 +108,11 @@ public final class FlueServer: Sendable {
         _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil,
         persistenceServices: [any Service]? = nil
     ) async throws {
+        if servesOpenRoutes.load(ordering: .relaxed), !Self.isLoopback(configuration.host) {
+            logger.warning(
+                "Flue routes are served without authentication beyond loopback: anyone who reaches this address can run agents on your provider keys and read every stream. Set API_TOKENS or JWT_SECRET / JWT_JWKS_URL (docs/server.md, \"Access control\").",
+                metadata: ["host": "\(configuration.host)"])
+        }
         // A service group stops its services in reverse order: the engine, the HTTP server, then the store's.
         let services = (persistenceServices ?? persistence?.takeServices() ?? []) + [application, engine]
         let group = ServiceGroup(

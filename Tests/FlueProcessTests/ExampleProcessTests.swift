@@ -3,6 +3,7 @@ import FlueRuntime
 import FlueTestSupport
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Synchronization
 import Testing
 
@@ -140,6 +141,53 @@ final class ChildProcess {
             #expect(raw.hasSuffix("\n\n"))
             #expect(raw.components(separatedBy: "event: control").count > 1)
             #expect(child.stderr.contains("shutting down"))
+        }
+    }
+
+    @Test func apiTokensProtectEveryFlueRouteAndLeaveHealthPublic() async throws {
+        let model = try await FakeModelServer.start()
+        try await model.scoped {
+            let token = "example-process-token-0123456789"
+            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["API_TOKENS": "old-token-0123456789abc,\(token)"]))
+            let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+            let base = "http://127.0.0.1:\(port)"
+            func status(_ path: String, _ method: HTTPMethod = .GET, token: String? = nil) async throws -> (Int, String?) {
+                var request = HTTPClientRequest(url: base + path)
+                request.method = method
+                if method == .POST {
+                    request.headers.add(name: "content-type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(string: #"{"message":"hi","text":"Hello","language":"French"}"#))
+                }
+                if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                return (Int(response.status.code), response.headers.first(name: "www-authenticate"))
+            }
+            #expect(try await status("/health").0 == 200)
+            for (path, method) in [("/workflows/translate", HTTPMethod.POST), ("/agents/assistant/ada", .POST), ("/agents/assistant/ada?offset=-1", .GET), ("/openapi.json", .GET)] {
+                let (code, challenge) = try await status(path, method)
+                #expect(code == 401 && challenge == #"Bearer realm="flue""#, "\(method) \(path): \(code)")
+            }
+            #expect(try await status("/openapi.json", token: token).0 == 200)
+            #expect(try await status("/openapi.json", token: "old-token-0123456789abc").0 == 200, "both tokens work while rotating")
+            #expect(try await status("/openapi.json", token: "wrong-token-0123456789abc").0 == 401)
+            #expect(!child.stderr.contains("without authentication"), "on loopback with tokens: no warning")
+            child.signal(SIGTERM)
+            #expect(await child.waitForExit() == 0)
+        }
+    }
+
+    @Test func warnsWhenServingOpenRoutesBeyondLoopbackAndRefusesWeakTokens() async throws {
+        let model = try await FakeModelServer.start()
+        try await model.scoped {
+            let open = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["HOST": "0.0.0.0"]))
+            _ = await open.listeningPort()
+            #expect(open.stderr.contains("Flue routes are served without authentication beyond loopback"), "\(open.stderr)")
+            open.signal(SIGTERM)
+            #expect(await open.waitForExit() == 0)
+            let weak = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["API_TOKENS": "secret"]))
+            #expect(await weak.waitForExit() != 0)
+            #expect(weak.stderr.contains("API_TOKENS must be comma-separated tokens of at least 16 characters"), "\(weak.stderr)")
         }
     }
 

@@ -431,22 +431,35 @@ struct SubmissionFaultTests {
                 return all
             }
             #expect(ids.count == 100)
-            // Kill one process while work is in flight on it.
-            while (try await ids.asyncCount { try await cluster.stores.submissions.submission($0.1)?.status.isSettled == true }) < 20 {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let killed = await cluster.kill(a)
-            let stranded = try await ids.asyncCount { pair in
-                let record = try await cluster.stores.submissions.submission(pair.1)
-                return record?.status == .running && record?.owner == a.owner
-            }
-            #expect(stranded > 0, "the killed process had a submission running")
-            let records = try await cluster.awaitRecovery(ids.map(\.1), killedAt: killed, label: "100 prompts")
-            #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
 
             let client = PostgresClient(configuration: try DatabaseURL(cluster.databaseURL).clientConfiguration)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
+                // One query each, so the counts are taken in milliseconds: the lease is 2 s, and a
+                // count that took longer (100 reads on a starved CI machine did) raced the survivor's
+                // take-over and saw nothing stranded.
+                func count(_ condition: PostgresQuery) async throws -> Int {
+                    for try await value in try await client.query(condition).decode(Int.self) { return value }
+                    return 0
+                }
+                let owner = a.owner
+                // Kill one process while work is in flight on it: at least 20 settled, and `a` holding one.
+                let deadline = ContinuousClock.now + .seconds(60)
+                while true {
+                    let settled = try await count("SELECT count(*)::bigint FROM flue_submissions WHERE settled_at IS NOT NULL")
+                    let running = try await count(
+                        "SELECT count(*)::bigint FROM flue_submissions WHERE status = 'running' AND owner = \(owner)")
+                    if settled >= 20 && running > 0 { break }
+                    guard ContinuousClock.now < deadline else { throw TestFailure() }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                let killed = await cluster.kill(a)
+                let stranded = try await count(
+                    "SELECT count(*)::bigint FROM flue_submissions WHERE status = 'running' AND owner = \(owner)")
+                #expect(stranded > 0, "the killed process had a submission running")
+                let records = try await cluster.awaitRecovery(ids.map(\.1), killedAt: killed, label: "100 prompts")
+                #expect(records.allSatisfy { $0.status == .completed }, "\(records.filter { $0.status != .completed }.map(\.error))")
+
                 for instance in instances {
                     var admitted: [String] = []
                     for try await id in try await client.query(
@@ -473,12 +486,6 @@ struct SubmissionFaultTests {
 }
 
 extension Sequence where Element: Sendable {
-    func asyncCount(_ predicate: (Element) async throws -> Bool) async rethrows -> Int {
-        var count = 0
-        for element in self where try await predicate(element) { count += 1 }
-        return count
-    }
-
     func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var mapped: [T] = []
         for element in self { mapped.append(try await transform(element)) }

@@ -61,15 +61,20 @@ func balanced(_ text: String) -> Bool {
         #expect(config.contains("\(variable): apiKey.value,"))
         #expect(config.contains("MODEL_SPECIFIER: '\(provider == .anthropic ? "anthropic/claude-sonnet-4-6" : "openai/gpt-4.1")'"))
         #expect(!config.contains("FLUE_"))
+        // The guard's secret: bearer tokens from an SST secret, surfaced as API_TOKENS (issue 19).
+        #expect(config.contains("const apiTokens = new sst.Secret('ApiTokens');"))
+        #expect(config.contains("API_TOKENS: apiTokens.value,"))
+        #expect(config.contains(#"sst secret set ApiTokens "$(openssl rand -hex 32)""#))
+        #expect(config.contains("// domain: 'api.example.com',"), "HTTPS shown next to the plain listener")
         if database == .postgres {
             #expect(config.contains("const db = new sst.aws.Postgres('FlueAgentsDb', { vpc });"))
-            #expect(config.contains("link: [apiKey, db]"))
+            #expect(config.contains("link: [apiKey, apiTokens, db]"))
             #expect(
                 config.contains(
                     "DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`"))
         } else {
             #expect(!config.contains("sst.aws.Postgres"))
-            #expect(config.contains("link: [apiKey]"))
+            #expect(config.contains("link: [apiKey, apiTokens]"))
         }
     }
 
@@ -92,9 +97,14 @@ func balanced(_ text: String) -> Bool {
         #expect(DeploymentTemplates.dockerignore.contains(".env\n"))
     }
 
-    @Test func theHealthRouteTheLoadBalancerChecksExistsInTheApp() {
+    @Test func theHealthRouteTheLoadBalancerChecksExistsInTheAppAndTheFlueRoutesAreGuarded() {
         let app = ProjectTemplates.appSource(ScaffoldOptions(name: "flue-agents"))
         #expect(app.contains("router.get(\"/health\")"))
+        #expect(app.contains("import FlueAuth"))
+        #expect(app.contains("access: try await AccessPolicy.fromEnvironment(environment)"))
+        let manifest = ProjectTemplates.packageManifest(ScaffoldOptions(name: "flue-agents"))
+        #expect(manifest.contains(#".product(name: "FlueAuth", package: "flue-swift")"#))
+        #expect(ProjectTemplates.envExample(ScaffoldOptions(name: "flue-agents")).contains("\nAPI_TOKENS=\n"))
         #expect(balanced(app))
     }
 

@@ -94,7 +94,7 @@ final class ServerFixture: Sendable {
 
     static func start(
         prefix: String = "", stores: FlueStores = .inMemory(), model existingModel: FakeModelServer? = nil,
-        ledger: ToolLedger = ToolLedger(), configure: (inout FlueConfiguration) -> Void = { _ in }
+        ledger: ToolLedger = ToolLedger(), access: AccessPolicy? = nil, configure: (inout FlueConfiguration) -> Void = { _ in }
     ) async throws -> ServerFixture {
         let model: FakeModelServer
         if let existingModel { model = existingModel } else { model = try await FakeModelServer.start() }
@@ -188,7 +188,7 @@ final class ServerFixture: Sendable {
             if context.parameters.get("id") == "admin" { return Response(status: .forbidden) }
             return try await requireToken(request, context)
         }
-        FlueRoutes(server: server, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": agentGuard])
+        FlueRoutes(server: server, guards: ["guarded": requireToken], agentGuards: ["guarded-agent": agentGuard], access: access)
             .register(on: router, prefix: prefix)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = server.application(router: router) { channel in

@@ -246,4 +246,9 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var variable: String
     public var message: String
     public var description: String { "configuration error: \(message)" }
+
+    public init(variable: String, message: String) {
+        self.variable = variable
+        self.message = message
+    }
 }

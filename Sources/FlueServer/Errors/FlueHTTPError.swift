@@ -21,6 +21,8 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
     public var allow: [HTTPRequest.Method]
     /// Seconds sent as `Retry-After` (RFC 9110 §10.2.3), for `503` and `429`.
     public var retryAfter: Int?
+    /// The `WWW-Authenticate` challenge sent with a `401` (RFC 9110 §11.6.1).
+    public var challenge: String?
     /// Set by `FlueRoutes` when rendering: whether `dev` may be shown.
     var developmentMode = false
 
@@ -59,6 +61,7 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
         headers[.contentType] = "application/json"
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let challenge { headers[.wwwAuthenticate] = challenge }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: envelope.jsonData())))
     }
 }
@@ -159,6 +162,31 @@ extension FlueHTTPError {
         .init(code: 499, reasonPhrase: "Client Closed Request"), type: "client_closed_request",
         message: "The client closed the connection before the response was ready.",
         details: "Accepted work continues; read its result from the stream.")
+
+    /// `401 unauthorized`: no credentials (`challenge` alone), or refused ones (RFC 6750 §3:
+    /// `error="invalid_token"` and the reason as `error_description`, which is also `details`).
+    static func unauthorized(challenge: String, refusal: String?) -> FlueHTTPError {
+        var error = FlueHTTPError(
+            .unauthorized, type: "unauthorized",
+            message: refusal == nil ? "This route requires credentials." : "The credentials were refused.",
+            details: refusal ?? "Send Authorization: Bearer <token>.")
+        if let refusal {
+            let quoted = refusal.replacingOccurrences(of: "\\", with: "").replacingOccurrences(of: "\"", with: "'")
+            error.challenge = "\(challenge), error=\"invalid_token\", error_description=\"\(quoted)\""
+        } else {
+            error.challenge = challenge
+        }
+        return error
+    }
+
+    /// `429 rate_limited` for a principal over one of its limits (`meta`: `{"limit", "max"}`), with `Retry-After`.
+    static func rateLimited(_ details: String, limit: String, max: Int, retryAfter: Int) -> FlueHTTPError {
+        var error = FlueHTTPError(
+            .tooManyRequests, type: "rate_limited", message: "Too many requests from this principal.", details: details,
+            meta: ["limit": .string(limit), "max": .int(max)])
+        error.retryAfter = retryAfter
+        return error
+    }
 
     /// `503` for an exceeded server limit (`meta`: `{"limit": <which>, "max": <its value>}`), with
     /// `Retry-After`.

@@ -28,8 +28,8 @@ extension FlueRoutes {
         }
     }
 
-    /// Checks the path segments, that the agent is exposed, and its guard. Returns the key, or
-    /// the guard's own response.
+    /// Checks the path segments, that the agent is exposed, that the principal may touch the
+    /// instance, and the agent's guard. Returns the key, or the guard's own response.
     func agentAddress(_ request: Request, _ context: Context) async throws
         -> (key: SessionKey, guardResponse: Response?)
     {
@@ -52,6 +52,10 @@ extension FlueRoutes {
         } catch .unknownAgent {
             throw FlueHTTPError.agentNotFound(name, available: engine.exposedAgentNames)
         }
+        // A principal that may not touch the instance gets the 404 of one that never existed.
+        guard try await allows(.agentInstance(agent: key.agent, id: key.instanceId)) else {
+            throw FlueHTTPError.streamNotFound(AgentAddress.streamPath(key))
+        }
         let guardResponse = try await agentGuards[name]?(request, context)
         return (key, guardResponse)
     }
@@ -62,7 +66,10 @@ extension FlueRoutes {
         if let guardResponse { return guardResponse }
         let body = try await JSONBody.read(request, limit: server.configuration.agentRequestBodyLimit)
         let input = try AgentPromptBody.validate(body)
-        let receipt = try await engine.submitPrompt(to: key, input: input, idempotencyKey: try Self.idempotencyKey(request))
+        let idempotencyKey = try Self.idempotencyKey(request)
+        let receipt = try await admittingWithinLimits {
+            try await engine.submitPrompt(to: key, input: input, idempotencyKey: idempotencyKey)
+        }
         let streamURL = Self.agentStreamURL(request, key)
         guard waitForResult else {
             var response = Self.json(

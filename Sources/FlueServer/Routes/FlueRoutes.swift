@@ -25,13 +25,20 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     public let guards: [String: RouteGuard<Context>]
     /// Guards by agent name: they run before admission and before stream reads of the agent.
     public let agentGuards: [String: RouteGuard<Context>]
+    /// Authentication, ownership and per-principal limits for every route, checked before the
+    /// guards (which can read ``Principal/current``); `nil` leaves the routes open.
+    public let access: AccessPolicy?
+    let limiter: PrincipalLimiter?
 
     public init(
-        server: FlueServer, guards: [String: RouteGuard<Context>] = [:], agentGuards: [String: RouteGuard<Context>] = [:]
+        server: FlueServer, guards: [String: RouteGuard<Context>] = [:], agentGuards: [String: RouteGuard<Context>] = [:],
+        access: AccessPolicy? = nil
     ) {
         self.server = server
         self.guards = guards
         self.agentGuards = agentGuards
+        self.access = access
+        self.limiter = access.map { PrincipalLimiter($0.limits) }
     }
 
     var engine: Engine { server.engine }
@@ -41,6 +48,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId`, `POST|GET|HEAD /agents/:name/:id`
     /// and `GET /openapi.json`.
     public func register(on router: Router<Context>, prefix: String = "") {
+        if access == nil { server.servesOpenRoutes.store(true, ordering: .relaxed) }
         let base = PathParameters.normalizedPrefix(prefix)
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
         let routes = self
@@ -73,6 +81,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         for method in PathParameters.documentMethods {
             group.on("openapi.json", method: method) { request, _ in
                 try await routes.handle(request) {
+                    guard try await routes.allows(.document) else {
+                        throw FlueHTTPError.routeNotFound(request.method, request.uri.path)
+                    }
                     let document = OpenAPIDocument.make(engine: routes.engine, prefix: base == "/" ? "" : base)
                     return Response(
                         status: .ok, headers: [.contentType: "application/json"],
@@ -82,11 +93,17 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         }
     }
 
-    /// Renders every failure as the error envelope; unexpected errors never leak their message.
+    /// Authenticates (with an ``AccessPolicy``) and runs `body` as the principal; renders every
+    /// failure as the error envelope; unexpected errors never leak their message.
     func handle(_ request: Request, _ body: () async throws -> Response) async throws -> Response {
         var response: Response
         do {
-            response = try await body()
+            if let access {
+                let principal = try await authenticate(request, access)
+                response = try await Principal.$current.withValue(principal) { try await body() }
+            } else {
+                response = try await body()
+            }
         } catch {
             var http = FlueHTTPError.from(error)
             if !(error is FlueHTTPError) && !(error is FlueError) && !(error is EngineError) {
@@ -110,8 +127,12 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             throw FlueHTTPError.invalidRequest(
                 "Workflow URLs must have the shape /workflows/<name> with a non-empty segment.")
         }
-        guard let registration = engine.workflows[name], registration.exposed else {
-            throw FlueHTTPError.workflowNotFound(name, available: engine.exposedWorkflowNames)
+        guard let registration = engine.workflows[name], registration.exposed,
+            try await allows(.workflow(name: name))
+        else {
+            var available: [String] = []
+            for name in engine.exposedWorkflowNames where try await allows(.workflow(name: name)) { available.append(name) }
+            throw FlueHTTPError.workflowNotFound(name, available: available)
         }
         if let guardResponse = try await guards[name]?(request, context) { return guardResponse }
         let body = try await JSONBody.read(request, limit: server.configuration.requestBodyLimit)
@@ -125,7 +146,8 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                 meta: error.details["issues"].map { ["issues": $0] })
         }
         let receipt = try await engine.startRun(
-            registration.workflow, payload: payload, idempotencyKey: try Self.idempotencyKey(request))
+            registration.workflow, payload: payload, idempotencyKey: try Self.idempotencyKey(request),
+            startedBy: Principal.current?.subject)
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
@@ -187,13 +209,15 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     // MARK: runs
 
     /// The decoded run id of a `/runs/:runId…` route once the run exists, its workflow is
-    /// registered and its guard let the request through; else the guard's response.
+    /// registered, the principal may touch it and its guard let the request through; else the
+    /// guard's response.
     /// Throws `404 run_not_found` otherwise.
     func runAddress(_ request: Request, _ context: Context) async throws -> (runId: String, guardResponse: Response?) {
         let context = try PathParameters.decoding(["runId"], in: context)
         let runId = context.parameters.get("runId") ?? ""
         guard PathParameters.isValidRunId(runId), let pointer = try await engine.stores.runs.lookupRun(runId),
-            engine.workflows[pointer.workflowName] != nil
+            engine.workflows[pointer.workflowName] != nil,
+            try await allows(.run(workflow: pointer.workflowName, runId: runId, startedBy: pointer.startedBy))
         else { throw FlueHTTPError.runNotFound(runId) }
         return (runId, try await guards[pointer.workflowName]?(request, context))
     }

@@ -1,0 +1,167 @@
+import AsyncHTTPClient
+import FlueRuntime
+import FlueServer
+import Foundation
+import Hummingbird
+import JWTKit
+import Logging
+
+/// JSON Web Tokens (RFC 7519) sent as `Authorization: Bearer <jwt>`, verified with JWTKit:
+/// HS256 with a shared secret, or RS256 / ES256 (and the other JWS algorithms JWTKit knows) with
+/// keys from a JWKS URL, cached and fetched again when a token names an unknown `kid`.
+///
+/// After the signature: `exp` must be present (unless ``Configuration/requireExpiration`` is
+/// off) and in the future, `nbf` (if present) in the past, each within ``Configuration/leeway``;
+/// `iss` must equal ``Configuration/issuer`` and `aud` contain ``Configuration/audience`` when
+/// those are set. The principal's subject is the `sub` claim (required); its claims are the
+/// whole verified payload.
+public struct JWTAuthenticator: RequestAuthenticator {
+    public struct Configuration: Sendable {
+        /// The required `iss`, or `nil` to accept any.
+        public var issuer: String?
+        /// A value `aud` must contain, or `nil` to accept any.
+        public var audience: String?
+        /// Clock skew tolerated on `exp` and `nbf`.
+        public var leeway: Duration
+        /// Whether a token without `exp` is refused.
+        public var requireExpiration: Bool
+
+        public init(issuer: String? = nil, audience: String? = nil, leeway: Duration = .seconds(60), requireExpiration: Bool = true) {
+            self.issuer = issuer
+            self.audience = audience
+            self.leeway = leeway
+            self.requireExpiration = requireExpiration
+        }
+    }
+
+    private enum Keys: Sendable {
+        case fixed(JWTKeyCollection)
+        case jwks(JWKSKeySource)
+    }
+
+    private let keys: Keys
+    public let configuration: Configuration
+
+    /// HS256 with a shared secret (at least 32 bytes: RFC 7518 §3.2 asks for a key as long as the hash).
+    public init(hmacSecret: String, configuration: Configuration = .init()) async {
+        let collection = JWTKeyCollection()
+        await collection.add(hmac: HMACKey(from: hmacSecret), digestAlgorithm: .sha256)
+        self.keys = .fixed(collection)
+        self.configuration = configuration
+    }
+
+    /// Keys from a JWKS document at `jwksURL`, fetched on the first request, refreshed every
+    /// `refreshInterval`, and fetched again (at most every `minimumRefetchInterval`) when a token
+    /// names a key id not in the cache.
+    public init(
+        jwksURL: String, configuration: Configuration = .init(), httpClient: HTTPClient = .shared,
+        refreshInterval: Duration = .seconds(600), minimumRefetchInterval: Duration = .seconds(5),
+        fetchTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "flue.auth")
+    ) {
+        self.keys = .jwks(
+            JWKSKeySource(
+                url: jwksURL, httpClient: httpClient, refreshInterval: refreshInterval,
+                minimumRefetchInterval: minimumRefetchInterval, fetchTimeout: fetchTimeout, logger: logger))
+        self.configuration = configuration
+    }
+
+    public var challenge: String { #"Bearer realm="flue""# }
+
+    public func authenticate(_ request: Request) async throws -> Principal? {
+        guard let token = request.bearerToken else { return nil }
+        return try await principal(token)
+    }
+
+    /// Verifies `token` and returns its principal. Throws ``AuthenticationFailure``.
+    public func principal(_ token: String, now: Date = Date()) async throws -> Principal {
+        let claims = try await verifiedClaims(token)
+        try check(claims, now: now)
+        guard let subject = claims.sub?.value, !subject.isEmpty else {
+            throw AuthenticationFailure.invalid("The token has no subject (sub).")
+        }
+        return Principal(subject: subject, claims: Self.payload(of: token))
+    }
+
+    private func verifiedClaims(_ token: String) async throws -> JWTClaims {
+        switch keys {
+        case .fixed(let collection):
+            return try await Self.verify(token, with: collection)
+        case .jwks(let source):
+            // Tokens verified by a key set must name their key: look it up before JWTKit would
+            // fall back to some other key.
+            guard let header = Self.header(of: token) else {
+                throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
+            }
+            guard let keyId = header["kid"]?.stringValue else {
+                throw AuthenticationFailure.invalid("The token names no key id (kid).")
+            }
+            var keys = try await source.current()
+            if !keys.keyIds.contains(keyId) {
+                guard let refreshed = try await source.refetchForUnknownKeyId(), refreshed.keyIds.contains(keyId) else {
+                    throw AuthenticationFailure.invalid("The token's key id is not one of the issuer's keys.")
+                }
+                keys = refreshed
+            }
+            return try await Self.verify(token, with: keys.collection)
+        }
+    }
+
+    private static func verify(_ token: String, with collection: JWTKeyCollection) async throws -> JWTClaims {
+        do {
+            return try await collection.verify(token, as: JWTClaims.self)
+        } catch let error as JWTError {
+            switch error.errorType {
+            case .unknownKID: throw AuthenticationFailure.invalid("The token's key id is not known.")
+            case .signatureVerificationFailed: throw AuthenticationFailure.invalid("The token's signature does not verify.")
+            case .malformedToken, .invalidHeaderField, .invalidBool:
+                throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
+            case .missingKIDHeader: throw AuthenticationFailure.invalid("The token names no key id (kid).")
+            case .unsupportedAlgorithm, .signingAlgorithmFailure:
+                throw AuthenticationFailure.invalid("The token's algorithm is not accepted.")
+            default: throw AuthenticationFailure.invalid("The token was refused.")
+            }
+        } catch let error as AuthenticationFailure {
+            throw error
+        } catch {
+            // Decoding failures (a claim of the wrong type) and anything else a token can cause.
+            throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
+        }
+    }
+
+    private func check(_ claims: JWTClaims, now: Date) throws {
+        let leeway = Double(configuration.leeway.components.seconds)
+        if let exp = claims.exp {
+            guard now.addingTimeInterval(-leeway) < exp.value else { throw AuthenticationFailure.invalid("The token has expired.") }
+        } else if configuration.requireExpiration {
+            throw AuthenticationFailure.invalid("The token has no expiry (exp).")
+        }
+        if let nbf = claims.nbf, now.addingTimeInterval(leeway) < nbf.value {
+            throw AuthenticationFailure.invalid("The token is not valid yet (nbf).")
+        }
+        if let issuer = configuration.issuer, claims.iss?.value != issuer {
+            throw AuthenticationFailure.invalid("The token's issuer (iss) is not accepted.")
+        }
+        if let audience = configuration.audience, !(claims.aud?.value.contains(audience) ?? false) {
+            throw AuthenticationFailure.invalid("The token's audience (aud) does not include this server.")
+        }
+    }
+
+    /// The payload segment as JSON (already verified by the caller).
+    static func payload(of token: String) -> [String: JSONValue] {
+        segment(1, of: token)?.objectValue ?? [:]
+    }
+
+    /// The (unverified) header segment as JSON.
+    static func header(of token: String) -> JSONValue? {
+        segment(0, of: token)
+    }
+
+    private static func segment(_ index: Int, of token: String) -> JSONValue? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[index].utf8.count <= 65_536 else { return nil }
+        var base64 = parts[index].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let json = try? JSONValue(parsing: data) else { return nil }
+        return json
+    }
+}
