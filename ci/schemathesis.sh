@@ -44,6 +44,19 @@ if missing:
 print("every served route is documented")
 ' "$document" || exit 1
 
+# With API_TOKENS the document declares the bearer scheme and 401/429 on every operation; it must
+# still be valid OpenAPI, and be served only to a caller with a token.
+protected_port=$((PORT_UNDER_TEST + 1))
+token=schemathesis-protected-token-0123
+API_TOKENS=$token PORT=$protected_port "$bin/hello-agents" serve --fake-model >"$log.protected" 2>&1 &
+protected=$!
+wait_for_http "http://127.0.0.1:$protected_port/health" 30 || { echo "the protected server did not start:"; cat "$log.protected"; exit 1; }
+status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$protected_port/openapi.json")
+[ "$status" = 401 ] || { echo "the protected document answered $status without a token"; exit 1; }
+curl -sf -H "authorization: Bearer $token" "http://127.0.0.1:$protected_port/openapi.json" -o "$document.protected" || { echo "no protected /openapi.json"; exit 1; }
+kill $protected; wait $protected 2>/dev/null
+openapi-spec-validator "$document.protected" || exit 1
+
 st --config-file ci/schemathesis.toml run "http://127.0.0.1:$PORT_UNDER_TEST/openapi.json" \
   --checks all --seed "$SEED" --max-examples "$EXAMPLES" --request-timeout 10 --no-color
 status=$?

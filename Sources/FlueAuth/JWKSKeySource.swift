@@ -45,8 +45,13 @@ actor JWKSKeySource {
     /// Throws ``AuthenticationFailure/unavailable(_:)`` when none could ever be fetched.
     func current() async throws -> KeySet {
         if let keys, let fetchedAt, ContinuousClock.now - fetchedAt < refreshInterval { return keys }
+        // While the endpoint is down and no keys were ever fetched, requests do not each wait on
+        // a new fetch: one per refetch interval tries.
+        if keys == nil, let fetchedAt, ContinuousClock.now - fetchedAt < minimumRefetchInterval { throw Self.unavailable }
         return try await refresh()
     }
+
+    static let unavailable = AuthenticationFailure.unavailable("The keys to verify tokens could not be fetched; retry shortly.")
 
     /// Keys fetched again because a token named an unknown key id; `nil` when the last fetch is
     /// more recent than ``minimumRefetchInterval`` (the unknown id stays unknown).
@@ -72,7 +77,7 @@ actor JWKSKeySource {
             fetchedAt = .now  // a failed fetch also waits out the refetch interval
             logger.warning("JWKS fetch failed", metadata: ["url": "\(url)", "error": "\(error)"])
             if let keys { return keys }
-            throw AuthenticationFailure.unavailable("The keys to verify tokens could not be fetched; retry shortly.")
+            throw Self.unavailable
         }
     }
 }

@@ -64,6 +64,18 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
                 #expect(lower.status != 401, "\(method) \(path): \(lower.status) \(lower.text)")
             }
             #expect(try await f.get("/health").status == 200, "the application's own routes are not protected")
+            // The document says so: a bearer scheme required everywhere, 401 and 429 on every operation.
+            let document = try #require(try await f.get("/openapi.json", headers: alice).json)
+            #expect(document["components"]?["securitySchemes"]?["bearer"]?["scheme"] == "bearer")
+            #expect(document["security"] == [["bearer": []]])
+            var operations = 0
+            for (path, item) in document["paths"]?.objectValue ?? [:] {
+                for (method, operation) in item.objectValue ?? [:] {
+                    operations += 1
+                    #expect(operation["responses"]?["401"] != nil && operation["responses"]?["429"] != nil, "\(method) \(path)")
+                }
+            }
+            #expect(operations >= 15)
             let runs = try await f.engine.stores.runs.listRuns(status: nil, workflowName: nil, limit: 10, cursor: nil)
             #expect(runs.runs.count == 1, "only the authenticated workflow POST started a run: \(runs.runs)")
         }
@@ -173,7 +185,10 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
             let retryAfter = try #require(limited.header("Retry-After").flatMap { Int($0) })
             #expect((1...20).contains(retryAfter), "a token comes back every 20 s: \(retryAfter)")
             // Every route counts, and the limit is per principal.
-            #expect(try await f.post("/agents/assistant/alice", #"{"message":"hi"}"#, headers: alice).status == 429)
+            for (method, path, body) in protectedRoutes {
+                let reply = try await f.request(method, path, body: body, headers: alice)
+                #expect(reply.status == 429 && reply.header("Retry-After") != nil, "\(method) \(path): \(reply.status)")
+            }
             #expect(try await f.get("/openapi.json", headers: bob).status == 200)
             #expect(try await f.get("/health").status == 200)
         }

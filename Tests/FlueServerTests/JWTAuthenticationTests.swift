@@ -203,6 +203,12 @@ func base64URL(_ data: Data) -> String {
         } catch let failure as AuthenticationFailure {
             guard case .unavailable = failure else { Issue.record("\(failure)"); return }
         }
+        // Over HTTP: 503 with the envelope, not 401 (the credentials may well be valid).
+        let f = try await ServerFixture.start(access: AccessPolicy(authenticator: down))
+        try await f.scoped {
+            let reply = try await f.get("/openapi.json", headers: [("authorization", "Bearer \(try await key.token())")])
+            #expect(reply.status == 503 && reply.errorType == "service_unavailable", "\(reply.text)")
+        }
         jwks.serve([key.jwk])
         let authenticator = JWTAuthenticator(
             jwksURL: jwks.url, configuration: configuration, refreshInterval: .milliseconds(100), fetchTimeout: .seconds(1))

@@ -5,7 +5,9 @@ import FlueRuntime
 /// with its payload and result schemas, the run and agent routes, and every status each route
 /// can answer. Kept true by a schemathesis run in CI (`ci/schemathesis.sh`).
 enum OpenAPIDocument {
-    static func make(engine: Engine, prefix: String) -> JSONValue {
+    /// `protected`: the routes are mounted with an `AccessPolicy`, so every operation requires a
+    /// bearer credential and can answer `401` and `429`.
+    static func make(engine: Engine, prefix: String, protected: Bool = false) -> JSONValue {
         var paths: [String: JSONValue] = [:]
         for name in engine.exposedWorkflowNames {
             guard let workflow = engine.workflow(named: name) else { continue }
@@ -51,7 +53,45 @@ enum OpenAPIDocument {
             "components": ["schemas": components],
         ]
         if !prefix.isEmpty { document["servers"] = [["url": .string(prefix)]] }
+        if protected {
+            document["paths"] = .object(paths.mapValues(requiringCredentials))
+            document["components"] = [
+                "schemas": components,
+                "securitySchemes": [
+                    "bearer": [
+                        "type": "http", "scheme": "bearer",
+                        "description": "A static token (API_TOKENS) or a JWT (JWT_SECRET / JWT_JWKS_URL).",
+                    ]
+                ],
+            ]
+            document["security"] = [["bearer": []]]
+        }
         return .object(document)
+    }
+
+    /// The path item with `401` (no or refused credentials, `WWW-Authenticate`) and `429`
+    /// (`Retry-After`) on each operation.
+    static func requiringCredentials(_ path: JSONValue) -> JSONValue {
+        guard var item = path.objectValue else { return path }
+        for (method, operation) in item {
+            guard var fields = operation.objectValue, var responses = fields["responses"]?.objectValue else { continue }
+            func response(_ description: String, header: String, type: String) -> JSONValue {
+                var response: [String: JSONValue] = [
+                    "description": .string(description), "headers": .object([header: ["schema": ["type": .string(type)]]]),
+                ]
+                if method != "head" { response["content"] = ["application/json": ["schema": ref("ErrorEnvelope")]] }
+                return .object(response)
+            }
+            responses["401"] = response(
+                "No credentials, or refused ones (error=\"invalid_token\" in WWW-Authenticate).",
+                header: "WWW-Authenticate", type: "string")
+            responses["429"] = response(
+                "This principal is over a limit (meta.limit); retry after Retry-After seconds.", header: "Retry-After",
+                type: "integer")
+            fields["responses"] = .object(responses)
+            item[method] = .object(fields)
+        }
+        return .object(item)
     }
 
     // MARK: workflows
@@ -374,6 +414,9 @@ enum OpenAPIDocument {
                 "status": ["type": "string", "enum": ["active", "completed", "errored"]],
                 "startedAt": ["type": "string", "format": "date-time"],
                 "endedAt": ["type": "string", "format": "date-time"], "durationMs": ["type": "integer"],
+                "startedBy": [
+                    "type": "string", "description": "The subject of the principal that started the run (with access control).",
+                ],
                 "isError": ["type": "boolean"], "payload": [:], "result": [:], "error": [:],
             ],
             "required": ["runId", "workflowName", "status", "startedAt"],

@@ -84,7 +84,8 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                     guard try await routes.allows(.document) else {
                         throw FlueHTTPError.routeNotFound(request.method, request.uri.path)
                     }
-                    let document = OpenAPIDocument.make(engine: routes.engine, prefix: base == "/" ? "" : base)
+                    let document = OpenAPIDocument.make(
+                        engine: routes.engine, prefix: base == "/" ? "" : base, protected: routes.access != nil)
                     return Response(
                         status: .ok, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(data: document.jsonData())))
