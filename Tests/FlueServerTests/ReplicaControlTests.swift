@@ -2,6 +2,7 @@ import FlueEngine
 import FluePersistence
 import FluePostgres
 import FlueRuntime
+import FlueServer
 import FlueTestSupport
 import Foundation
 import TestDatabase
@@ -16,14 +17,16 @@ import Testing
         "set TEST_DATABASE_URL to run against Postgres"))
 struct ReplicaControlTests {
     /// Runs `body` with two replicas on a fresh database and one fake model server.
-    static func withReplicas(_ body: (ServerFixture, ServerFixture) async throws -> Void) async throws {
+    static func withReplicas(
+        access: AccessPolicy? = nil, _ body: (ServerFixture, ServerFixture) async throws -> Void
+    ) async throws {
         let url = try await TestDatabase.fresh()
         let first = try PostgresPersistence(url: url)
         try await first.migrate()
         let second = try PostgresPersistence(url: url)
         let model = try await FakeModelServer.start()
-        let a = try await ServerFixture.start(stores: try await first.connect(), model: model)
-        let b = try await ServerFixture.start(stores: try await second.connect(), model: model)
+        let a = try await ServerFixture.start(stores: try await first.connect(), model: model, access: access)
+        let b = try await ServerFixture.start(stores: try await second.connect(), model: model, access: access)
         try await withTeardown {
             try await body(a, b)
         } teardown: {
@@ -31,6 +34,25 @@ struct ReplicaControlTests {
             await b.stop()
             try? await first.close()
             try? await second.close()
+        }
+    }
+
+    /// Ownership holds across replicas: what one principal started on replica A is hidden from
+    /// another on replica B, and visible to its owner there (issue 19).
+    @Test func ownershipIsTheSameOnEveryReplica() async throws {
+        try await Self.withReplicas(access: subjectScopedAccess()) { a, b in
+            await a.model.enqueue(.text("hello alice"))
+            let run = try await a.post("/workflows/logs", #"{"count":1}"#, headers: alice)
+            let runId = try #require(run.json?["runId"]?.stringValue)
+            let prompt = try await a.post("/agents/assistant/alice?wait=result", #"{"message":"hi"}"#, headers: alice)
+            #expect(prompt.status == 200, "\(prompt.text)")
+            let meta = try await b.get("/runs/\(runId)?meta", headers: alice)
+            #expect(meta.status == 200 && meta.json?["startedBy"] == "alice", "\(meta.text)")
+            #expect(try await b.get("/agents/assistant/alice?offset=-1", headers: alice).status == 200)
+            #expect(try await b.get("/runs/\(runId)?meta", headers: bob).errorType == "run_not_found")
+            #expect(try await b.post("/runs/\(runId)/cancel", nil, headers: bob).errorType == "run_not_found")
+            #expect(try await b.get("/agents/assistant/alice?offset=-1", headers: bob).errorType == "stream_not_found")
+            #expect(try await b.get("/agents/assistant/alice/submissions", headers: bob).errorType == "stream_not_found")
         }
     }
 

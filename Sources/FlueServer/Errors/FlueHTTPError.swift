@@ -181,19 +181,25 @@ extension FlueHTTPError {
 
     /// `429 rate_limited` for a principal over one of its limits (`meta`: `{"limit", "max"}`), with `Retry-After`.
     static func rateLimited(_ details: String, limit: String, max: Int, retryAfter: Int) -> FlueHTTPError {
-        var error = FlueHTTPError(
-            .tooManyRequests, type: "rate_limited", message: "Too many requests from this principal.", details: details,
-            meta: ["limit": .string(limit), "max": .int(max)])
-        error.retryAfter = retryAfter
-        return error
+        limitReached(
+            .tooManyRequests, type: "rate_limited", message: "Too many requests from this principal.", details,
+            limit: limit, max: max, retryAfter: retryAfter)
     }
 
     /// `503` for an exceeded server limit (`meta`: `{"limit": <which>, "max": <its value>}`), with
     /// `Retry-After`.
     static func overloaded(_ details: String, limit: String, max: Int, retryAfter: Int) -> FlueHTTPError {
+        limitReached(
+            .serviceUnavailable, type: "service_unavailable", message: "The server is at capacity.", details,
+            limit: limit, max: max, retryAfter: retryAfter)
+    }
+
+    private static func limitReached(
+        _ status: HTTPResponse.Status, type: String, message: String, _ details: String, limit: String, max: Int,
+        retryAfter: Int
+    ) -> FlueHTTPError {
         var error = FlueHTTPError(
-            .serviceUnavailable, type: "service_unavailable", message: "The server is at capacity.", details: details,
-            meta: ["limit": .string(limit), "max": .int(max)])
+            status, type: type, message: message, details: details, meta: ["limit": .string(limit), "max": .int(max)])
         error.retryAfter = retryAfter
         return error
     }
