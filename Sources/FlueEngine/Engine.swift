@@ -115,14 +115,17 @@ public final class Engine: Service {
             idempotencyKey: idempotencyKey)
     }
 
+    /// The submission id an `Idempotency-Key` stands for on instance `key` (whether or not it was admitted).
+    package func idempotentSubmissionId(_ key: SessionKey, idempotencyKey: String) -> String {
+        IdempotencyKey.derivedId("sub", scope: [key.agent, key.instanceId], key: idempotencyKey)
+    }
+
     /// Enqueues a prompt whose address the caller checked with ``instanceKey(agent:id:exposedOnly:)``.
     package func submitPrompt(to key: SessionKey, input: JSONValue, idempotencyKey: String? = nil) async throws
         -> SubmissionReceipt
     {
         try refuseWhileShuttingDown()
-        let submissionId =
-            idempotencyKey.map { IdempotencyKey.derivedId("sub", scope: [key.agent, key.instanceId], key: $0) }
-            ?? FlueID.make("sub")
+        let submissionId = idempotencyKey.map { idempotentSubmissionId(key, idempotencyKey: $0) } ?? FlueID.make("sub")
         let admission: Admission
         let offset: StreamOffset
         do {

@@ -199,8 +199,16 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
         try await f.scoped {
             await f.model.enqueue(slowReply, slowReply)
             let first = try await f.post("/agents/assistant/alice", #"{"message":"one"}"#, headers: alice)
-            let second = try await f.post("/agents/assistant/alice:b", #"{"message":"two"}"#, headers: alice)
+            let second = try await f.post(
+                "/agents/assistant/alice:b", #"{"message":"two"}"#, headers: alice + [("idempotency-key", "retry-1")])
             #expect(first.status == 202 && second.status == 202)
+            // A retry of an admitted prompt admits nothing new: the limit lets it through to its receipt.
+            let retry = try await f.post(
+                "/agents/assistant/alice:b", #"{"message":"two"}"#, headers: alice + [("idempotency-key", "retry-1")])
+            #expect(retry.status == 202 && retry.json?["submissionId"] == second.json?["submissionId"], "\(retry.text)")
+            let keyed = try await f.post(
+                "/agents/assistant/alice:b", #"{"message":"two more"}"#, headers: alice + [("idempotency-key", "retry-2")])
+            #expect(keyed.status == 429, "a new keyed prompt at the limit is refused: \(keyed.text)")
             let third = try await f.post("/agents/assistant/alice:c", #"{"message":"three"}"#, headers: alice)
             #expect(third.status == 429, "\(third.text)")
             #expect(third.json?["error"]?["meta"]?["limit"] == "concurrent_submissions")

@@ -28,14 +28,23 @@ extension FlueRoutes {
         return try await access.ownership.allows(principal, resource)
     }
 
-    /// Runs an agent admission within the principal's concurrent-submission limit.
-    func admittingWithinLimits(_ admit: () async throws -> SubmissionReceipt) async throws -> SubmissionReceipt {
+    /// Runs an agent admission within the principal's concurrent-submission limit. A retry of a
+    /// prompt already admitted (`replaying`: the id its `Idempotency-Key` stands for) admits
+    /// nothing new, so the limit does not refuse it.
+    func admittingWithinLimits(
+        replaying: String?, _ admit: () async throws -> SubmissionReceipt
+    ) async throws -> SubmissionReceipt {
         guard let limiter, let principal = Principal.current else { return try await admit() }
         let submissions = engine.stores.submissions
-        guard
-            let reservation = try await limiter.reserveSubmission(
+        let reservation: SubmissionReservation?
+        do {
+            reservation = try await limiter.reserveSubmission(
                 principal.subject, isSettled: { try await submissions.submission($0)?.status.isSettled ?? true })
-        else { return try await admit() }
+        } catch let refusal as FlueHTTPError {
+            guard let replaying, try await submissions.submission(replaying) != nil else { throw refusal }
+            return try await admit()
+        }
+        guard let reservation else { return try await admit() }
         do {
             let receipt = try await admit()
             limiter.commit(reservation, id: receipt.submissionId)

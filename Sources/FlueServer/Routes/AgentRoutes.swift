@@ -67,7 +67,8 @@ extension FlueRoutes {
         let body = try await JSONBody.read(request, limit: server.configuration.agentRequestBodyLimit)
         let input = try AgentPromptBody.validate(body)
         let idempotencyKey = try Self.idempotencyKey(request)
-        let receipt = try await admittingWithinLimits {
+        let replay = idempotencyKey.map { engine.idempotentSubmissionId(key, idempotencyKey: $0) }
+        let receipt = try await admittingWithinLimits(replaying: replay) {
             try await engine.submitPrompt(to: key, input: input, idempotencyKey: idempotencyKey)
         }
         let streamURL = Self.agentStreamURL(request, key)
