@@ -9,7 +9,7 @@ extension AccessPolicy {
     /// | --- | --- |
     /// | `API_TOKENS` | static bearer tokens, comma-separated (several for rotation), each at least 16 characters; all stand for the subject `api` |
     /// | `JWT_SECRET` | HS256 shared secret (at least 32 bytes) |
-    /// | `JWT_JWKS_URL` | JWKS URL for RS256 / ES256 tokens (not with `JWT_SECRET`) |
+    /// | `JWT_JWKS_URL` | https JWKS URL for RS256 / ES256 tokens (not with `JWT_SECRET`); needs `JWT_ISSUER` and `JWT_AUDIENCE` |
     /// | `JWT_ISSUER`, `JWT_AUDIENCE` | required `iss`, and a value `aud` must contain |
     /// | `OWNERSHIP` | `shared` (every principal sees everything) or `subject` (``Ownership/subjectScoped``); default `subject` with JWT, else `shared` |
     /// | `RATE_LIMIT_PER_MINUTE` | requests per minute per principal, per replica |
@@ -20,22 +20,23 @@ extension AccessPolicy {
         _ environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "flue.auth")
     ) async throws -> AccessPolicy? {
         func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
             return text
         }
-        var authenticators: [any RequestAuthenticator] = []
+        var tokens: BearerTokenAuthenticator?
+        var jwt: JWTAuthenticator?
         if let raw = value("API_TOKENS") {
-            let tokens = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard !tokens.isEmpty, tokens.allSatisfy({ $0.count >= BearerTokenAuthenticator.minimumTokenLength }) else {
+            let values = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !values.isEmpty, values.allSatisfy({ $0.count >= BearerTokenAuthenticator.minimumTokenLength }) else {
                 throw ConfigurationError(
                     variable: "API_TOKENS",
                     message: "API_TOKENS must be comma-separated tokens of at least \(BearerTokenAuthenticator.minimumTokenLength) "
                         + "characters each (e.g. from `openssl rand -hex 32`)")
             }
-            guard tokens.allSatisfy({ $0.unicodeScalars.allSatisfy { (0x21...0x7E).contains($0.value) } }) else {
+            guard values.allSatisfy({ $0.unicodeScalars.allSatisfy { (0x21...0x7E).contains($0.value) } }) else {
                 throw ConfigurationError(variable: "API_TOKENS", message: "API_TOKENS tokens must be visible ASCII characters")
             }
-            authenticators.append(BearerTokenAuthenticator(tokens: tokens))
+            tokens = BearerTokenAuthenticator(tokens: values)
         }
         let claims = JWTAuthenticator.Configuration(issuer: value("JWT_ISSUER"), audience: value("JWT_AUDIENCE"))
         let secret = value("JWT_SECRET")
@@ -47,13 +48,19 @@ extension AccessPolicy {
             guard secret.utf8.count >= 32 else {
                 throw ConfigurationError(variable: "JWT_SECRET", message: "JWT_SECRET must be at least 32 bytes (RFC 7518 §3.2)")
             }
-            authenticators.append(await JWTAuthenticator(hmacSecret: secret, configuration: claims))
+            jwt = await JWTAuthenticator(hmacSecret: secret, configuration: claims)
         }
         if let jwks {
-            guard let url = URL(string: jwks), ["https", "http"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
-                throw ConfigurationError(variable: "JWT_JWKS_URL", message: "JWT_JWKS_URL must be an http(s) URL, got \"\(jwks)\"")
+            for name in ["JWT_ISSUER", "JWT_AUDIENCE"] where value(name) == nil {
+                throw ConfigurationError(
+                    variable: name,
+                    message: "JWT_JWKS_URL needs \(name): a public key set signs tokens for other applications too")
             }
-            authenticators.append(JWTAuthenticator(jwksURL: jwks, configuration: claims, logger: logger))
+            do {
+                jwt = try JWTAuthenticator(jwksURL: jwks, configuration: claims, logger: logger)
+            } catch let error as JWTConfigurationError {
+                throw ConfigurationError(variable: "JWT_JWKS_URL", message: "JWT_JWKS_URL: \(error)")
+            }
         }
         let usesJWT = secret != nil || jwks != nil
         for name in ["JWT_ISSUER", "JWT_AUDIENCE"] where value(name) != nil && !usesJWT {
@@ -70,14 +77,18 @@ extension AccessPolicy {
         let limits = PrincipalLimits(
             requestsPerMinute: try positive("RATE_LIMIT_PER_MINUTE", value("RATE_LIMIT_PER_MINUTE")),
             concurrentSubmissions: try positive("MAX_CONCURRENT_SUBMISSIONS", value("MAX_CONCURRENT_SUBMISSIONS")))
-        guard !authenticators.isEmpty else {
+        let authenticator: any RequestAuthenticator
+        switch (tokens, jwt) {
+        case (let tokens?, let jwt?): authenticator = TokenOrJWTAuthenticator(tokens: tokens, jwt: jwt)
+        case (let tokens?, nil): authenticator = tokens
+        case (nil, let jwt?): authenticator = jwt
+        case (nil, nil):
             for name in ["OWNERSHIP", "RATE_LIMIT_PER_MINUTE", "MAX_CONCURRENT_SUBMISSIONS"] where value(name) != nil {
                 throw ConfigurationError(
                     variable: name, message: "\(name) needs an authenticator: set API_TOKENS, JWT_SECRET or JWT_JWKS_URL")
             }
             return nil
         }
-        let authenticator = authenticators.count == 1 ? authenticators[0] : AnyAuthenticator(authenticators)
         return AccessPolicy(authenticator: authenticator, ownership: ownership, limits: limits)
     }
 

@@ -13,6 +13,9 @@ import Hummingbird
 public struct BearerTokenAuthenticator: RequestAuthenticator {
     private let digests: [(digest: [UInt8], subject: String)]
 
+    /// The subjects the tokens stand for.
+    public var subjects: Set<String> { Set(digests.map(\.subject)) }
+
     /// The shortest token accepted from configuration, in characters.
     public static let minimumTokenLength = 16
 

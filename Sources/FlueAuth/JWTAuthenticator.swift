@@ -7,8 +7,12 @@ import JWTKit
 import Logging
 
 /// JSON Web Tokens (RFC 7519) sent as `Authorization: Bearer <jwt>`, verified with JWTKit:
-/// HS256 with a shared secret, or RS256 / ES256 (and the other JWS algorithms JWTKit knows) with
-/// keys from a JWKS URL, cached and fetched again when a token names an unknown `kid`.
+/// HS256 with a shared secret, or RS256 / ES256 with keys from a JWKS URL, cached and fetched
+/// again when a token names an unknown `kid`.
+///
+/// The token's `alg` must be the key's: `HS256` for the secret; for a JWKS key its own `alg` (one
+/// of ``Configuration/algorithms``). So `none`, and a token that picks another algorithm for a
+/// known key, are refused before any signature check.
 ///
 /// After the signature: `exp` must be present (unless ``Configuration/requireExpiration`` is
 /// off) and in the future, `nbf` (if present) in the past, each within ``Configuration/leeway``;
@@ -25,12 +29,18 @@ public struct JWTAuthenticator: RequestAuthenticator {
         public var leeway: Duration
         /// Whether a token without `exp` is refused.
         public var requireExpiration: Bool
+        /// The JWS algorithms JWKS keys may use (RFC 7518 names).
+        public var algorithms: Set<String>
 
-        public init(issuer: String? = nil, audience: String? = nil, leeway: Duration = .seconds(60), requireExpiration: Bool = true) {
+        public init(
+            issuer: String? = nil, audience: String? = nil, leeway: Duration = .seconds(60), requireExpiration: Bool = true,
+            algorithms: Set<String> = ["RS256", "ES256"]
+        ) {
             self.issuer = issuer
             self.audience = audience
             self.leeway = leeway
             self.requireExpiration = requireExpiration
+            self.algorithms = algorithms
         }
     }
 
@@ -53,15 +63,30 @@ public struct JWTAuthenticator: RequestAuthenticator {
     /// Keys from a JWKS document at `jwksURL`, fetched on the first request, refreshed every
     /// `refreshInterval`, and fetched again (at most every `minimumRefetchInterval`) when a token
     /// names a key id not in the cache.
+    ///
+    /// Throws ``JWTConfigurationError`` unless `configuration` names both an issuer and an
+    /// audience (a public key set such as a large identity provider's signs tokens for every
+    /// application it serves: without them, a token meant for another application would be
+    /// accepted), and unless `jwksURL` is `https` (plain `http` only to a loopback host).
     public init(
-        jwksURL: String, configuration: Configuration = .init(), httpClient: HTTPClient = .shared,
+        jwksURL: String, configuration: Configuration, httpClient: HTTPClient = .shared,
         refreshInterval: Duration = .seconds(600), minimumRefetchInterval: Duration = .seconds(5),
         fetchTimeout: Duration = .seconds(10), logger: Logger = Logger(label: "flue.auth")
-    ) {
+    ) throws {
+        guard configuration.issuer != nil, configuration.audience != nil else {
+            throw JWTConfigurationError("a JWKS authenticator needs an issuer and an audience to check (JWT_ISSUER, JWT_AUDIENCE)")
+        }
+        guard let url = URL(string: jwksURL), let host = url.host, !host.isEmpty,
+            url.scheme?.lowercased() == "https"
+                || (url.scheme?.lowercased() == "http" && ["127.0.0.1", "localhost", "::1"].contains(host))
+        else {
+            throw JWTConfigurationError("the JWKS URL must be https (http only to a loopback host), got \"\(jwksURL)\"")
+        }
         self.keys = .jwks(
             JWKSKeySource(
                 url: jwksURL, httpClient: httpClient, refreshInterval: refreshInterval,
-                minimumRefetchInterval: minimumRefetchInterval, fetchTimeout: fetchTimeout, logger: logger))
+                minimumRefetchInterval: minimumRefetchInterval, fetchTimeout: fetchTimeout,
+                algorithms: configuration.algorithms, logger: logger))
         self.configuration = configuration
     }
 
@@ -83,24 +108,27 @@ public struct JWTAuthenticator: RequestAuthenticator {
     }
 
     private func verifiedClaims(_ token: String) async throws -> JWTClaims {
+        guard let header = Self.header(of: token), let algorithm = header["alg"]?.stringValue else {
+            throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
+        }
         switch keys {
         case .fixed(let collection):
+            guard algorithm == "HS256" else { throw AuthenticationFailure.invalid("The token's algorithm is not accepted.") }
             return try await Self.verify(token, with: collection)
         case .jwks(let source):
-            // Tokens verified by a key set must name their key: look it up before JWTKit would
-            // fall back to some other key.
-            guard let header = Self.header(of: token) else {
-                throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
-            }
+            // Tokens verified by a key set must name their key, and use that key's algorithm.
             guard let keyId = header["kid"]?.stringValue else {
                 throw AuthenticationFailure.invalid("The token names no key id (kid).")
             }
             var keys = try await source.current()
-            if !keys.keyIds.contains(keyId) {
-                guard let refreshed = try await source.refetchForUnknownKeyId(), refreshed.keyIds.contains(keyId) else {
+            if keys.algorithms[keyId] == nil {
+                guard let refreshed = try await source.refetchForUnknownKeyId(), refreshed.algorithms[keyId] != nil else {
                     throw AuthenticationFailure.invalid("The token's key id is not one of the issuer's keys.")
                 }
                 keys = refreshed
+            }
+            guard keys.algorithms[keyId] == algorithm else {
+                throw AuthenticationFailure.invalid("The token's algorithm is not accepted.")
             }
             return try await Self.verify(token, with: keys.collection)
         }
@@ -146,6 +174,11 @@ public struct JWTAuthenticator: RequestAuthenticator {
         }
     }
 
+    /// Whether `token` has a JWT's shape: three dot-separated segments, the first a JSON object naming an `alg`.
+    public static func isJWTShaped(_ token: String) -> Bool {
+        header(of: token)?["alg"]?.stringValue != nil
+    }
+
     /// The payload segment as JSON (already verified by the caller).
     static func payload(of token: String) -> [String: JSONValue] {
         segment(1, of: token)?.objectValue ?? [:]
@@ -164,4 +197,10 @@ public struct JWTAuthenticator: RequestAuthenticator {
         guard let data = Data(base64Encoded: base64), let json = try? JSONValue(parsing: data) else { return nil }
         return json
     }
+}
+
+/// A JWT authenticator that cannot be built as configured.
+public struct JWTConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -5,7 +5,8 @@ import HummingbirdAuth
 /// The same authenticators on an application's own routes, as a HummingbirdAuth
 /// `AuthenticatorMiddleware`: it sets `context.identity` to the ``Principal`` when the request
 /// carries valid credentials and passes the request on either way, so pair it with
-/// HummingbirdAuth's `IsAuthenticatedMiddleware` where credentials are required.
+/// HummingbirdAuth's `IsAuthenticatedMiddleware` where credentials are required. When the keys
+/// to check credentials cannot be fetched it answers `503` instead.
 ///
 /// ```swift
 /// let router = Router(context: BasicAuthRequestContext<Principal>.self)
@@ -24,6 +25,8 @@ public struct PrincipalAuthenticatorMiddleware<Context: AuthRequestContext<Princ
     public func authenticate(request: Request, context: Context) async throws -> Principal? {
         do {
             return try await authenticator.authenticate(request)
+        } catch AuthenticationFailure.unavailable(let reason) {
+            throw HTTPError(.serviceUnavailable, message: reason)
         } catch is AuthenticationFailure {
             return nil
         }

@@ -115,6 +115,12 @@ public final class Engine: Service {
             idempotencyKey: idempotencyKey)
     }
 
+    /// The run id an `Idempotency-Key` stands for on `workflow` (whether or not it was started):
+    /// keys are scoped per workflow and, when a principal started the run, per principal.
+    package func idempotentRunId(_ workflow: String, idempotencyKey: String, startedBy: String?) -> String {
+        IdempotencyKey.derivedId("run", scope: [workflow] + (startedBy.map { ["principal", $0] } ?? []), key: idempotencyKey)
+    }
+
     /// The submission id an `Idempotency-Key` stands for on instance `key` (whether or not it was admitted).
     package func idempotentSubmissionId(_ key: SessionKey, idempotencyKey: String) -> String {
         IdempotencyKey.derivedId("sub", scope: [key.agent, key.instanceId], key: idempotencyKey)
@@ -247,9 +253,8 @@ public final class Engine: Service {
         observe: EventSink? = nil
     ) async throws -> RunReceipt {
         try refuseWhileShuttingDown()
-        // Keys are scoped per workflow and, when a principal started the run, per principal.
-        let scope = [workflow.name] + (startedBy.map { ["principal", $0] } ?? [])
-        let runId = idempotencyKey.map { IdempotencyKey.derivedId("run", scope: scope, key: $0) } ?? FlueID.make("run")
+        let runId = idempotencyKey.map { idempotentRunId(workflow.name, idempotencyKey: $0, startedBy: startedBy) }
+            ?? FlueID.make("run")
         let path = "runs/\(runId)"
         let startedAt = Date.nowMilliseconds
         let runs = stores.runs

@@ -2,6 +2,7 @@
 // `Engine`) in the closures they pass to `serve`; importing FlueServer is enough for that.
 @_exported import FlueEngine
 import FluePersistence
+import Foundation
 import FlueProviders
 import FlueRuntime
 import Hummingbird
@@ -83,6 +84,22 @@ public final class FlueServer: Sendable {
             logger: logger)
     }
 
+    /// Credentials configured for a deployment whose Flue routes were registered open: the
+    /// application forgot to pass the access policy, and starting would expose what the operator
+    /// meant to protect.
+    func refusalOfOpenRoutes(_ environment: [String: String]) -> ConfigurationError? {
+        guard servesOpenRoutes.load(ordering: .relaxed) else { return nil }
+        guard let variable = Self.credentialVariables.first(where: { !(environment[$0] ?? "").isEmpty }) else { return nil }
+        return ConfigurationError(
+            variable: variable,
+            message: "\(variable) is set but Flue routes were registered without an access policy; pass "
+                + "`access: try await AccessPolicy.fromEnvironment()` (module FlueAuth) to FlueServer.serve or FlueRoutes, "
+                + "or unset \(variable)")
+    }
+
+    /// The variables that configure credentials (read by FlueAuth's `AccessPolicy.fromEnvironment`).
+    static let credentialVariables = ["API_TOKENS", "JWT_SECRET", "JWT_JWKS_URL"]
+
     /// Whether `host` only accepts connections from this machine.
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
@@ -108,6 +125,10 @@ public final class FlueServer: Sendable {
         _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil,
         persistenceServices: [any Service]? = nil
     ) async throws {
+        if let error = refusalOfOpenRoutes(ProcessInfo.processInfo.environment) {
+            logger.critical("\(error)")
+            throw error
+        }
         if servesOpenRoutes.load(ordering: .relaxed), !Self.isLoopback(configuration.host) {
             logger.warning(
                 "Flue routes are served without authentication beyond loopback: anyone who reaches this address can run agents on your provider keys and read every stream. Set API_TOKENS or JWT_SECRET / JWT_JWKS_URL (docs/server.md, \"Access control\").",

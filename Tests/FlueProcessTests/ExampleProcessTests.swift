@@ -148,7 +148,7 @@ final class ChildProcess {
         let model = try await FakeModelServer.start()
         try await model.scoped {
             let token = "example-process-token-0123456789"
-            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["API_TOKENS": "old-token-0123456789abc,\(token)"]))
+            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["API_TOKENS": "old-token-0123456789abc,\(token)", "HOST": "0.0.0.0"]))
             let port = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
             let base = "http://127.0.0.1:\(port)"
             func status(_ path: String, _ method: HTTPMethod = .GET, token: String? = nil) async throws -> (Int, String?) {
@@ -171,7 +171,7 @@ final class ChildProcess {
             #expect(try await status("/openapi.json", token: token).0 == 200)
             #expect(try await status("/openapi.json", token: "old-token-0123456789abc").0 == 200, "both tokens work while rotating")
             #expect(try await status("/openapi.json", token: "wrong-token-0123456789abc").0 == 401)
-            #expect(!child.stderr.contains("without authentication"), "on loopback with tokens: no warning")
+            #expect(!child.stderr.contains("without authentication"), "beyond loopback with tokens: no warning")
             child.signal(SIGTERM)
             #expect(await child.waitForExit() == 0)
         }

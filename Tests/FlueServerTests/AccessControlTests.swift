@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import FlueAuth
 import FlueRuntime
-import FlueServer
+@testable import FlueServer
 import FlueTestSupport
+import JWTKit
 import Foundation
 import NIOHTTP1
 import Testing
@@ -246,12 +247,24 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
         #expect(!(try await jwt.ownership.allows(Principal(subject: "alice"), .agentInstance(agent: "a", id: "bob"))))
         #expect(try await jwt.ownership.allows(Principal(subject: "alice"), .agentInstance(agent: "a", id: "alice:x")))
         #expect(!(try await jwt.ownership.allows(Principal(subject: "alice"), .agentInstance(agent: "a", id: "alicex"))))
+        #expect(
+            !(try await jwt.ownership.allows(Principal(subject: "alice:bob"), .agentInstance(agent: "a", id: "alice:bob"))),
+            "a subject with ':' owns no instance: 'alice' would own the same ones")
+        // A secret pasted with its newline still works; both kinds of credential together are routed by shape.
+        let both = try #require(
+            try await AccessPolicy.fromEnvironment([
+                "API_TOKENS": aliceToken, "JWT_SECRET": String(repeating: "s", count: 32) + "\n",
+            ]))
+        #expect(both.authenticator is TokenOrJWTAuthenticator)
         let refused: [([String: String], String)] = [
             (["API_TOKENS": "short"], "API_TOKENS"),
             (["API_TOKENS": " , "], "API_TOKENS"),
             (["JWT_SECRET": "too short"], "JWT_SECRET"),
             (["JWT_SECRET": String(repeating: "s", count: 32), "JWT_JWKS_URL": "https://x/jwks"], "JWT_SECRET"),
-            (["JWT_JWKS_URL": "not a url"], "JWT_JWKS_URL"),
+            (["JWT_JWKS_URL": "https://idp.example/jwks"], "JWT_ISSUER"),
+            (["JWT_JWKS_URL": "https://idp.example/jwks", "JWT_ISSUER": "https://idp.example"], "JWT_AUDIENCE"),
+            (["JWT_JWKS_URL": "http://idp.example/jwks", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"], "JWT_JWKS_URL"),
+            (["JWT_JWKS_URL": "not a url", "JWT_ISSUER": "i", "JWT_AUDIENCE": "a"], "JWT_JWKS_URL"),
             (["JWT_AUDIENCE": "api"], "JWT_AUDIENCE"),
             (["API_TOKENS": aliceToken, "OWNERSHIP": "everyone"], "OWNERSHIP"),
             (["API_TOKENS": aliceToken, "RATE_LIMIT_PER_MINUTE": "0"], "RATE_LIMIT_PER_MINUTE"),
@@ -266,5 +279,110 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
                 #expect(error.variable == variable, "\(environment): \(error)")
             }
         }
+    }
+}
+
+extension AccessControlTests {
+    @Test func staticTokensAndJWTsTogetherEachGetTheirOwnReasonsAndJWTsCannotTakeATokenSubject() async throws {
+        let secret = String(repeating: "j", count: 40)
+        let authenticator = TokenOrJWTAuthenticator(
+            tokens: BearerTokenAuthenticator(tokens: [aliceToken]), jwt: await JWTAuthenticator(hmacSecret: secret))
+        let signer = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let f = try await ServerFixture.start(access: AccessPolicy(authenticator: authenticator, ownership: .subjectScoped))
+        try await f.scoped {
+            func reply(_ token: String) async throws -> ServerFixture.Reply {
+                try await f.get("/openapi.json", headers: [("authorization", "Bearer \(token)")])
+            }
+            #expect(try await reply(aliceToken).status == 200)
+            #expect(try await reply(try await signer.sign(TestClaims(sub: "erin", iss: nil, aud: nil))).status == 200)
+            let wrongToken = try await reply("not-one-of-the-tokens-at-all")
+            #expect(wrongToken.status == 401 && wrongToken.json?["error"]?["details"] == "The token is not valid.")
+            let expired = try await reply(try await signer.sign(TestClaims(sub: "erin", expiresIn: -3600)))
+            #expect(expired.status == 401 && expired.json?["error"]?["details"] == "The token has expired.")
+            let impostor = try await reply(try await signer.sign(TestClaims(sub: "api")))
+            #expect(impostor.status == 401 && impostor.json?["error"]?["details"] == "The token's subject is reserved for static tokens.")
+        }
+    }
+
+    @Test func theConcurrentLimitCountsWorkflowRunsToo() async throws {
+        let f = try await ServerFixture.start(access: subjectScopedAccess(.init(concurrentSubmissions: 1)))
+        try await f.scoped {
+            let run = try await f.post("/workflows/gated", "{}", headers: alice)
+            #expect(run.status == 202, "\(run.text)")
+            let prompt = try await f.post("/agents/assistant/alice", #"{"message":"hi"}"#, headers: alice)
+            #expect(prompt.status == 429 && prompt.json?["error"]?["meta"]?["limit"] == "concurrent_submissions", "\(prompt.text)")
+            #expect(try await f.post("/workflows/logs", #"{"count":1}"#, headers: alice).status == 429)
+            f.gate.open()
+            let runId = try #require(run.json?["runId"]?.stringValue)
+            _ = try await f.readToEnd(runId, headers: alice)
+            await f.model.enqueue(.text("now"))
+            #expect(try await f.post("/agents/assistant/alice", #"{"message":"hi"}"#, headers: alice).status == 202)
+        }
+    }
+
+    @Test func aCustomRuleDecidesAndHiddenWorkflowsAreNotListed() async throws {
+        let access = AccessPolicy(
+            authenticator: BearerTokenAuthenticator(tokens: [aliceToken: "alice", bobToken: "bob"]),
+            ownership: .custom { principal, resource in
+                if case .workflow(let name) = resource { return name != "logs" || principal.subject == "alice" }
+                return true
+            })
+        // Development mode, where the 404 lists the workflows the caller could start.
+        let f = try await ServerFixture.start(access: access) { $0.developmentMode = true }
+        try await f.scoped {
+            #expect(try await f.post("/workflows/logs", #"{"count":1}"#, headers: alice).status == 202)
+            let hidden = try await f.post("/workflows/logs", #"{"count":1}"#, headers: bob)
+            #expect(hidden.status == 404 && hidden.errorType == "workflow_not_found", "\(hidden.text)")
+            let listed = try #require(hidden.json?["error"]?["dev"]?.stringValue)
+            #expect(listed.contains("translate") && !listed.contains("logs"), "the hidden workflow is not listed: \(listed)")
+            let unknown = try await f.post("/workflows/nope", "{}", headers: alice)
+            #expect(unknown.json?["error"]?["dev"]?.stringValue?.contains("logs") == true, "alice may start it: \(unknown.text)")
+        }
+    }
+
+    @Test func credentialsInTheEnvironmentWithOpenRoutesRefuseToStart() async throws {
+        let open = try await ServerFixture.start()
+        let closed = try await ServerFixture.start(access: subjectScopedAccess())
+        try await withTeardown {
+            #expect(open.server.refusalOfOpenRoutes(["API_TOKENS": aliceToken])?.variable == "API_TOKENS")
+            #expect(open.server.refusalOfOpenRoutes(["JWT_JWKS_URL": "https://idp/jwks"])?.variable == "JWT_JWKS_URL")
+            #expect(open.server.refusalOfOpenRoutes(["API_TOKENS": ""]) == nil)
+            #expect(open.server.refusalOfOpenRoutes([:]) == nil)
+            #expect(closed.server.refusalOfOpenRoutes(["API_TOKENS": aliceToken]) == nil)
+        } teardown: {
+            await open.stop()
+            await closed.stop()
+        }
+    }
+}
+
+extension AccessControlTests {
+    @Test func theLimiterStaysBoundedAndNeverTrapsOnExtremeLimits() async throws {
+        let limiter = PrincipalLimiter(PrincipalLimits(requestsPerMinute: 1, concurrentSubmissions: 1))
+        #expect(PrincipalLimits(requestsPerMinute: 0, concurrentSubmissions: -5) == PrincipalLimits(requestsPerMinute: 1, concurrentSubmissions: 1))
+        for index in 0..<(PrincipalLimiter.maxTrackedSubjects * 2) {
+            try limiter.admitRequest("subject-\(index)")
+            let reservation = try #require(try await limiter.reserveSubmission("subject-\(index)") { _ in false })
+            limiter.commit(reservation, id: "sub_\(index)")
+        }
+        let tracked = limiter.trackedSubjects
+        #expect(tracked.buckets <= PrincipalLimiter.maxTrackedSubjects + 1, "\(tracked)")
+        #expect(tracked.inFlight <= PrincipalLimiter.maxTrackedSubjects + 1, "\(tracked)")
+        // One request a minute: the second waits the whole minute (rounded up), never less than a second.
+        let now = ContinuousClock.now
+        try limiter.admitRequest("carol", now: now)
+        do {
+            try limiter.admitRequest("carol", now: now)
+            Issue.record("a second request within the minute was admitted")
+        } catch let error as FlueHTTPError {
+            #expect(error.status == .tooManyRequests && error.retryAfter == 60)
+        }
+        try limiter.admitRequest("carol", now: now + .seconds(61))
+        // A refused admission gives its place back.
+        let huge = PrincipalLimiter(PrincipalLimits(requestsPerMinute: Int.max, concurrentSubmissions: Int.max))
+        try huge.admitRequest("dave")
+        let place = try #require(try await huge.reserveSubmission("dave") { _ in false })
+        huge.release(place)
+        #expect(huge.inFlightCount("dave") == 0)
     }
 }

@@ -141,8 +141,13 @@ func base64URL(_ data: Data) -> String {
         let jwks = try await JWKSServer.start()
         let ec1 = await TestSigningKey.es256("ec-1")
         let rsa = try await TestSigningKey.rs256("rsa-1")
-        jwks.serve([ec1.jwk, rsa.jwk])
-        let authenticator = JWTAuthenticator(
+        // The RSA key names no algorithm (as some identity providers publish them): it is pinned to
+        // RS256. A symmetric key and an encryption key in the set are skipped without breaking it.
+        var rsaWithoutAlg = try #require(rsa.jwk.objectValue)
+        rsaWithoutAlg["alg"] = nil
+        let encryption: JSONValue = ["kty": "RSA", "use": "enc", "kid": "enc-1", "alg": "RSA-OAEP-256", "n": rsa.jwk["n"]!, "e": "AQAB"]
+        jwks.serve([ec1.jwk, .object(rsaWithoutAlg), ["kty": "oct", "kid": "sym", "k": "c2VjcmV0"], encryption])
+        let authenticator = try JWTAuthenticator(
             jwksURL: jwks.url, configuration: configuration, minimumRefetchInterval: .milliseconds(200))
         try await withTeardown {
             let principal = try await authenticator.principal(try await ec1.token())
@@ -150,6 +155,15 @@ func base64URL(_ data: Data) -> String {
             #expect(principal.claims["team"] == "blue", "the principal carries the verified claims")
             #expect(try await authenticator.principal(try await rsa.token(TestClaims(sub: "bob"))).subject == "bob")
             #expect(jwks.fetches == 1, "the key set is cached")
+            // The token's alg must be the key's: no `none`, no other algorithm for a known key
+            // (which JWTKit would otherwise build a verifier for when the key names none).
+            for algorithm in ["none", "RS512", "PS256", "HS256", "ES256"] {
+                let forged = try await Self.withHeader(["alg": .string(algorithm), "kid": "rsa-1", "typ": "JWT"], rsa.token())
+                #expect(await refusal(authenticator, forged) == "The token's algorithm is not accepted.", "\(algorithm)")
+            }
+            #expect(try await authenticator.principal(try await rsa.token()).subject == "alice", "RS256 still verifies")
+            let noKid = try await Self.withHeader(["alg": "ES256", "typ": "JWT"], ec1.token())
+            #expect(await refusal(authenticator, noKid) == "The token names no key id (kid).")
 
             // Rotation: the issuer now signs with ec-2 only.
             let ec2 = await TestSigningKey.es256("ec-2")
@@ -186,6 +200,14 @@ func base64URL(_ data: Data) -> String {
             #expect(await refusal(authenticator, "not.a.jwt") == "The token is not a well-formed JWT.")
             let unsigned = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9."
             #expect(await refusal(authenticator, unsigned) == "The token names no key id (kid).", "alg none, no kid")
+            // Many requests at once with made-up key ids share one fetch.
+            let before = jwks.fetches
+            try await Task.sleep(for: .milliseconds(250))
+            let strangers = try await stranger.token()
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<20 { group.addTask { _ = await self.refusal(authenticator, strangers) } }
+            }
+            #expect(jwks.fetches - before == 1, "\(jwks.fetches - before) fetches for 20 concurrent unknown kids")
             #expect(await refusal(authenticator, "") == "The token is not a well-formed JWT.")
         } teardown: {
             await jwks.stop()
@@ -195,7 +217,7 @@ func base64URL(_ data: Data) -> String {
     @Test func aJWKSEndpointThatIsDownAnswers503AndTheKeysAlreadyHeldKeepWorking() async throws {
         let jwks = try await JWKSServer.start()
         let key = await TestSigningKey.es256("k")
-        let down = JWTAuthenticator(
+        let down = try JWTAuthenticator(
             jwksURL: "http://127.0.0.1:1/jwks.json", configuration: configuration, fetchTimeout: .seconds(1))
         do {
             _ = try await down.principal(try await key.token())
@@ -210,12 +232,31 @@ func base64URL(_ data: Data) -> String {
             #expect(reply.status == 503 && reply.errorType == "service_unavailable", "\(reply.text)")
         }
         jwks.serve([key.jwk])
-        let authenticator = JWTAuthenticator(
+        let authenticator = try JWTAuthenticator(
             jwksURL: jwks.url, configuration: configuration, refreshInterval: .milliseconds(100), fetchTimeout: .seconds(1))
         #expect(try await authenticator.principal(try await key.token()).subject == "alice")
         await jwks.stop()
         try await Task.sleep(for: .milliseconds(150))
         #expect(try await authenticator.principal(try await key.token()).subject == "alice", "a failed refresh keeps the keys")
+    }
+
+    /// `token` with its header replaced (signature kept).
+    static func withHeader(_ header: JSONValue, _ token: String) -> String {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        return base64URL(header.jsonData()) + "." + parts[1] + "." + parts[2]
+    }
+
+    @Test func aJWKSAuthenticatorNeedsAnIssuerAnAudienceAndHTTPS() async throws {
+        for (url, configuration) in [
+            ("https://idp.example/jwks.json", JWTAuthenticator.Configuration(issuer: "https://idp.example")),
+            ("https://idp.example/jwks.json", JWTAuthenticator.Configuration(audience: "flue-api")),
+            ("http://idp.example/jwks.json", configuration),
+            ("ftp://idp.example/jwks.json", configuration),
+        ] {
+            #expect(throws: JWTConfigurationError.self, "\(url)") { try JWTAuthenticator(jwksURL: url, configuration: configuration) }
+        }
+        _ = try JWTAuthenticator(jwksURL: "https://idp.example/jwks.json", configuration: configuration)
+        _ = try JWTAuthenticator(jwksURL: "http://127.0.0.1:9/jwks.json", configuration: configuration)
     }
 
     @Test func hs256TokensWorkOverHTTPAndOwnershipFollowsTheSubject() async throws {
@@ -239,6 +280,9 @@ func base64URL(_ data: Data) -> String {
             let refused = try await f.get("/agents/assistant/dana?offset=-1", headers: [("authorization", "Bearer \(forged)")])
             #expect(refused.status == 401)
             #expect(refused.header("WWW-Authenticate")?.contains(#"error="invalid_token""#) == true)
+            let none = Self.withHeader(["alg": "none", "typ": "JWT"], try await signer.sign(TestClaims(sub: "dana")))
+            let unsigned = try await f.get("/agents/assistant/dana?offset=-1", headers: [("authorization", "Bearer \(none)")])
+            #expect(unsigned.status == 401 && unsigned.json?["error"]?["details"] == "The token's algorithm is not accepted.")
             let expired = try await signer.sign(TestClaims(sub: "dana", expiresIn: -3600))
             let late = try await f.get("/agents/assistant/dana?offset=-1", headers: [("authorization", "Bearer \(expired)")])
             #expect(late.status == 401 && late.json?["error"]?["details"] == "The token has expired.")

@@ -9,7 +9,7 @@
 ///
 /// ```swift
 /// let access = AccessPolicy(
-///     authenticator: BearerTokenAuthenticator(tokens: ["s3cret": "ci"]),   // FlueAuth
+///     authenticator: BearerTokenAuthenticator(tokens: [ciToken: "ci"]),   // FlueAuth; ciToken from a secret store
 ///     ownership: .subjectScoped, limits: .init(requestsPerMinute: 600, concurrentSubmissions: 8))
 /// FlueRoutes(server: server, access: access).register(on: router)
 /// ```
@@ -53,12 +53,15 @@ public struct Ownership: Sendable {
     /// Each principal owns the agent instances whose id is its subject or starts with its subject
     /// and `:` (`alice`, `alice:support`), and the runs it started. Any principal may start runs
     /// and read the OpenAPI document. Subjects must therefore be valid instance-id characters
-    /// (letters, digits, `. _ ~ : @ + -`); for others, map them in a ``custom(_:)`` rule.
+    /// (letters, digits, `. _ ~ @ + -`) without `:` (else `alice` would own what `alice:bob`
+    /// owns; such a subject owns no instance); for others, map them in a ``custom(_:)`` rule.
     public static let subjectScoped = Ownership { principal, resource in
         switch resource {
         case .workflow, .document: true
         case .run(_, _, let startedBy): startedBy == principal.subject
-        case .agentInstance(_, let id): id == principal.subject || id.hasPrefix(principal.subject + ":")
+        case .agentInstance(_, let id):
+            !principal.subject.isEmpty && !principal.subject.contains(":")
+                && (id == principal.subject || id.hasPrefix(principal.subject + ":"))
         }
     }
 
@@ -69,17 +72,18 @@ public struct Ownership: Sendable {
 }
 
 /// Per-principal limits, kept by each replica in memory: with N replicas behind a balancer a
-/// principal gets up to N times each figure (documented in `docs/server.md`).
+/// principal gets up to N times each figure (documented in `docs/server.md`). Values below 1
+/// count as 1.
 public struct PrincipalLimits: Sendable, Hashable {
     /// Requests per minute on Flue routes, as a token bucket that holds a minute's worth and
     /// refills continuously; `nil` is unlimited.
     public var requestsPerMinute: Int?
-    /// Agent submissions admitted through this replica and not yet settled (on any replica);
-    /// `nil` is unlimited.
+    /// Accepted work in progress: agent submissions and workflow runs admitted through this
+    /// replica and not yet settled or ended (on any replica); `nil` is unlimited.
     public var concurrentSubmissions: Int?
 
     public init(requestsPerMinute: Int? = nil, concurrentSubmissions: Int? = nil) {
-        self.requestsPerMinute = requestsPerMinute
-        self.concurrentSubmissions = concurrentSubmissions
+        self.requestsPerMinute = requestsPerMinute.map { max(1, $0) }
+        self.concurrentSubmissions = concurrentSubmissions.map { max(1, $0) }
     }
 }

@@ -1,4 +1,5 @@
 import FlueEngine
+import FluePersistence
 import Hummingbird
 
 extension FlueRoutes {
@@ -12,8 +13,9 @@ extension FlueRoutes {
             server.logger.debug("credentials refused", metadata: ["path": "\(request.uri.path)", "reason": "\(reason)"])
             throw FlueHTTPError.unauthorized(challenge: access.authenticator.challenge, refusal: reason)
         } catch AuthenticationFailure.unavailable(let reason) {
-            server.logger.warning("authentication unavailable", metadata: ["reason": "\(reason)"])
-            throw FlueHTTPError.serviceUnavailable(reason)
+            var error = FlueHTTPError.serviceUnavailable(reason)
+            error.retryAfter = 5
+            throw error
         }
         guard let principal else {
             throw FlueHTTPError.unauthorized(challenge: access.authenticator.challenge, refusal: nil)
@@ -22,36 +24,48 @@ extension FlueRoutes {
         return principal
     }
 
-    /// Whether the current principal may touch `resource` (always, without an access policy).
+    /// Whether the current principal may touch `resource` (always, without an access policy;
+    /// never, with one but no principal).
     func allows(_ resource: ProtectedResource) async throws -> Bool {
-        guard let access, let principal = Principal.current else { return true }
+        guard let access else { return true }
+        guard let principal = Principal.current else { return false }
         return try await access.ownership.allows(principal, resource)
     }
 
-    /// Runs an agent admission within the principal's concurrent-submission limit. A retry of a
-    /// prompt already admitted (`replaying`: the id its `Idempotency-Key` stands for) admits
+    /// Runs an admission (an agent prompt, or a workflow run: `id` names what it admitted)
+    /// within the principal's limit on accepted work in progress. A retry of work already
+    /// admitted (`replaying`: the id its `Idempotency-Key` stands for, if that exists) admits
     /// nothing new, so the limit does not refuse it.
-    func admittingWithinLimits(
-        replaying: String?, _ admit: () async throws -> SubmissionReceipt
-    ) async throws -> SubmissionReceipt {
-        guard let limiter, let principal = Principal.current else { return try await admit() }
-        let submissions = engine.stores.submissions
+    func admittingWithinLimits<Receipt>(
+        replaying: String?, id: (Receipt) -> String, _ admit: () async throws -> Receipt
+    ) async throws -> Receipt {
+        guard let limiter, limiter.limits.concurrentSubmissions != nil, let principal = Principal.current else {
+            return try await admit()
+        }
+        let stores = engine.stores
         let reservation: SubmissionReservation?
         do {
-            reservation = try await limiter.reserveSubmission(
-                principal.subject, isSettled: { try await submissions.submission($0)?.status.isSettled ?? true })
+            reservation = try await limiter.reserveSubmission(principal.subject) { id in
+                if id.hasPrefix("run_") { return try await stores.runs.getRun(id).map { $0.status != .active } ?? true }
+                return try await stores.submissions.submission(id)?.status.isSettled ?? true
+            }
         } catch let refusal as FlueHTTPError {
-            guard let replaying, try await submissions.submission(replaying) != nil else { throw refusal }
+            guard let replaying, try await Self.exists(replaying, in: stores) else { throw refusal }
             return try await admit()
         }
         guard let reservation else { return try await admit() }
         do {
             let receipt = try await admit()
-            limiter.commit(reservation, id: receipt.submissionId)
+            limiter.commit(reservation, id: id(receipt))
             return receipt
         } catch {
             limiter.release(reservation)
             throw error
         }
+    }
+
+    private static func exists(_ id: String, in stores: FlueStores) async throws -> Bool {
+        if id.hasPrefix("run_") { return try await stores.runs.getRun(id) != nil }
+        return try await stores.submissions.submission(id) != nil
     }
 }

@@ -3,9 +3,12 @@ import Synchronization
 /// Keeps ``PrincipalLimits`` for one replica: a token bucket per subject for requests per
 /// minute, and the agent submissions each subject has in flight.
 ///
-/// Memory stays bounded: buckets that refilled completely are dropped once more than
-/// ``maxTrackedSubjects`` subjects are tracked, and settled submissions are forgotten when their
-/// subject next reaches its limit (that is when they are looked up in the store).
+/// Memory stays bounded by ``maxTrackedSubjects`` subjects (times the submission limit for the
+/// ids held). Beyond it, buckets that refilled completely are dropped, then the least recently
+/// used half; the in-flight ids of the least recently active half of the subjects with no
+/// admission under way are forgotten (those subjects' limits then start again from zero, a
+/// documented degradation under more principals than that). Settled work is let go when its
+/// subject next reaches its limit: that is when its ids are looked up in the store.
 final class PrincipalLimiter: Sendable {
     static let maxTrackedSubjects = 10_000
 
@@ -17,6 +20,7 @@ final class PrincipalLimiter: Sendable {
     private struct InFlight {
         var ids: Set<String> = []
         var reserved = 0
+        var touched = ContinuousClock.now
         var count: Int { ids.count + reserved }
     }
 
@@ -39,7 +43,7 @@ final class PrincipalLimiter: Sendable {
         let capacity = Double(perMinute)
         let perSecond = capacity / 60
         let wait = state.withLock { state -> Double? in
-            if state.buckets.count > Self.maxTrackedSubjects { Self.dropFull(&state.buckets, capacity, perSecond, now) }
+            if state.buckets.count > Self.maxTrackedSubjects { Self.shrink(&state.buckets, capacity, perSecond, now) }
             var bucket = state.buckets[subject] ?? Bucket(tokens: capacity, updated: now)
             bucket.tokens = min(capacity, bucket.tokens + Self.seconds(now - bucket.updated) * perSecond)
             bucket.updated = now
@@ -49,9 +53,10 @@ final class PrincipalLimiter: Sendable {
             return nil
         }
         if let wait {
+            let seconds = wait.isFinite ? max(1, Int(min(wait, 3600).rounded(.up))) : 60
             throw FlueHTTPError.rateLimited(
                 "At most \(perMinute) requests per minute per principal (RATE_LIMIT_PER_MINUTE).",
-                limit: "requests_per_minute", max: perMinute, retryAfter: max(1, Int(wait.rounded(.up))))
+                limit: "requests_per_minute", max: perMinute, retryAfter: seconds)
         }
     }
 
@@ -72,8 +77,8 @@ final class PrincipalLimiter: Sendable {
         }
         if reserve(subject, limit) { return SubmissionReservation(subject: subject) }
         throw FlueHTTPError.rateLimited(
-            "At most \(limit) unsettled submissions per principal (MAX_CONCURRENT_SUBMISSIONS); "
-                + "wait for one to settle or cancel one.",
+            "At most \(limit) agent submissions and workflow runs in progress per principal (MAX_CONCURRENT_SUBMISSIONS); "
+                + "wait for one to finish or cancel one.",
             limit: "concurrent_submissions", max: limit, retryAfter: 1)
     }
 
@@ -93,6 +98,11 @@ final class PrincipalLimiter: Sendable {
         }
     }
 
+    /// Subjects with a request bucket, and with work counted in flight.
+    var trackedSubjects: (buckets: Int, inFlight: Int) {
+        state.withLock { ($0.buckets.count, $0.inFlight.count) }
+    }
+
     /// Submissions of `subject` counted against its limit.
     func inFlightCount(_ subject: String) -> Int {
         state.withLock { $0.inFlight[subject]?.count ?? 0 }
@@ -100,14 +110,27 @@ final class PrincipalLimiter: Sendable {
 
     private func reserve(_ subject: String, _ limit: Int) -> Bool {
         state.withLock { state in
+            if state.inFlight.count > Self.maxTrackedSubjects { Self.forgetIdle(&state.inFlight) }
             guard (state.inFlight[subject]?.count ?? 0) < limit else { return false }
             state.inFlight[subject, default: InFlight()].reserved += 1
+            state.inFlight[subject]?.touched = .now
             return true
         }
     }
 
-    private static func dropFull(_ buckets: inout [String: Bucket], _ capacity: Double, _ perSecond: Double, _ now: ContinuousClock.Instant) {
+    /// Drops the buckets that refilled completely, then, if that was not enough, the least
+    /// recently used half: the next shrink is at least `maxTrackedSubjects / 2` requests away.
+    private static func shrink(_ buckets: inout [String: Bucket], _ capacity: Double, _ perSecond: Double, _ now: ContinuousClock.Instant) {
         buckets = buckets.filter { $0.value.tokens + seconds(now - $0.value.updated) * perSecond < capacity }
+        guard buckets.count > maxTrackedSubjects / 2 else { return }
+        let newest = buckets.sorted { $0.value.updated > $1.value.updated }.prefix(maxTrackedSubjects / 2)
+        buckets = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
+    }
+
+    /// Forgets the least recently active half of the subjects with no admission under way.
+    private static func forgetIdle(_ inFlight: inout [String: InFlight]) {
+        let idle = inFlight.filter { $0.value.reserved == 0 }.sorted { $0.value.touched < $1.value.touched }
+        for (subject, _) in idle.prefix(max(1, inFlight.count / 2)) { inFlight[subject] = nil }
     }
 
     private static func seconds(_ duration: Duration) -> Double {

@@ -23,7 +23,10 @@ public enum AuthenticationFailure: Error, Sendable, Equatable {
     case unavailable(String)
 }
 
-/// Tries authenticators in order; the first that recognises credentials decides.
+/// Tries authenticators in order; the first that accepts the credentials decides. When none
+/// does, an unavailable key source wins over a refusal (the credentials may be valid: `503`),
+/// then the first refusal. (FlueAuth's `TokenOrJWTAuthenticator` routes each credential to the
+/// one authenticator that reads its kind instead.)
 public struct AnyAuthenticator: RequestAuthenticator {
     public let authenticators: [any RequestAuthenticator]
 
@@ -37,9 +40,8 @@ public struct AnyAuthenticator: RequestAuthenticator {
             do {
                 if let principal = try await authenticator.authenticate(request) { return principal }
             } catch let error as AuthenticationFailure {
-                // Another scheme may accept the same credentials (a bearer value that is not one
-                // of the static tokens can still be a valid JWT): remember the refusal, go on.
-                failure = failure ?? error
+                // Another scheme may accept the same credentials: remember the refusal, go on.
+                if case .unavailable = error { failure = error } else { failure = failure ?? error }
             }
         }
         if let failure { throw failure }

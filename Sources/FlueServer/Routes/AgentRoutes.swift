@@ -68,7 +68,7 @@ extension FlueRoutes {
         let input = try AgentPromptBody.validate(body)
         let idempotencyKey = try Self.idempotencyKey(request)
         let replay = idempotencyKey.map { engine.idempotentSubmissionId(key, idempotencyKey: $0) }
-        let receipt = try await admittingWithinLimits(replaying: replay) {
+        let receipt = try await admittingWithinLimits(replaying: replay, id: \.submissionId) {
             try await engine.submitPrompt(to: key, input: input, idempotencyKey: idempotencyKey)
         }
         let streamURL = Self.agentStreamURL(request, key)

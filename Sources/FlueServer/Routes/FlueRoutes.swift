@@ -146,9 +146,13 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                 details: "The payload does not match workflow \(name): \(error.message)",
                 meta: error.details["issues"].map { ["issues": $0] })
         }
-        let receipt = try await engine.startRun(
-            registration.workflow, payload: payload, idempotencyKey: try Self.idempotencyKey(request),
-            startedBy: Principal.current?.subject)
+        let idempotencyKey = try Self.idempotencyKey(request)
+        let startedBy = Principal.current?.subject
+        let replay = idempotencyKey.map { engine.idempotentRunId(name, idempotencyKey: $0, startedBy: startedBy) }
+        let receipt = try await admittingWithinLimits(replaying: replay, id: \.runId) {
+            try await engine.startRun(
+                registration.workflow, payload: payload, idempotencyKey: idempotencyKey, startedBy: startedBy)
+        }
         let streamURL = Self.streamURL(request, runId: receipt.runId)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
