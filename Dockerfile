@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # hello-agents: a Flue for Swift server as a small runtime image.
-# Build: docker build -t hello-agents .   Run: docker run -p 8080:8080 --env-file .env hello-agents
+# Build: docker build -t hello-agents .   Run: docker run -p 8080:8080 --env-file .env -e PORT=8080 hello-agents
 
 # --- build stage: the official Swift toolchain builds a release binary with the static stdlib
 FROM swift:6.3-noble AS build

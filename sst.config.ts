@@ -1,10 +1,10 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 // hello-agents: a Flue for Swift server on AWS Fargate (SST v3).
-// Deploy: sst secret set AnthropicApiKey <key>
-//         sst secret set ApiTokens "$(openssl rand -hex 32)"   (clients send Authorization: Bearer <token>)
+// Deploy: sst secret set AnthropicApiKey <key> --stage production
+//         sst secret set ApiTokens "$(openssl rand -hex 32)" --stage production   (clients send Authorization: Bearer <token>)
 //         sst deploy --stage production
-// Rotate tokens: set "<new>,<old>", move clients to <new>, then set "<new>" alone (each set redeploys).
+// Rotate tokens: set "<new>,<old>" and deploy, move clients to <new>, then set "<new>" alone and deploy.
 export default $config({
   app(input) {
     return {
@@ -29,7 +29,8 @@ export default $config({
       loadBalancer: {
         rules: [{ listen: '80/http', forward: '8080/http' }],
         // HTTPS (tokens must not cross the internet in clear): with a domain SST manages
-        // (Route 53) it issues the certificate; then listen on 443 and redirect 80.
+        // (Route 53) it issues the certificate. Replace the rules above with these two and
+        // set PUBLIC_URL below to https://api.example.com.
         // domain: 'api.example.com',
         // rules: [
         //   { listen: '80/http', redirect: '443/https' },
@@ -45,6 +46,7 @@ export default $config({
       environment: {
         ANTHROPIC_API_KEY: apiKey.value,
         API_TOKENS: apiTokens.value,
+        // PUBLIC_URL: 'https://api.example.com',   // with the HTTPS domain above
         MODEL_SPECIFIER: 'anthropic/claude-sonnet-4-6',
         DATABASE_URL: $interpolate`postgresql://${db.username}:${db.password}@${db.host}:${db.port}/${db.database}`,
         // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.

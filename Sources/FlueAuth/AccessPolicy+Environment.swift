@@ -23,6 +23,11 @@ extension AccessPolicy {
             guard let text = environment[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
             return text
         }
+        // Set but blank is a mistake (a secret that never got its value), not a wish for open routes.
+        for name in ["API_TOKENS", "JWT_SECRET", "JWT_JWKS_URL"] where environment[name] != nil && value(name) == nil {
+            throw ConfigurationError(
+                variable: name, message: "\(name) is set but empty: give it a value, or unset it to serve open routes")
+        }
         var tokens: BearerTokenAuthenticator?
         var jwt: JWTAuthenticator?
         if let raw = value("API_TOKENS") {

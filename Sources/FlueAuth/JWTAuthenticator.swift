@@ -111,6 +111,10 @@ public struct JWTAuthenticator: RequestAuthenticator {
         guard let header = Self.header(of: token), let algorithm = header["alg"]?.stringValue else {
             throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
         }
+        // RFC 7515 §4.1.11: extensions listed as critical must be understood; this server knows none.
+        guard header["crit"] == nil else {
+            throw AuthenticationFailure.invalid("The token requires header extensions (crit) this server does not support.")
+        }
         switch keys {
         case .fixed(let collection):
             guard algorithm == "HS256" else { throw AuthenticationFailure.invalid("The token's algorithm is not accepted.") }

@@ -5,7 +5,7 @@ public enum DeploymentTemplates {
         """
         # syntax=docker/dockerfile:1
         # \(product): a Flue for Swift server as a small runtime image.
-        # Build: docker build -t \(product) .   Run: docker run -p 8080:8080 --env-file .env \(product)
+        # Build: docker build -t \(product) .   Run: docker run -p 8080:8080 --env-file .env -e PORT=8080 \(product)
 
         # --- build stage: the official Swift toolchain builds a release binary with the static stdlib
         FROM swift:6.3-noble AS build
@@ -87,10 +87,10 @@ public enum DeploymentTemplates {
             /// <reference path="./.sst/platform/config.d.ts" />
 
             // \(options.name): a Flue for Swift server on AWS Fargate (SST v3).
-            // Deploy: sst secret set \(options.secretName) <key>
-            //         sst secret set \(ScaffoldOptions.tokenSecretName) "$(openssl rand -hex 32)"   (clients send Authorization: Bearer <token>)
+            // Deploy: sst secret set \(options.secretName) <key> --stage production
+            //         sst secret set \(ScaffoldOptions.tokenSecretName) "$(openssl rand -hex 32)" --stage production   (clients send Authorization: Bearer <token>)
             //         sst deploy --stage production
-            // Rotate tokens: set "<new>,<old>", move clients to <new>, then set "<new>" alone (each set redeploys).
+            // Rotate tokens: set "<new>,<old>" and deploy, move clients to <new>, then set "<new>" alone and deploy.
             export default $config({
               app(input) {
                 return {
@@ -112,7 +112,8 @@ public enum DeploymentTemplates {
                   loadBalancer: {
                     rules: [{ listen: '80/http', forward: '\(port)/http' }],
                     // HTTPS (tokens must not cross the internet in clear): with a domain SST manages
-                    // (Route 53) it issues the certificate; then listen on 443 and redirect 80.
+                    // (Route 53) it issues the certificate. Replace the rules above with these two and
+                    // set PUBLIC_URL below to https://api.example.com.
                     // domain: 'api.example.com',
                     // rules: [
                     //   { listen: '80/http', redirect: '443/https' },
@@ -128,6 +129,7 @@ public enum DeploymentTemplates {
                   environment: {
                     \(options.keyVariable): apiKey.value,
                     API_TOKENS: apiTokens.value,
+                    // PUBLIC_URL: 'https://api.example.com',   // with the HTTPS domain above
                     MODEL_SPECIFIER: '\(options.model)',\(databaseURL)
                     // Above the load balancer's idle timeout (below), so the balancer closes idle connections first.
                     KEEP_ALIVE_TIMEOUT_SECONDS: '3605',

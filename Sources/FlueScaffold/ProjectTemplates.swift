@@ -182,7 +182,9 @@ public enum ProjectTemplates {
             "MODEL_SPECIFIER=\(options.model)",
             "# Bearer tokens clients must send (comma-separated, to rotate; e.g. `openssl rand -hex 32`).",
             "# Unset, the Flue routes are open: fine on localhost, never on a public address.",
-            "API_TOKENS=",
+            "# (Set but empty stops the start.) JWTs instead: JWT_SECRET, or JWT_JWKS_URL with JWT_ISSUER and JWT_AUDIENCE.",
+            "# Per-principal limits: RATE_LIMIT_PER_MINUTE, MAX_CONCURRENT_SUBMISSIONS.",
+            "# API_TOKENS=",
         ]
         switch options.database {
         case .memory: lines.append("# State is in memory. Set SQLITE_PATH or DATABASE_URL to keep it.")
@@ -231,7 +233,7 @@ public enum ProjectTemplates {
 
                 ```sh
                 docker build -t \(options.name) .
-                docker run -p 8080:8080 -e \(options.keyVariable)=... \(options.name)
+                docker run -p 8080:8080 -e \(options.keyVariable)=... -e API_TOKENS=$(openssl rand -hex 32) \(options.name)
                 ```
 
                 """

@@ -104,7 +104,7 @@ func balanced(_ text: String) -> Bool {
         #expect(app.contains("access: try await AccessPolicy.fromEnvironment(environment)"))
         let manifest = ProjectTemplates.packageManifest(ScaffoldOptions(name: "flue-agents"))
         #expect(manifest.contains(#".product(name: "FlueAuth", package: "flue-swift")"#))
-        #expect(ProjectTemplates.envExample(ScaffoldOptions(name: "flue-agents")).contains("\nAPI_TOKENS=\n"))
+        #expect(ProjectTemplates.envExample(ScaffoldOptions(name: "flue-agents")).contains("\n# API_TOKENS=\n"))
         #expect(balanced(app))
     }
 

@@ -143,6 +143,15 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
                         if method != .HEAD {
                             #expect(reply.errorType == "stream_not_found", "\(method) \(path): \(reply.text)")
                         }
+                        if method == .GET {
+                            // A read answers exactly as for an instance that never existed.
+                            let unknown = try await f.request(method, path.replacingOccurrences(of: "/\(instance)", with: "/alice:never"), headers: alice)
+                            if path.hasSuffix("offset=-1") {
+                                #expect(reply.json?["error"]?["details"] == unknown.json?["error"]?["details"], "\(path)")
+                            }
+                        } else if method == .POST {
+                            #expect(reply.json?["error"]?["details"] == "These credentials may not use this instance id.")
+                        }
                     }
                 }
                 // Nothing Bob did reached Alice's work: the approval still waits, her history is hers.
@@ -258,6 +267,10 @@ let protectedRoutes: [(HTTPMethod, String, String?)] = [
         #expect(both.authenticator is TokenOrJWTAuthenticator)
         let refused: [([String: String], String)] = [
             (["API_TOKENS": "short"], "API_TOKENS"),
+            (["API_TOKENS": " "], "API_TOKENS"),
+            (["API_TOKENS": ""], "API_TOKENS"),
+            (["JWT_SECRET": "\n"], "JWT_SECRET"),
+            (["JWT_JWKS_URL": ""], "JWT_JWKS_URL"),
             (["API_TOKENS": " , "], "API_TOKENS"),
             (["JWT_SECRET": "too short"], "JWT_SECRET"),
             (["JWT_SECRET": String(repeating: "s", count: 32), "JWT_JWKS_URL": "https://x/jwks"], "JWT_SECRET"),

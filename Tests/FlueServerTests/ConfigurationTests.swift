@@ -47,12 +47,13 @@ import Testing
         let custom = try FlueConfiguration.fromEnvironment([
             "REQUEST_HEAD_TIMEOUT_SECONDS": "5", "REQUEST_BODY_TIMEOUT_SECONDS": "0.5", "KEEP_ALIVE_TIMEOUT_SECONDS": "3605",
             "MAX_CONNECTIONS": "100", "MAX_LIVE_READS": "80", "MAX_LIVE_READS_PER_STREAM": "8", "LISTEN_BACKLOG": "1024",
-            "HEALTH_CHECK_PATH": "/healthz",
+            "HEALTH_CHECK_PATH": "/healthz", "PUBLIC_URL": "HTTPS://api.example.com:8443/",
         ])
         #expect(custom.requestHeadTimeout == .seconds(5) && custom.requestBodyTimeout == .milliseconds(500))
         #expect(custom.keepAliveTimeout == .seconds(3605))
         #expect(custom.maxConnections == 100 && custom.maxLiveReads == 80 && custom.maxLiveReadsPerStream == 8)
         #expect(custom.listenBacklog == 1024 && custom.healthCheckPath == "/healthz")
+        #expect(custom.publicURL == "https://api.example.com:8443")
         let defaults = try FlueConfiguration.fromEnvironment([:])
         #expect(defaults.requestHeadTimeout == .seconds(20) && defaults.requestBodyTimeout == .seconds(60))
         #expect(defaults.keepAliveTimeout == .seconds(75), "above the ALB's default idle timeout of 60 s")
@@ -67,6 +68,8 @@ import Testing
         ("REQUEST_HEAD_TIMEOUT_SECONDS", "0"), ("REQUEST_BODY_TIMEOUT_SECONDS", "-3"), ("KEEP_ALIVE_TIMEOUT_SECONDS", "forever"),
         ("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "99999999999999999999"), ("MAX_LIVE_READS", "-1"),
         ("MAX_LIVE_READS_PER_STREAM", "1.5"), ("LISTEN_BACKLOG", "70000"), ("HEALTH_CHECK_PATH", "health"),
+        ("PUBLIC_URL", "api.example.com"), ("PUBLIC_URL", "https://api.example.com/v1"), ("PUBLIC_URL", "ftp://x"),
+        ("PUBLIC_URL", "https://user@api.example.com"),
     ])
     func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -108,17 +108,24 @@ import Testing
     }
 
     @Test func streamURLsKeepTheMountPrefixWhateverTheNames() throws {
-        func request(_ path: String) -> Request {
-            Request(
-                head: HTTPRequest(method: .post, scheme: "http", authority: "h:1", path: path),
-                body: RequestBody(buffer: ByteBuffer()))
+        func request(_ path: String, forwarded: String? = nil) -> Request {
+            var head = HTTPRequest(method: .post, scheme: "http", authority: "h:1", path: path)
+            if let forwarded { head.headerFields[HTTPField.Name("X-Forwarded-Proto")!] = forwarded }
+            return Request(head: head, body: RequestBody(buffer: ByteBuffer()))
         }
+        typealias Routes = FlueRoutes<BasicRequestContext>
         let key = SessionKey(agent: "agents", instanceId: "a@b")
-        #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/api/agents/agents/a%40b"), key) == "http://h:1/api/agents/agents/a@b")
-        #expect(FlueRoutes<BasicRequestContext>.agentStreamURL(request("/agents/agents/a@b"), key) == "http://h:1/agents/agents/a@b")
+        #expect(Routes.agentStreamURL(request("/api/agents/agents/a%40b"), key, publicURL: nil) == "http://h:1/api/agents/agents/a@b")
+        #expect(Routes.agentStreamURL(request("/agents/agents/a@b"), key, publicURL: nil) == "http://h:1/agents/agents/a@b")
+        #expect(Routes.streamURL(request("/v1/workflows/workflows"), runId: "run_1", publicURL: nil) == "http://h:1/v1/runs/run_1")
+        #expect(Routes.streamURL(request("/workflows/x"), runId: "r 1", publicURL: nil) == "http://h:1/runs/r%201")
+        // Behind a TLS-terminating balancer the URLs say https; a configured public origin wins over Host.
+        #expect(Routes.streamURL(request("/workflows/x", forwarded: "https"), runId: "run_1", publicURL: nil) == "https://h:1/runs/run_1")
+        #expect(Routes.streamURL(request("/workflows/x", forwarded: "HTTPS, http"), runId: "run_1", publicURL: nil) == "https://h:1/runs/run_1")
+        #expect(Routes.streamURL(request("/workflows/x", forwarded: "gopher"), runId: "run_1", publicURL: nil) == "http://h:1/runs/run_1")
         #expect(
-            FlueRoutes<BasicRequestContext>.streamURL(request("/v1/workflows/workflows"), runId: "run_1") == "http://h:1/v1/runs/run_1")
-        #expect(FlueRoutes<BasicRequestContext>.streamURL(request("/workflows/x"), runId: "r 1") == "http://h:1/runs/r%201")
+            Routes.agentStreamURL(request("/api/agents/agents/a@b"), key, publicURL: "https://api.example.com")
+                == "https://api.example.com/api/agents/agents/a@b")
     }
 
     @Test func undeclaredMethodsOnFluePathsAnswer405WithAllow() async throws {

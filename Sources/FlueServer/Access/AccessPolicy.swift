@@ -41,21 +41,24 @@ public enum ProtectedResource: Sendable, Hashable {
 /// The rule mapping an authenticated principal to what it may touch. A denied resource is
 /// answered like an unknown one, so a principal cannot learn what others have.
 public struct Ownership: Sendable {
+    /// `shared`, `subject` or `custom` (logged at start).
+    public let name: String
     public let allows: @Sendable (Principal, ProtectedResource) async throws -> Bool
 
-    public init(_ allows: @escaping @Sendable (Principal, ProtectedResource) async throws -> Bool) {
+    public init(name: String = "custom", _ allows: @escaping @Sendable (Principal, ProtectedResource) async throws -> Bool) {
+        self.name = name
         self.allows = allows
     }
 
     /// Every authenticated principal may touch everything (one team sharing a deployment).
-    public static let shared = Ownership { _, _ in true }
+    public static let shared = Ownership(name: "shared") { _, _ in true }
 
     /// Each principal owns the agent instances whose id is its subject or starts with its subject
     /// and `:` (`alice`, `alice:support`), and the runs it started. Any principal may start runs
     /// and read the OpenAPI document. Subjects must therefore be valid instance-id characters
     /// (letters, digits, `. _ ~ @ + -`) without `:` (else `alice` would own what `alice:bob`
     /// owns; such a subject owns no instance); for others, map them in a ``custom(_:)`` rule.
-    public static let subjectScoped = Ownership { principal, resource in
+    public static let subjectScoped = Ownership(name: "subject") { principal, resource in
         switch resource {
         case .workflow, .document: true
         case .run(_, _, let startedBy): startedBy == principal.subject

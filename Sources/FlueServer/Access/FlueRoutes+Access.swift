@@ -10,7 +10,7 @@ extension FlueRoutes {
         do {
             principal = try await access.authenticator.authenticate(request)
         } catch AuthenticationFailure.invalid(let reason) {
-            server.logger.debug("credentials refused", metadata: ["path": "\(request.uri.path)", "reason": "\(reason)"])
+            server.logger.info("credentials refused", metadata: ["path": "\(request.uri.path)", "reason": "\(reason)"])
             throw FlueHTTPError.unauthorized(challenge: access.authenticator.challenge, refusal: reason)
         } catch AuthenticationFailure.unavailable(let reason) {
             var error = FlueHTTPError.serviceUnavailable(reason)

@@ -18,6 +18,7 @@ import Logging
 /// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
 /// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
 /// | `APPROVAL_TIMEOUT_SECONDS` | 86400 | how long a tool call waits for a human decision before it is denied |
+/// | `PUBLIC_URL` | — | the origin clients use (`https://api.example.com`); `streamUrl` and `Location` start with it |
 ///
 /// Connection limits and timeouts (`REQUEST_HEAD_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, …) are listed
 /// with their defaults in `docs/server.md`.
@@ -73,6 +74,11 @@ public struct FlueConfiguration: Sendable {
     public var connectionOverflow: Int = 64
     /// The request path answered normally on a connection beyond `maxConnections`.
     public var healthCheckPath: String = "/health"
+    /// The origin clients reach this server at (`https://api.example.com`, `PUBLIC_URL`): the
+    /// `streamUrl` and `Location` URLs the server writes start with it. Without it they use the
+    /// request's `Host` and `https` when the balancer in front says so (`X-Forwarded-Proto: https`),
+    /// else `http`.
+    public var publicURL: String?
     /// Live reads (long-poll and SSE) served at once, over all streams; beyond it `503`.
     public var maxLiveReads: Int = 3072
     /// Live reads of one stream served at once; beyond it `503`.
@@ -185,6 +191,17 @@ public struct FlueConfiguration: Sendable {
                     variable: "HEALTH_CHECK_PATH", message: "HEALTH_CHECK_PATH must be a path starting with /, got \"\(path)\"")
             }
             configuration.healthCheckPath = path
+        }
+        if let url = value("PUBLIC_URL") {
+            guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+                let host = parsed.host, !host.isEmpty, parsed.path.isEmpty || parsed.path == "/", parsed.query == nil,
+                parsed.user == nil
+            else {
+                throw ConfigurationError(
+                    variable: "PUBLIC_URL",
+                    message: "PUBLIC_URL must be an origin such as https://api.example.com (no path or query), got \"\(url)\"")
+            }
+            configuration.publicURL = scheme + "://" + host + (parsed.port.map { ":\($0)" } ?? "")
         }
         if let seconds = try seconds("SUBMISSION_LEASE_SECONDS", at: value, atLeast: 1, "1") {
             configuration.engine.submissionLease = seconds

@@ -84,6 +84,7 @@ extension HTTPField.Name {
     static let retryAfter = HTTPField.Name("Retry-After")!
     /// `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }
 
 extension FlueHTTPError {

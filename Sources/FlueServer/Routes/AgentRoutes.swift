@@ -52,9 +52,16 @@ extension FlueRoutes {
         } catch .unknownAgent {
             throw FlueHTTPError.agentNotFound(name, available: engine.exposedAgentNames)
         }
-        // A principal that may not touch the instance gets the 404 of one that never existed.
+        // A principal that may not touch the instance gets the 404 a read of one that never
+        // existed gets; other methods the same type, with details that fit them (they do not depend
+        // on whether the instance exists either).
         guard try await allows(.agentInstance(agent: key.agent, id: key.instanceId)) else {
-            throw FlueHTTPError.streamNotFound(AgentAddress.streamPath(key))
+            if request.method == .get || request.method == .head {
+                throw FlueHTTPError.streamNotFound(AgentAddress.streamPath(key))
+            }
+            throw FlueHTTPError(
+                .notFound, type: "stream_not_found", message: "Agent instance not found.",
+                details: "These credentials may not use this instance id.")
         }
         let guardResponse = try await agentGuards[name]?(request, context)
         return (key, guardResponse)
@@ -71,7 +78,7 @@ extension FlueRoutes {
         let receipt = try await admittingWithinLimits(replaying: replay, id: \.submissionId) {
             try await engine.submitPrompt(to: key, input: input, idempotencyKey: idempotencyKey)
         }
-        let streamURL = Self.agentStreamURL(request, key)
+        let streamURL = Self.agentStreamURL(request, key, publicURL: server.configuration.publicURL)
         guard waitForResult else {
             var response = Self.json(
                 .accepted,
@@ -116,8 +123,8 @@ extension FlueRoutes {
 
     /// The instance's URL (prefix included, no query): where its events are read. Name and id
     /// are written in their canonical encoding, whatever encoding the request used.
-    static func agentStreamURL(_ request: Request, _ key: SessionKey) -> String {
-        PathParameters.mountURL(request, routeSegments: 3)
+    static func agentStreamURL(_ request: Request, _ key: SessionKey, publicURL: String?) -> String {
+        PathParameters.mountURL(request, routeSegments: 3, publicURL: publicURL)
             + "/agents/\(PathParameters.encoded(key.agent))/\(PathParameters.encoded(key.instanceId))"
     }
 }

@@ -48,7 +48,18 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
     /// Registers `POST /workflows/:name`, `GET|HEAD /runs/:runId`, `POST|GET|HEAD /agents/:name/:id`
     /// and `GET /openapi.json`.
     public func register(on router: Router<Context>, prefix: String = "") {
-        if access == nil { server.servesOpenRoutes.store(true, ordering: .relaxed) }
+        if let access {
+            server.logger.info(
+                "access control on",
+                metadata: [
+                    "prefix": "\(prefix.isEmpty ? "/" : prefix)", "authenticator": "\(type(of: access.authenticator))",
+                    "ownership": "\(access.ownership.name)",
+                    "requestsPerMinute": "\(access.limits.requestsPerMinute.map(String.init) ?? "unlimited")",
+                    "concurrentSubmissions": "\(access.limits.concurrentSubmissions.map(String.init) ?? "unlimited")",
+                ])
+        } else {
+            server.servesOpenRoutes.store(true, ordering: .relaxed)
+        }
         let base = PathParameters.normalizedPrefix(prefix)
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
         let routes = self
@@ -153,7 +164,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             try await engine.startRun(
                 registration.workflow, payload: payload, idempotencyKey: idempotencyKey, startedBy: startedBy)
         }
-        let streamURL = Self.streamURL(request, runId: receipt.runId)
+        let streamURL = Self.streamURL(request, runId: receipt.runId, publicURL: server.configuration.publicURL)
         if waitForResult {
             // Stop waiting (the run goes on) if the client leaves.
             let outcome: Result<JSONValue, any Error>
@@ -200,9 +211,11 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         return true
     }
 
-    /// `http://<host><prefix>/runs/<runId>` for a request to `<prefix>/workflows/<name>`.
-    static func streamURL(_ request: Request, runId: String) -> String {
-        PathParameters.mountURL(request, routeSegments: 2) + "/runs/\(PathParameters.encoded(runId))"
+    /// `<origin><prefix>/runs/<runId>` for a request to `<prefix>/workflows/<name>`: the origin is
+    /// `publicURL` (`PUBLIC_URL`), or the request's scheme (`X-Forwarded-Proto: https`, else
+    /// `http`) and host.
+    static func streamURL(_ request: Request, runId: String, publicURL: String?) -> String {
+        PathParameters.mountURL(request, routeSegments: 2, publicURL: publicURL) + "/runs/\(PathParameters.encoded(runId))"
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {

@@ -37,10 +37,13 @@ enum PathParameters {
 
     /// `http://<authority><mount prefix>`: the request's origin and the part of its path before
     /// the route's own `segments` (which are the last ones, since the route matched).
-    static func mountURL(_ request: Request, routeSegments segments: Int) -> String {
+    static func mountURL(_ request: Request, routeSegments segments: Int, publicURL: String?) -> String {
         let path = request.uri.path.split(separator: "/", omittingEmptySubsequences: false)
         let prefix = path.dropLast(segments).joined(separator: "/")
-        return "http://\(request.head.authority ?? "localhost")\(prefix)"
+        if let publicURL { return publicURL + prefix }
+        let forwarded = request.headers[values: .xForwardedProto].first?.split(separator: ",").first
+        let scheme = forwarded?.trimmingCharacters(in: .whitespaces).lowercased() == "https" ? "https" : "http"
+        return "\(scheme)://\(request.head.authority ?? "localhost")\(prefix)"
     }
 
     /// `value` encoded for use as one path segment: everything but RFC 3986 unreserved
