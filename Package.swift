@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "FlueEngine", targets: ["FlueEngine"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueAuth", targets: ["FlueAuth"]),
+        .library(name: "FlueClient", targets: ["FlueClient"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .library(name: "FluePersistenceSelection", targets: ["FluePersistenceSelection"]),
         .executable(name: "hello-agents", targets: ["HelloAgents"]),
@@ -159,6 +160,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A client for deployed servers (Linux and Apple platforms, no server code): the routes,
+        // typed errors and resumable Durable Streams reads over AsyncHTTPClient.
+        .target(
+            name: "FlueClient",
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Chooses the persistence adapter from the environment (DATABASE_URL → Postgres,
         // SQLITE_PATH → SQLite, else memory) for applications that want Flue's db.ts behaviour.
         .target(
@@ -189,11 +201,13 @@ let package = Package(
         ),
         // Project scaffolding: templates for `flue init` and the deployment files.
         .target(name: "FlueScaffold"),
-        // The standalone `flue` command (`flue init`).
+        // The standalone `flue` command: `flue init`, and `logs`, `invoke`, `prompt` against a server.
         .executableTarget(
             name: "FlueCLI",
             dependencies: [
                 "FlueScaffold",
+                "FlueClient",
+                "FlueRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -298,11 +312,13 @@ let package = Package(
             name: "FlueProcessTests",
             dependencies: [
                 "FlueRuntime",
+                "FlueClient",
                 "FluePersistence",
                 "FluePostgres",
                 "FlueTestSupport",
                 "TestDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,11 +2,12 @@ import ArgumentParser
 import FlueScaffold
 import Foundation
 
-/// The standalone `flue` command.
+/// The standalone `flue` command: `init` scaffolds a project; `logs`, `invoke` and `prompt` talk
+/// to a running server.
 @main
-struct FlueCommand: ParsableCommand {
+struct FlueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flue", abstract: "Flue for Swift tools.", subcommands: [Init.self])
+        commandName: "flue", abstract: "Flue for Swift tools.", subcommands: [Init.self, Logs.self, Invoke.self, Prompt.self])
 }
 
 extension ScaffoldOptions.Provider: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import FlueEngine
+import FlueRuntime
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -49,14 +50,8 @@ enum PathParameters {
     /// `value` encoded for use as one path segment: everything but RFC 3986 unreserved
     /// characters and `:@+` is escaped (so `/`, `%`, `?` and `#` never change the URL's shape).
     static func encoded(_ value: String) -> String {
-        value.addingPercentEncoding(withAllowedCharacters: segmentAllowed) ?? value
+        PathSegment.encoded(value)
     }
-
-    private static let segmentAllowed: CharacterSet = {
-        var set = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        set.insert(charactersIn: "-._~:@+")
-        return set
-    }()
 
     /// Methods served on `/workflows/:name`, `/runs/:runId`, `/agents/:name/:id`, `/openapi.json`.
     static let workflowMethods: [HTTPRequest.Method] = [.post]

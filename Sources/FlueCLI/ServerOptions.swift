@@ -1,0 +1,57 @@
+import ArgumentParser
+import FlueClient
+import Foundation
+
+/// Where the server is and what to send with every request (shared by `logs`, `invoke`, `prompt`).
+struct ServerOptions: ParsableArguments {
+    @Option(help: "The server's URL, mount prefix included (default: $FLUE_URL, else http://127.0.0.1:3000).")
+    var url: String?
+
+    @Option(
+        name: .customLong("header"),
+        help: ArgumentHelp("A request header, `Name: value` (repeatable), e.g. --header 'Authorization: Bearer …'.",
+                           valueName: "header"))
+    var headers: [String] = []
+
+    func validate() throws {
+        _ = try parsedHeaders()
+    }
+
+    func parsedHeaders() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for header in headers {
+            guard let colon = header.firstIndex(of: ":") else {
+                throw ValidationError("--header must be `Name: value`, got \"\(header)\"")
+            }
+            let name = header[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+                throw ValidationError("--header name must be a token such as Authorization, got \"\(name)\"")
+            }
+            guard result[name.lowercased()] == nil else { throw ValidationError("--header \(name) is given twice") }
+            result[name.lowercased()] = value
+        }
+        return result
+    }
+
+    func client() throws -> FlueClient {
+        let base = url ?? ProcessInfo.processInfo.environment["FLUE_URL"] ?? "http://127.0.0.1:3000"
+        guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+            throw ValidationError("--url must be an http(s) URL, got \"\(base)\"")
+        }
+        return FlueClient(baseURL: base, headers: try parsedHeaders())
+    }
+}
+
+/// How a command failed, as an exit code: 1 for a request that failed, 2 for work that failed.
+enum Exit {
+    static let requestFailed: Int32 = 1
+    static let workFailed: Int32 = 2
+
+    /// Prints `error` to stderr and returns the exit code for it.
+    static func report(_ error: any Error) -> ExitCode {
+        FileHandle.standardError.write(Data("flue: \(error)\n".utf8))
+        if let api = (error as? FlueClientError)?.apiError, api.kind == .failed { return ExitCode(workFailed) }
+        return ExitCode(requestFailed)
+    }
+}
