@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "flue-swift",
-    platforms: [.macOS(.v15)],
+    // Apple platforms for FlueClient (the server targets build on Linux and macOS).
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "FlueRuntime", targets: ["FlueRuntime"]),
         .library(name: "FlueProviders", targets: ["FlueProviders"]),

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 source ci/lib.sh
 PORT_UNDER_TEST=${INTEROP_PORT:-18590}
 
-python3 -c 'import durable_streams' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "durable-streams==0.1.0"
+python3 -m pip show durable-streams 2>/dev/null | grep -qx "Version: 0.1.0" \
+  || python3 -m pip install -q --disable-pip-version-check "durable-streams==0.1.0"
 
 bin=$(swift build --show-bin-path)
 log=$(mktemp /tmp/flue-interop.XXXXXX.log)

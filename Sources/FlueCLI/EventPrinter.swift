@@ -90,11 +90,12 @@ final class EventPrinter {
             break
         case .turn(let turn):
             flushText()
-            usage.input += turn.usage.input
-            usage.output += turn.usage.output
-            usage.cacheRead += turn.usage.cacheRead
-            usage.cacheWrite += turn.usage.cacheWrite
-            turns += 1
+            // Server-sent numbers: add without trapping.
+            usage.input = Self.sum(usage.input, turn.usage.input)
+            usage.output = Self.sum(usage.output, turn.usage.output)
+            usage.cacheRead = Self.sum(usage.cacheRead, turn.usage.cacheRead)
+            usage.cacheWrite = Self.sum(usage.cacheWrite, turn.usage.cacheWrite)
+            turns = Self.sum(turns, 1)
             if turn.isError { write(red("turn error: \(Self.describe(turn.error))") + "\n") }
         case .toolStart:
             flushText()
@@ -131,6 +132,7 @@ final class EventPrinter {
             flushText()
             write(dim("compacting (\(start.reason), ~\(start.estimatedTokens) tokens)") + "\n")
         case .compaction(let done):
+            flushText()
             write(dim("compacted: \(done.messagesBefore) → \(done.messagesAfter) messages") + "\n")
         case .submissionSettled(let settled):
             flushText()
@@ -144,6 +146,7 @@ final class EventPrinter {
             flushText()
             write(bold("approval needed") + ": \(request.tool) " + dim("call \(request.callId), expires \(request.expiresAt)") + "\n")
         case .approvalDecided(let decided):
+            flushText()
             write(dim("approval \(decided.decision): call \(decided.callId)") + "\n")
         }
     }
@@ -163,6 +166,12 @@ final class EventPrinter {
     private func flushLine() {
         write((thinking ? dim(line) : line) + "\n")
         line = ""
+    }
+
+    /// `a + b`, saturating at the bounds of `Int`.
+    static func sum(_ a: Int, _ b: Int) -> Int {
+        let (value, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : value
     }
 
     static func describe(_ error: JSONValue?) -> String {

@@ -40,7 +40,7 @@ struct Invoke: AsyncParsableCommand {
                 print(JSONValue.object(["runId": .string(receipt.runId), "streamUrl": .string(receipt.streamUrl), "offset": .string(receipt.offset)]).jsonString)
             }
         } catch {
-            throw Exit.report(error)
+            throw Exit.report(error, waited: wait)
         }
     }
 }
@@ -89,7 +89,7 @@ struct Prompt: AsyncParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            throw Exit.report(error)
+            throw Exit.report(error, waited: !follow)
         }
     }
 }
@@ -98,6 +98,8 @@ struct Prompt: AsyncParsableCommand {
 enum Progress {
     static func whileWaiting<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard isatty(STDERR_FILENO) == 1 else { return try await body() }
+        // Runs once the group, the progress task included, is done.
+        defer { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 let started = ContinuousClock.now
@@ -108,7 +110,6 @@ enum Progress {
                 }
             }
             group.addTask { try await body() }
-            defer { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
             while let value = try await group.next() {
                 if let value {
                     group.cancelAll()

@@ -25,7 +25,9 @@ struct ServerOptions: ParsableArguments {
             }
             let name = header[..<colon].trimmingCharacters(in: .whitespaces)
             let value = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) else {
+            // RFC 9110 §5.6.2: a field name is a token.
+            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "!#$%&'*+-.^_`|~".contains($0)) })
+            else {
                 throw ValidationError("--header name must be a token such as Authorization, got \"\(name)\"")
             }
             guard result[name.lowercased()] == nil else { throw ValidationError("--header \(name) is given twice") }
@@ -48,10 +50,13 @@ enum Exit {
     static let requestFailed: Int32 = 1
     static let workFailed: Int32 = 2
 
-    /// Prints `error` to stderr and returns the exit code for it.
-    static func report(_ error: any Error) -> ExitCode {
+    /// Prints `error` to stderr and returns the exit code for it. `waited`: the request waited
+    /// for the work (`?wait=result`), so a `500` from the server is the work failing.
+    static func report(_ error: any Error, waited: Bool = false) -> ExitCode {
         FileHandle.standardError.write(Data("flue: \(error)\n".utf8))
-        if let api = (error as? FlueClientError)?.apiError, api.kind == .failed { return ExitCode(workFailed) }
+        if let api = (error as? FlueClientError)?.apiError {
+            if api.kind == .failed || (waited && api.fromEnvelope && api.status == 500) { return ExitCode(workFailed) }
+        }
         return ExitCode(requestFailed)
     }
 }

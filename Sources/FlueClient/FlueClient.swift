@@ -27,19 +27,37 @@ public struct FlueClient: Sendable {
     /// Called before every request and every stream reconnect, for headers that change (a
     /// refreshed bearer token); they override ``headers``.
     public let dynamicHeaders: (@Sendable () async throws -> [String: String])?
-    /// Deadline of a request that answers at once (not `?wait=result`, not a live read).
+    /// How long a request that answers at once may take to its response head (not
+    /// `?wait=result`, not a live read).
     public let timeout: Duration
-    /// Deadline of a request that waits for a result (`?wait=result`); `nil` waits as long as the server does.
+    /// How long a request that waits for a result (`?wait=result`) may take to its answer; `nil`
+    /// waits as long as the server does.
     public let waitTimeout: Duration?
+    /// Requests that answer at once, and live reads: connect within 10 s, and no more than
+    /// 60 s without a byte (SSE reads get a heartbeat every 15 s by default).
     let httpClient: HTTPClient
+    /// `?wait=result` and long-polls: nothing may arrive until the answer, so no read timeout.
+    let waitingHTTPClient: HTTPClient
+
+    /// The clients used unless the caller passes its own: process-wide, like `HTTPClient.shared`.
+    static let defaultHTTPClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(60))))
+    static let defaultWaitingHTTPClient = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil)))
 
     /// - Parameters:
     ///   - baseURL: origin, plus the mount prefix when Flue's routes are mounted beneath one.
-    ///   - prefix: a mount prefix to append to `baseURL` (`/api`), if not already in it.
+    ///   - prefix: a mount prefix appended to `baseURL` (`/api`).
+    ///   - headers: sent with every request (names are case-insensitive).
+    ///   - dynamicHeaders: called before every request and every stream reconnect; overrides `headers`.
+    ///   - httpClient: your own client for every request (its read timeout then applies to
+    ///     waiting requests too); by default two process-wide ones (see ``timeout``, ``waitTimeout``).
     public init(
         baseURL: String, prefix: String = "", headers: [String: String] = [:],
         dynamicHeaders: (@Sendable () async throws -> [String: String])? = nil, timeout: Duration = .seconds(30),
-        waitTimeout: Duration? = .seconds(3600), httpClient: HTTPClient = .shared
+        waitTimeout: Duration? = nil, httpClient: HTTPClient? = nil
     ) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
@@ -50,7 +68,8 @@ public struct FlueClient: Sendable {
         self.dynamicHeaders = dynamicHeaders
         self.timeout = timeout
         self.waitTimeout = waitTimeout
-        self.httpClient = httpClient
+        self.httpClient = httpClient ?? Self.defaultHTTPClient
+        self.waitingHTTPClient = httpClient ?? Self.defaultWaitingHTTPClient
     }
 
     public var workflows: Workflows { Workflows(client: self) }
@@ -76,16 +95,18 @@ public struct FlueClient: Sendable {
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        var all = headers
+        // In order, names compared without case: static, then dynamic, then this call's.
+        for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
         if let dynamicHeaders {
+            let provided: [String: String]
             do {
-                all.merge(try await dynamicHeaders()) { $1 }
+                provided = try await dynamicHeaders()
             } catch {
-                throw FlueClientError.transport("the header provider failed: \(error)")
+                throw FlueClientError.invalidArgument("the header provider failed: \(error)")
             }
+            for (name, value) in provided { request.headers.replaceOrAdd(name: name, value: value) }
         }
-        all.merge(extraHeaders) { $1 }
-        for (name, value) in all { request.headers.replaceOrAdd(name: name, value: value) }
+        for (name, value) in extraHeaders { request.headers.replaceOrAdd(name: name, value: value) }
         if let body {
             request.headers.replaceOrAdd(name: "content-type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.jsonData()))
@@ -94,18 +115,19 @@ public struct FlueClient: Sendable {
     }
 
     /// Sends `request` and returns status, headers and the whole body (at most `limit` bytes).
-    func send(_ request: HTTPClientRequest, timeout: Duration?, limit: Int = 64 << 20) async throws
+    /// `waits`: the answer may take long (no read timeout).
+    func send(_ request: HTTPClientRequest, timeout: Duration?, waits: Bool = false, limit: Int = 64 << 20) async throws
         -> (status: Int, headers: HTTPHeaders, body: Data)
     {
         do {
-            let response = try await httpClient.execute(request, deadline: Self.deadline(after: timeout))
+            let client = waits ? waitingHTTPClient : httpClient
+            let response = try await client.execute(request, deadline: Self.deadline(after: timeout))
             let buffer = try await response.body.collect(upTo: limit)
             return (Int(response.status.code), response.headers, Data(buffer.readableBytesView))
         } catch let error as FlueClientError {
             throw error
-        } catch is CancellationError {
-            throw CancellationError()
         } catch {
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
             throw FlueClientError.transport("\(request.method.rawValue) \(request.url): \(error)")
         }
     }
@@ -113,7 +135,8 @@ public struct FlueClient: Sendable {
     /// `now + timeout`, or no deadline for `nil` or a timeout beyond a day.
     static func deadline(after timeout: Duration?) -> NIODeadline {
         guard let timeout, timeout < .seconds(86_400) else { return .distantFuture }
-        return .now() + .milliseconds(max(1, Int64(timeout / .milliseconds(1))))
+        guard timeout > .milliseconds(1) else { return .now() + .milliseconds(1) }
+        return .now() + .milliseconds(Int64(timeout / .milliseconds(1)))
     }
 
     /// Sends and decodes a 2xx answer as JSON; anything else becomes ``FlueClientError``.
@@ -122,7 +145,7 @@ public struct FlueClient: Sendable {
         extraHeaders: [String: String] = [:], waits: Bool = false
     ) async throws -> (status: Int, json: JSONValue) {
         let outgoing = try await request(method, path, query: query, body: body, extraHeaders: extraHeaders)
-        let (status, headers, data) = try await send(outgoing, timeout: waits ? waitTimeout : timeout)
+        let (status, headers, data) = try await send(outgoing, timeout: waits ? waitTimeout : timeout, waits: waits)
         guard (200..<300).contains(status) else { throw Self.apiError(status: status, headers: headers, body: data) }
         do {
             return (status, try JSONValue(parsing: data))
@@ -148,11 +171,11 @@ public struct FlueClient: Sendable {
                 FlueAPIError(
                     status: status, type: type, message: error["message"]?.stringValue ?? "",
                     details: error["details"]?.stringValue ?? "", dev: error["dev"]?.stringValue, meta: error["meta"],
-                    retryAfter: retryAfter))
+                    retryAfter: retryAfter, fromEnvelope: true))
         }
         return .api(
             FlueAPIError(
                 status: status, type: "http_\(status)", message: HTTPResponseStatus(statusCode: status).reasonPhrase,
-                retryAfter: retryAfter))
+                retryAfter: retryAfter, fromEnvelope: false))
     }
 }

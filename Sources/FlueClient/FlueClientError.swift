@@ -40,11 +40,15 @@ public struct FlueAPIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var dev: String?
     public var meta: JSONValue?
     public var retryAfter: Int?
+    /// Whether the server sent Flue's envelope (else `type` is `http_<status>`, made up from a
+    /// bare status, e.g. a proxy's).
+    public var fromEnvelope: Bool
 
     public init(
         status: Int, type: String, message: String, details: String = "", dev: String? = nil, meta: JSONValue? = nil,
-        retryAfter: Int? = nil
+        retryAfter: Int? = nil, fromEnvelope: Bool = true
     ) {
+        self.fromEnvelope = fromEnvelope
         self.status = status
         self.type = type
         self.message = message
@@ -70,14 +74,16 @@ public struct FlueAPIError: Error, Sendable, Hashable, CustomStringConvertible {
         case rateLimited
         /// 503: shutting down, at capacity, the store down; retry after ``FlueAPIError/retryAfter``.
         case unavailable
-        /// The workflow or submission failed (its own `type`, status 500 under `?wait=result`).
+        /// The workflow or submission failed or was aborted (its own `type`: status 500 under
+        /// `?wait=result`, or `409 aborted`).
         case failed
         /// Anything else.
         case other
     }
 
     public var kind: Kind {
-        switch status {
+        if fromEnvelope && (type == "aborted" || (status == 500 && type != "internal_error")) { return .failed }
+        return switch status {
         case 400, 413, 415: .invalidRequest
         case 401: .unauthorized
         case 404: .notFound
@@ -85,7 +91,6 @@ public struct FlueAPIError: Error, Sendable, Hashable, CustomStringConvertible {
         case 409: .conflict
         case 429: .rateLimited
         case 503: .unavailable
-        case 500 where type != "internal_error": .failed
         default: .other
         }
     }

@@ -56,16 +56,24 @@ public struct StreamedEvent: Sendable, Hashable {
     /// The typed event; `nil` for a type this client does not know (a newer server).
     public let event: FlueEvent?
     /// The offset just after the batch that carried this event: reading from it continues after
-    /// that batch (the last event of a batch is where a saved offset is exact).
+    /// that batch. It is an exact checkpoint only on the batch's last event (``isLastInBatch``).
     public let batchOffset: String
+    /// Whether this is the last event of its batch: once it is handled, `batchOffset` is where to resume.
+    public let isLastInBatch: Bool
 
     public var type: String { json["type"]?.stringValue ?? "" }
     public var eventIndex: Int? { json["eventIndex"]?.intValue }
 
-    init(json: JSONValue, batchOffset: String) {
+    init(json: JSONValue, batchOffset: String, isLastInBatch: Bool) {
         self.json = json
         self.batchOffset = batchOffset
+        self.isLastInBatch = isLastInBatch
         self.event = try? JSONDecoder.flue.decode(FlueEvent.self, from: json.jsonData())
+    }
+
+    /// A batch's events, the last one marked.
+    static func batch(_ events: [JSONValue], offset: String) -> [StreamedEvent] {
+        events.enumerated().map { StreamedEvent(json: $1, batchOffset: offset, isLastInBatch: $0 == events.count - 1) }
     }
 }
 
@@ -86,13 +94,15 @@ public struct FlueEventStream: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         let reader: StreamReader
 
-        /// The next event, `nil` at the end. Throws ``FlueClientError`` or `CancellationError`.
+        /// The next event, `nil` at the end. Throws ``FlueClientError`` or `CancellationError`;
+        /// after a throw the sequence is over.
         public mutating func next() async throws -> StreamedEvent? {
             try await reader.next()
         }
 
-        /// Where reading would continue: after the last batch delivered whole.
-        public var offset: String { reader.offset }
+        /// Where to resume to read exactly what this iterator has not returned yet: the end of
+        /// the last batch whose events were all returned (the start offset before any).
+        public var offset: String { reader.delivered }
     }
 }
 
@@ -102,17 +112,23 @@ final class StreamReader {
     let address: FlueClient.StreamAddress
     let live: FlueClient.LiveMode
     let reconnects: Int
+    /// Where the next read starts: the end of the last batch received.
     private(set) var offset: String
+    /// The end of the last batch whose events were all returned.
+    private(set) var delivered: String
     private var tail: Int?
     private var ready: [StreamedEvent] = []
     private var finished = false
     private var failures = 0
     private var sse: SSEConnection?
+    /// When the last long-poll was sent (a 204 that comes back at once is not polled again at once).
+    private var lastPoll: ContinuousClock.Instant?
 
     init(client: FlueClient, address: FlueClient.StreamAddress, offset: String, tail: Int?, live: FlueClient.LiveMode, reconnects: Int) {
         self.client = client
         self.address = address
         self.offset = offset
+        self.delivered = offset
         self.tail = tail
         self.live = live
         self.reconnects = reconnects
@@ -120,33 +136,55 @@ final class StreamReader {
 
     func next() async throws -> StreamedEvent? {
         while true {
-            if !ready.isEmpty { return ready.removeFirst() }
+            if !ready.isEmpty {
+                let event = ready.removeFirst()
+                if event.isLastInBatch { delivered = event.batchOffset }
+                return event
+            }
+            delivered = offset
             if finished { return nil }
-            try Task.checkCancellation()
             do {
-                switch live {
-                case .sse: try await readSSE()
-                case .longPoll, .catchUp: try await readOnce()
+                try Task.checkCancellation()
+                // `now` names a position that moves: pin it with one catch-up read first, so a
+                // reconnect resumes from where reading began, not from a later "now".
+                if offset == "now" { try await readOnce(live: nil) } else {
+                    switch live {
+                    case .sse: try await readSSE()
+                    case .longPoll: try await readOnce(live: "long-poll")
+                    case .catchUp: try await readOnce(live: nil)
+                    }
                 }
-            } catch let error where Self.isRetryable(error) {
+            } catch let error where Self.retryDelay(error, failures: failures + 1) != nil && failures < reconnects {
                 sse = nil
                 failures += 1
-                guard failures <= reconnects else {
-                    finished = true
-                    throw FlueClientError.streamInterrupted(offset: offset, underlying: "\(error)")
-                }
-                let delay = min(5_000, 100 << min(failures - 1, 6))
-                try await Task.sleep(for: .milliseconds(delay))
+                try await Task.sleep(for: Self.retryDelay(error, failures: failures)!)
+            } catch let error where Self.retryDelay(error, failures: failures + 1) != nil {
+                end()
+                throw FlueClientError.streamInterrupted(offset: offset, underlying: "\(error)")
+            } catch {
+                end()
+                throw error
             }
         }
     }
 
-    static func isRetryable(_ error: any Error) -> Bool {
+    private func end() {
+        finished = true
+        sse = nil
+        ready.removeAll()
+    }
+
+    /// How long to wait before retrying after `error` (the `failures`-th in a row), or `nil`
+    /// when it is not worth retrying: transport errors and `502`/`504` after 0.1 s doubling to
+    /// 5 s; `429` and `503` after their `Retry-After` (at most 30 s).
+    static func retryDelay(_ error: any Error, failures: Int) -> Duration? {
+        let backoff = Duration.milliseconds(min(5_000, 100 << min(max(failures - 1, 0), 6)))
         switch error as? FlueClientError {
-        case .transport?: true
-        case .api(let api)?: [502, 503, 504].contains(api.status)
-        case .invalidResponse?, .invalidArgument?, .streamInterrupted?: false
-        case nil: !(error is CancellationError)
+        case .transport?: return backoff
+        case .api(let api)? where [502, 504].contains(api.status): return backoff
+        case .api(let api)? where [429, 503].contains(api.status):
+            return api.retryAfter.map { .seconds(min(max($0, 0), 30)) } ?? backoff
+        default: return nil
         }
     }
 
@@ -157,22 +195,34 @@ final class StreamReader {
         return query
     }
 
-    /// One catch-up or long-poll read.
-    private func readOnce() async throws {
-        let request = try await client.request(.GET, address.path, query: query(live: live == .longPoll ? "long-poll" : nil))
-        // A long-poll answers within the server's timeout (30 s by default).
-        let (status, headers, body) = try await client.send(request, timeout: .seconds(live == .longPoll ? 75 : 30))
+    /// One catch-up (`live` nil) or long-poll read.
+    private func readOnce(live value: String?) async throws {
+        if value != nil, let lastPoll, ContinuousClock.now - lastPoll < .seconds(1) {
+            // The previous poll came back empty at once (a server draining for shutdown answers
+            // 204 without waiting): do not hammer it.
+            try await Task.sleep(until: lastPoll + .seconds(1))
+        }
+        let request = try await client.request(.GET, address.path, query: query(live: value))
+        lastPoll = value == nil ? nil : .now
+        // A long-poll answers within the server's timeout (30 s by default): no read timeout.
+        let (status, headers, body) = try await client.send(
+            request, timeout: value == nil ? client.timeout : .seconds(600), waits: value != nil)
         guard status == 200 || status == 204 else { throw FlueClient.apiError(status: status, headers: headers, body: body) }
-        let next = headers.first(name: "stream-next-offset") ?? offset
+        guard let next = headers.first(name: "stream-next-offset") else {
+            throw FlueClientError.invalidResponse("a stream read answered \(status) without Stream-Next-Offset")
+        }
         if status == 200 {
             guard case .array(let events)? = try? JSONValue(parsing: body) else {
                 throw FlueClientError.invalidResponse("a stream read answered 200 without a JSON array")
             }
-            ready.append(contentsOf: events.map { StreamedEvent(json: $0, batchOffset: next) })
+            ready.append(contentsOf: StreamedEvent.batch(events, offset: next))
+            if !events.isEmpty {
+                failures = 0
+                lastPoll = nil
+            }
         }
         offset = next
         tail = nil
-        failures = 0
         let upToDate = headers.first(name: "stream-up-to-date") == "true"
         if headers.first(name: "stream-closed") == "true" && (upToDate || status == 204) { finished = true }
         if live == .catchUp && (upToDate || status == 204) { finished = true }
@@ -184,10 +234,11 @@ final class StreamReader {
             let request = try await client.request(.GET, address.path, query: query(live: "sse"))
             let response: HTTPClientResponse
             do {
+                // No deadline: the read lasts as long as the stream. The client's read timeout
+                // (60 s without a byte; heartbeats come every 15 s) notices a dead connection.
                 response = try await client.httpClient.execute(request, deadline: .distantFuture)
-            } catch is CancellationError {
-                throw CancellationError()
             } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 throw FlueClientError.transport("\(request.url): \(error)")
             }
             guard response.status == .ok else {
@@ -195,16 +246,14 @@ final class StreamReader {
                 throw FlueClient.apiError(status: Int(response.status.code), headers: response.headers, body: body)
             }
             sse = SSEConnection(body: response.body.makeAsyncIterator())
-            tail = nil
         }
         guard let connection = sse else { return }
         while true {
             let frame: SSEConnection.Frame?
             do {
                 frame = try await connection.nextFrame()
-            } catch is CancellationError {
-                throw CancellationError()
             } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 throw FlueClientError.transport("the event stream broke: \(error)")
             }
             guard let frame else {
@@ -221,10 +270,11 @@ final class StreamReader {
                 guard let control = try? JSONValue(parsing: Data(frame.data.utf8)),
                     let next = control["streamNextOffset"]?.stringValue
                 else { throw FlueClientError.invalidResponse("an SSE control frame has no streamNextOffset") }
-                ready.append(contentsOf: connection.pending.map { StreamedEvent(json: $0, batchOffset: next) })
+                ready.append(contentsOf: StreamedEvent.batch(connection.pending, offset: next))
+                if !connection.pending.isEmpty { failures = 0 }
                 connection.pending.removeAll()
                 offset = next
-                failures = 0
+                tail = nil
                 if control["streamClosed"] == .bool(true) {
                     finished = true
                     sse = nil
@@ -248,6 +298,8 @@ final class SSEConnection {
 
     private var body: HTTPClientResponse.Body.AsyncIterator
     private var buffer: [UInt8] = []
+    /// How much of `buffer` is known to hold no line end.
+    private var scanned = 0
     /// Events of data frames whose control frame has not come yet.
     var pending: [JSONValue] = []
 
@@ -292,12 +344,14 @@ final class SSEConnection {
     /// The next line without its terminator (`\n`, `\r\n` or `\r`), or `nil` at the end.
     private func nextLine() async throws -> String? {
         while true {
-            if let end = buffer.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+            if let end = buffer[scanned...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
                 // A `\r` as the last byte may be half of `\r\n`: wait for the next chunk.
                 if buffer[end] == 0x0D && end == buffer.count - 1 {
+                    scanned = end
                     guard let chunk = try await body.next() else {
                         let line = String(decoding: buffer[..<end], as: UTF8.self)
                         buffer.removeAll()
+                        scanned = 0
                         return line
                     }
                     buffer.append(contentsOf: chunk.readableBytesView)
@@ -306,12 +360,15 @@ final class SSEConnection {
                 let line = String(decoding: buffer[..<end], as: UTF8.self)
                 let skip = buffer[end] == 0x0D && buffer[end + 1] == 0x0A ? 2 : 1
                 buffer.removeFirst(end + skip)
+                scanned = 0
                 return line
             }
+            scanned = buffer.count
             guard let chunk = try await body.next() else {
                 guard !buffer.isEmpty else { return nil }
                 let line = String(decoding: buffer, as: UTF8.self)
                 buffer.removeAll()
+                scanned = 0
                 return line
             }
             buffer.append(contentsOf: chunk.readableBytesView)

@@ -10,7 +10,8 @@ import Testing
     static func flue(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (status: Int32, stdout: String, stderr: String) {
         let child = try ChildProcess(
             executable: "flue", arguments: arguments,
-            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "NO_COLOR": "1"])
+            // No NO_COLOR: stdout is a pipe, and that alone must turn colour off.
+            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"])
         let status = await child.waitForExit(timeout: timeout)
         return (status, child.stdout, child.stderr)
     }

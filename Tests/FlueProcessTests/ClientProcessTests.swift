@@ -54,6 +54,14 @@ let slowTranslation = ScriptedReply(
                 var indices: [Int] = []
                 var types: [String] = []
                 var batches: [(offset: String, last: Int)] = []
+                // Cut every connection at moments the reader does not choose, while the model streams
+                // (24 chunks, 60 ms apart): mid-response, between frames, during a poll.
+                let cutting = Task {
+                    for _ in 0..<4 {
+                        try? await Task.sleep(for: .milliseconds(280))
+                        cutter.cutAll()
+                    }
+                }
                 for try await event in client.events(of: .run(receipt.runId), live: live) {
                     indices.append(try #require(event.eventIndex))
                     if batches.last?.offset == event.batchOffset {
@@ -63,9 +71,8 @@ let slowTranslation = ScriptedReply(
                     }
                     types.append(event.type)
                     #expect(event.event != nil, "a known event type decodes: \(event.json)")
-                    // Cut every connection twice while the model streams.
-                    if indices.count == 6 || indices.count == 14 { cutter.cutAll() }
                 }
+                await cutting.value
                 #expect(indices == Array(0..<indices.count), "no gap, no duplicate: \(indices)")
                 #expect(types.last == "run_end", "the sequence ends at run_end: \(types.suffix(3))")
                 #expect(types.filter { $0 == "text_delta" }.count >= 20)
@@ -117,6 +124,18 @@ let slowTranslation = ScriptedReply(
                 try await expectAPIError(.notFound, "stream_not_found") {
                     _ = try await client.events(of: .agent("assistant", "nobody-yet"), live: .catchUp).collect()
                 }
+
+                // Cancelling an active run, aborting an instance's running prompt.
+                await model.enqueue(ScriptedReply(text: String(repeating: "slow ", count: 200), chunkDelayMs: 50))
+                let slow = try await client.workflows.start("translate", payload: TranslateInput(text: "Long", language: "French"))
+                try await Task.sleep(for: .milliseconds(300))
+                let cancelled = try await client.runs.cancel(slow.runId)
+                #expect(cancelled.status == "errored" && cancelled.error?["type"] == "aborted", "\(cancelled)")
+                await model.enqueue(ScriptedReply(text: String(repeating: "slow ", count: 200), chunkDelayMs: 50))
+                let running = try await client.agents.send("assistant", "cleo", message: "Talk for a while")
+                try await Task.sleep(for: .milliseconds(300))
+                let aborted = try await client.agents.abort("assistant", "cleo")
+                #expect(aborted.map(\.submissionId) == [running.submissionId] && aborted.first?.status == "aborted", "\(aborted)")
 
                 // Agents, submissions and approvals.
                 let answer = try await client.agents.prompt("assistant", "ada", message: "Hi, I am Ada")

@@ -3,7 +3,8 @@ import NIOPosix
 import Synchronization
 
 /// A TCP relay on 127.0.0.1 in front of a server, whose connections the test can cut at will:
-/// a client reading through it sees its connection reset mid-response, as on a real network.
+/// a client reading through it sees its connection closed mid-response, as when a proxy or a
+/// load balancer drops it.
 final class TCPCutter: Sendable {
     let port: Int
     private let open = Mutex<[any Channel]>([])
@@ -42,7 +43,7 @@ final class TCPCutter: Sendable {
         return cutter
     }
 
-    /// Resets every open connection (both sides).
+    /// Closes every open connection (both sides).
     func cutAll() {
         let channels = open.withLock { channels in
             defer { channels.removeAll() }
