@@ -36,7 +36,8 @@ final class EventPrinter {
 
     /// Whether the process writes to a terminal that wants colour.
     static func wantsColour() -> Bool {
-        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        // no-color.org: any non-empty NO_COLOR turns colour off.
+        isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
     }
 
     func print(_ streamed: StreamedEvent) {
@@ -144,10 +145,13 @@ final class EventPrinter {
             }
         case .approvalRequested(let request):
             flushText()
-            write(bold("approval needed") + ": \(request.tool) " + dim("call \(request.callId), expires \(request.expiresAt)") + "\n")
+            write(
+                bold("approval needed") + ": \(request.tool) " + Self.oneLine(request.arguments.jsonString, limit: 300) + "\n"
+                    + dim("  decide: flue decide <agent>/\(event.correlation.instanceId ?? "<id>") \(request.callId) approve|deny"
+                        + "   (expires \(request.expiresAt))") + "\n")
         case .approvalDecided(let decided):
             flushText()
-            write(dim("approval \(decided.decision): call \(decided.callId)") + "\n")
+            write(dim("\(decided.decision == "approve" ? "approved" : "denied"): call \(decided.callId)") + "\n")
         }
     }
 

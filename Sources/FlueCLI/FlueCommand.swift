@@ -7,7 +7,7 @@ import Foundation
 @main
 struct FlueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flue", abstract: "Flue for Swift tools.", subcommands: [Init.self, Logs.self, Invoke.self, Prompt.self])
+        commandName: "flue", abstract: "Flue for Swift tools.", subcommands: [Init.self, Logs.self, Invoke.self, Prompt.self, Approvals.self, Decide.self])
 }
 
 extension ScaffoldOptions.Provider: ExpressibleByArgument {}

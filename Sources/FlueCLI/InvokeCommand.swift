@@ -34,10 +34,10 @@ struct Invoke: AsyncParsableCommand {
                 let result = try await Progress.whileWaiting("run of \(workflow)") {
                     try await client.workflows.run(workflow, payload: body, as: JSONValue.self, idempotencyKey: key)
                 }
-                print(result.jsonString)
+                emit(result.jsonString + "\n")
             } else {
                 let receipt = try await client.workflows.start(workflow, payload: body, idempotencyKey: key)
-                print(JSONValue.object(["runId": .string(receipt.runId), "streamUrl": .string(receipt.streamUrl), "offset": .string(receipt.offset)]).jsonString)
+                emit(JSONValue.object(["runId": .string(receipt.runId), "streamUrl": .string(receipt.streamUrl), "offset": .string(receipt.offset)]).jsonString + "\n")
             }
         } catch {
             throw Exit.report(error, waited: wait)
@@ -59,25 +59,24 @@ struct Prompt: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func validate() throws {
-        _ = try Logs.instance(instance)
+        _ = try Logs.instance(instance, label: "the instance")
+        if !follow && format != .pretty { throw ValidationError("--format applies with --follow") }
     }
 
     func run() async throws {
         let client = try server.client()
-        let (name, id) = try Logs.instance(instance)
+        let (name, id) = try Logs.instance(instance, label: "the instance")
         let (message, key) = (self.message, self.idempotencyKey)
         do {
             guard follow else {
                 let answer = try await Progress.whileWaiting("\(name)/\(id)") {
                     try await client.agents.prompt(name, id, message: message, idempotencyKey: key)
                 }
-                print(answer.text)
+                emit(answer.text + "\n")
                 return
             }
             let receipt = try await client.agents.send(name, id, message: message, idempotencyKey: key)
-            let printer = EventPrinter(format: format, colour: format == .pretty && EventPrinter.wantsColour()) { text in
-                FileHandle.standardOutput.write(Data(text.utf8))
-            }
+            let printer = EventPrinter(format: format, colour: format == .pretty && EventPrinter.wantsColour(), write: emit)
             // The instance stream holds every prompt's events: print this one's, from its offset, until it settles.
             for try await event in client.events(of: .agent(name, id), from: receipt.offset) {
                 guard event.json["submissionId"]?.stringValue == receipt.submissionId else { continue }

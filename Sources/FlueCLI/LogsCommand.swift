@@ -24,15 +24,16 @@ struct Logs: AsyncParsableCommand {
     @Option(help: "pretty or ndjson (one JSON event per line).") var format: EventPrinter.Format = .pretty
 
     func validate() throws {
-        guard (runId == nil) != (agent == nil) else { throw ValidationError("give a run id or --agent name/id, not both") }
+        guard runId != nil || agent != nil else { throw ValidationError("give a run id, or --agent name/id") }
+        guard runId == nil || agent == nil else { throw ValidationError("give a run id or --agent name/id, not both") }
         if let agent { _ = try Self.instance(agent) }
         if let tail, tail < 1 { throw ValidationError("--tail must be at least 1") }
         if tail != nil, from != nil { throw ValidationError("--tail reads from the start: do not combine it with --from") }
     }
 
-    static func instance(_ text: String) throws -> (String, String) {
+    static func instance(_ text: String, label: String = "--agent") throws -> (String, String) {
         guard let slash = text.firstIndex(of: "/"), slash != text.startIndex, text.index(after: slash) != text.endIndex else {
-            throw ValidationError("--agent must be name/id, got \"\(text)\"")
+            throw ValidationError("\(label) must be name/id, got \"\(text)\"")
         }
         return (String(text[..<slash]), String(text[text.index(after: slash)...]))
     }
@@ -46,16 +47,16 @@ struct Logs: AsyncParsableCommand {
         } else {
             address = .run(runId ?? "")
         }
-        let printer = EventPrinter(format: format, colour: format == .pretty && EventPrinter.wantsColour()) { text in
-            FileHandle.standardOutput.write(Data(text.utf8))
-        }
+        let printer = EventPrinter(format: format, colour: format == .pretty && EventPrinter.wantsColour(), write: emit)
+        // Without --follow a server that does not answer is reported at once; following, a
+        // dropped connection is read again (the first connection must succeed either way).
+        let stream = client.events(of: address, from: from ?? "-1", tail: tail, live: follow ? .sse : .catchUp, reconnects: follow ? 10 : 1)
         do {
-            for try await event in client.events(of: address, from: from ?? "-1", tail: tail, live: follow ? .sse : .catchUp) {
-                printer.print(event)
-            }
+            for try await event in stream { printer.print(event) }
         } catch {
             printer.finish()
-            throw Exit.report(error)
+            let what = agent.map { "flue logs --agent \($0)" } ?? "flue logs \(runId ?? "")"
+            throw Exit.report(error, resume: what + (follow ? " -f" : "") + server.repeatedOptions)
         }
         printer.finish()
         if printer.failed { throw ExitCode(Exit.workFailed) }

@@ -33,7 +33,7 @@ public struct FlueClient: Sendable {
     /// How long a request that waits for a result (`?wait=result`) may take to its answer; `nil`
     /// waits as long as the server does.
     public let waitTimeout: Duration?
-    /// Requests that answer at once, and live reads: connect within 10 s, and no more than
+    /// Requests that answer at once, and live reads: connect within 5 s, and no more than
     /// 60 s without a byte (SSE reads get a heartbeat every 15 s by default).
     let httpClient: HTTPClient
     /// `?wait=result` and long-polls: nothing may arrive until the answer, so no read timeout.
@@ -42,10 +42,10 @@ public struct FlueClient: Sendable {
     /// The clients used unless the caller passes its own: process-wide, like `HTTPClient.shared`.
     static let defaultHTTPClient = HTTPClient(
         eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(60))))
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(60))))
     static let defaultWaitingHTTPClient = HTTPClient(
         eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: nil)))
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: nil)))
 
     /// - Parameters:
     ///   - baseURL: origin, plus the mount prefix when Flue's routes are mounted beneath one.

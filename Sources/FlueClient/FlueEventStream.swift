@@ -123,6 +123,9 @@ final class StreamReader {
     private var sse: SSEConnection?
     /// When the last long-poll was sent (a 204 that comes back at once is not polled again at once).
     private var lastPoll: ContinuousClock.Instant?
+    /// Whether the server answered a read yet: until it has, a server that cannot be reached is
+    /// a wrong address or a server that is down, reported at once rather than retried.
+    private var connected = false
 
     init(client: FlueClient, address: FlueClient.StreamAddress, offset: String, tail: Int?, live: FlueClient.LiveMode, reconnects: Int) {
         self.client = client
@@ -154,6 +157,9 @@ final class StreamReader {
                     case .catchUp: try await readOnce(live: nil)
                     }
                 }
+            } catch FlueClientError.transport(let message) where !connected {
+                end()
+                throw FlueClientError.transport(message)
             } catch let error where Self.retryDelay(error, failures: failures + 1) != nil && failures < reconnects {
                 sse = nil
                 failures += 1
@@ -208,6 +214,7 @@ final class StreamReader {
         let (status, headers, body) = try await client.send(
             request, timeout: value == nil ? client.timeout : .seconds(600), waits: value != nil)
         guard status == 200 || status == 204 else { throw FlueClient.apiError(status: status, headers: headers, body: body) }
+        connected = true
         guard let next = headers.first(name: "stream-next-offset") else {
             throw FlueClientError.invalidResponse("a stream read answered \(status) without Stream-Next-Offset")
         }
@@ -246,6 +253,7 @@ final class StreamReader {
                 throw FlueClient.apiError(status: Int(response.status.code), headers: response.headers, body: body)
             }
             sse = SSEConnection(body: response.body.makeAsyncIterator())
+            connected = true
         }
         guard let connection = sse else { return }
         while true {

@@ -119,6 +119,31 @@ import Testing
                 #expect(streamed.status == 0, "\(streamed.stderr)")
                 #expect(streamed.stdout.contains("Echo: And again") && streamed.stdout.contains("submission completed"), "\(streamed.stdout)")
                 #expect(!streamed.stdout.contains("Hi there"), "only this prompt's events")
+
+                // Approvals from the terminal.
+                let client = FlueClient(baseURL: server.base)
+                let gated = try await client.agents.send("assistant", "dan", message: "Please `send_email` to bob")
+                var listed = ""
+                for _ in 0..<200 where !listed.contains("send_email") {
+                    listed = try await Self.flue(["approvals", "assistant/dan", "--url", server.base]).stdout
+                    if !listed.contains("send_email") { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                let callId = try #require(listed.split(separator: " ").first.map(String.init), "\(listed)")
+                let decided = try await Self.flue(["decide", "assistant/dan", callId, "approve", "--url", server.base])
+                #expect(decided.status == 0 && decided.stdout == "approved: \(callId)\n", "\(decided)")
+                let twice = try await Self.flue(["decide", "assistant/dan", callId, "deny", "--url", server.base])
+                #expect(twice.status == 1 && twice.stderr.contains("409 already_decided"), "\(twice)")
+                let settled = try await client.submissions.get(agent: "assistant", id: "dan", submissionId: gated.submissionId, waitForResult: true)
+                #expect(settled.status == "completed")
+
+                // Bad input is refused before any request: a header with a line break, a decision that is neither.
+                let injected = try await Self.flue(["logs", "run_x", "--url", server.base, "--header", "X-A: a\r\nInjected: b"])
+                #expect(injected.status == 64 && injected.stderr.contains("control character"), "\(injected)")
+                #expect(try await Self.flue(["decide", "assistant/dan", callId, "maybe", "--url", server.base]).status == 64)
+                // Nothing listening: reported at once, not after minutes of retries.
+                let started = ContinuousClock.now
+                let nobody = try await Self.flue(["logs", "run_x", "-f", "--url", "http://127.0.0.1:9"])
+                #expect(nobody.status == 1 && ContinuousClock.now - started < .seconds(15), "\(nobody)")
             } teardown: {
                 await server.stop()
             }
