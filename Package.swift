@@ -26,7 +26,8 @@ let package = Package(
         .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // 1.16: LogHandler.log(event:) (JSONLogHandler).
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),

@@ -41,6 +41,7 @@ extension FlueServer {
     ) async throws {
         var configuration = try FlueConfiguration.fromEnvironment(environment)
         configuration.developmentMode = developmentMode
+        if configuration.logFormat == .json { JSONLogHandler.bootstrapOnce() }
         var logger = Logger(label: label)
         logger.logLevel = configuration.logLevel
         let registry = try ProviderRegistry(environment: environment, logger: logger)

@@ -35,7 +35,7 @@ struct Translation: Codable, Sendable, Equatable {
 
 /// A slow translation: many text deltas, then the structured result.
 let slowTranslation = ScriptedReply(
-    text: (1...24).map { "word\($0) " }.joined(),
+    text: (1...40).map { "word\($0) " }.joined(),
     toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "Bonjour", "confidence": "high"])],
     chunkDelayMs: 60)
 
@@ -54,11 +54,15 @@ let slowTranslation = ScriptedReply(
                 var indices: [Int] = []
                 var types: [String] = []
                 var batches: [(offset: String, last: Int)] = []
-                // Cut every connection at moments the reader does not choose, while the model streams
-                // (24 chunks, 60 ms apart): mid-response, between frames, during a poll.
+                // Cut the connections at moments the reader does not choose, while the model streams
+                // (40 chunks, 60 ms apart): mid-response, between frames, during a poll. Each cut waits
+                // for the reader's new connection first, so every cut hits a live read.
                 let cutting = Task {
-                    for _ in 0..<4 {
-                        try? await Task.sleep(for: .milliseconds(280))
+                    var seen = 0  // the read may reuse the start request's pooled connection
+                    for _ in 0..<3 {
+                        while cutter.accepted == seen && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+                        seen = cutter.accepted
+                        try? await Task.sleep(for: .milliseconds(150))
                         cutter.cutAll()
                     }
                 }
@@ -72,6 +76,7 @@ let slowTranslation = ScriptedReply(
                     types.append(event.type)
                     #expect(event.event != nil, "a known event type decodes: \(event.json)")
                 }
+                cutting.cancel()
                 await cutting.value
                 #expect(indices == Array(0..<indices.count), "no gap, no duplicate: \(indices)")
                 #expect(types.last == "run_end", "the sequence ends at run_end: \(types.suffix(3))")

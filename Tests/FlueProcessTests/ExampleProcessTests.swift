@@ -191,6 +191,23 @@ final class ChildProcess {
         }
     }
 
+    @Test func logFormatJSONWritesOneObjectPerLine() async throws {
+        let model = try await FakeModelServer.start()
+        try await model.scoped {
+            let child = try ChildProcess(arguments: ["serve"], environment: Self.environment(model, ["LOG_FORMAT": "json"]))
+            _ = try #require(await child.listeningPort(), "no listening line in: \(child.stderr)")
+            child.signal(SIGTERM)
+            #expect(await child.waitForExit() == 0)
+            let lines = child.stderr.split(separator: "\n").filter { $0.contains("\"label\":\"hello-agents\"") }
+            #expect(!lines.isEmpty, "\(child.stderr)")
+            for line in lines {
+                let object = try JSONValue(parsing: String(line))
+                #expect(object["message"]?.stringValue != nil && object["level"]?.stringValue != nil && object["timestamp"] != nil)
+            }
+            #expect(lines.contains { $0.contains("\"message\":\"persistence ready\"") && $0.contains("\"adapter\":\"memory\"") })
+        }
+    }
+
     @Test func refusesReservedVariablesAtStart() async throws {
         let model = try await FakeModelServer.start()
         try await model.scoped {

@@ -7,6 +7,7 @@ import FlueServer
 import FlueTestSupport
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 import NIOHTTP1
@@ -94,7 +95,8 @@ final class ServerFixture: Sendable {
 
     static func start(
         prefix: String = "", stores: FlueStores = .inMemory(), model existingModel: FakeModelServer? = nil,
-        ledger: ToolLedger = ToolLedger(), access: AccessPolicy? = nil, configure: (inout FlueConfiguration) -> Void = { _ in }
+        ledger: ToolLedger = ToolLedger(), access: AccessPolicy? = nil, logger: Logger = Logger(label: "flue"),
+        configure: (inout FlueConfiguration) -> Void = { _ in }
     ) async throws -> ServerFixture {
         let model: FakeModelServer
         if let existingModel { model = existingModel } else { model = try await FakeModelServer.start() }
@@ -167,7 +169,8 @@ final class ServerFixture: Sendable {
             .internal(try Agent(name: "hidden", instructions: "Handle webhooks.", tools: [work])),
         ]
         let engine = try Engine(
-            workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration.engine)
+            workflows: workflows, agents: agents, models: registry, stores: stores, configuration: configuration.engine,
+            logger: logger)
         let server = FlueServer(engine: engine, configuration: configuration)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))

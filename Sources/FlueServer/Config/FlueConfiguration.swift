@@ -11,6 +11,7 @@ import Logging
 /// | `PORT` | 3000 | listen port |
 /// | `HOST` | `0.0.0.0` | bind address |
 /// | `LOG_LEVEL` | `info` | `trace` … `critical` |
+/// | `LOG_FORMAT` | `text` | `json`: one JSON object per log line (``JSONLogHandler``), installed by `FlueServer.serve` |
 /// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
 /// | `RUN_LEASE_SECONDS` | 30 | a run whose process sent no heartbeat for this long is orphaned |
 /// | `RECOVERY_SCAN_SECONDS` | 5 | how often orphaned runs and expired submission leases are looked for |
@@ -30,6 +31,12 @@ public struct FlueConfiguration: Sendable {
     public var host: String
     public var port: Int
     public var logLevel: Logger.Level
+    /// `LOG_FORMAT`: `text` (swift-log's default handler) or `json`.
+    public var logFormat: LogFormat = .text
+
+    public enum LogFormat: String, Sendable, Hashable {
+        case text, json
+    }
     /// Largest request body accepted, in bytes.
     public var requestBodyLimit: Int
     /// Adds `dev` guidance to error envelopes. Never enable in production.
@@ -135,6 +142,12 @@ public struct FlueConfiguration: Sendable {
             configuration.port = number
         }
         if let host = value("HOST") { configuration.host = host }
+        if let format = value("LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", message: "LOG_FORMAT must be text or json, got \"\(format)\"")
+            }
+            configuration.logFormat = parsed
+        }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(

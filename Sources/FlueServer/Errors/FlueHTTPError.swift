@@ -23,6 +23,11 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
     public var retryAfter: Int?
     /// The `WWW-Authenticate` challenge sent with a `401` (RFC 9110 §11.6.1).
     public var challenge: String?
+    /// For `500 internal_error`: the reference also logged with the underlying error, sent as
+    /// `meta.errorRef` and the `flue-error-ref` header.
+    public var reference: String?
+    /// What went wrong underneath a `500 internal_error` (logged, never sent).
+    var underlying: String?
     /// Set by `FlueRoutes` when rendering: whether `dev` may be shown.
     var developmentMode = false
 
@@ -48,6 +53,11 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
         ]
         if developmentMode, let dev, !dev.isEmpty { error["dev"] = .string(dev) }
         if let meta { error["meta"] = meta }
+        if let reference {
+            var object = meta?.objectValue ?? [:]
+            object["errorRef"] = .string(reference)
+            error["meta"] = .object(object)
+        }
         return ["error": .object(error)]
     }
 
@@ -62,6 +72,7 @@ public struct FlueHTTPError: Error, Sendable, HTTPResponseError, CustomStringCon
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if let challenge { headers[.wwwAuthenticate] = challenge }
+        if let reference { headers[.flueErrorRef] = reference }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(data: envelope.jsonData())))
     }
 }
@@ -85,6 +96,7 @@ extension HTTPField.Name {
     /// `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
+    static let flueErrorRef = HTTPField.Name("flue-error-ref")!
 }
 
 extension FlueHTTPError {
@@ -145,6 +157,11 @@ extension FlueHTTPError {
         FlueHTTPError(
             .notFound, type: "route_not_found", message: "No route matches \(method.rawValue) \"\(path)\".",
             details: "Check the URL and method against GET /openapi.json.")
+    }
+
+    /// A short reference for a `500`: 8 lowercase hex digits, random.
+    static func newReference() -> String {
+        String(format: "%08x", UInt32.random(in: .min ... .max))
     }
 
     public static let internalError = FlueHTTPError(

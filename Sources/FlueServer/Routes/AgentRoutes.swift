@@ -102,7 +102,9 @@ extension FlueRoutes {
         case .failed(let error):
             // Failures that are not Flue errors (`error`) never leak their message.
             guard let type = error["type"]?.stringValue, type != "error" else {
-                throw FlueHTTPError.internalError
+                var failure = FlueHTTPError.internalError
+                failure.underlying = "submission \(receipt.submissionId) failed: \(error.jsonString)"
+                throw failure
             }
             throw FlueHTTPError.runtimeFailure(
                 type: type, message: error["message"]?.stringValue ?? "the submission failed",

@@ -118,9 +118,17 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             }
         } catch {
             var http = FlueHTTPError.from(error)
-            if !(error is FlueHTTPError) && !(error is FlueError) && !(error is EngineError) {
+            if http.status == .internalServerError && http.type == "internal_error" {
+                // The envelope never carries the underlying message; a reference ties the answer
+                // the client got to the log line that has it.
+                let reference = FlueHTTPError.newReference()
+                http.reference = reference
                 server.logger.error(
-                    "internal error", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                    "internal error",
+                    metadata: [
+                        "errorRef": "\(reference)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+                        "error": "\(http.underlying.map { "\($0)" } ?? "\(error)")",
+                    ])
             }
             http.developmentMode = server.configuration.developmentMode
             response = http.response()
