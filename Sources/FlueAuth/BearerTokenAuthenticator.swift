@@ -29,8 +29,6 @@ public struct BearerTokenAuthenticator: RequestAuthenticator {
         self.init(tokens: Dictionary(tokens.map { ($0, subject) }, uniquingKeysWith: { first, _ in first }))
     }
 
-    public var challenge: String { #"Bearer realm="flue""# }
-
     public func authenticate(_ request: Request) async throws -> Principal? {
         guard let token = request.bearerToken else { return nil }
         guard let subject = subject(for: token) else { throw AuthenticationFailure.invalid("The token is not valid.") }

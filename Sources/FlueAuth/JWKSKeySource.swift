@@ -93,7 +93,7 @@ actor JWKSKeySource {
         do {
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "accept", value: "application/json")
-            let response = try await httpClient.execute(request, timeout: .milliseconds(Int64(fetchTimeout / .milliseconds(1))))
+            let response = try await httpClient.execute(request, timeout: .milliseconds(Int64(fetchTimeout.wholeMilliseconds)))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok else { throw JWKSFetchError("the JWKS endpoint answered HTTP \(response.status.code)") }
             let set = try await keySet(JSONValue(parsing: Data(buffer: body)))

@@ -90,8 +90,6 @@ public struct JWTAuthenticator: RequestAuthenticator {
         self.configuration = configuration
     }
 
-    public var challenge: String { #"Bearer realm="flue""# }
-
     public func authenticate(_ request: Request) async throws -> Principal? {
         guard let token = request.bearerToken else { return nil }
         return try await principal(token)
@@ -152,8 +150,6 @@ public struct JWTAuthenticator: RequestAuthenticator {
                 throw AuthenticationFailure.invalid("The token's algorithm is not accepted.")
             default: throw AuthenticationFailure.invalid("The token was refused.")
             }
-        } catch let error as AuthenticationFailure {
-            throw error
         } catch {
             // Decoding failures (a claim of the wrong type) and anything else a token can cause.
             throw AuthenticationFailure.invalid("The token is not a well-formed JWT.")
@@ -161,7 +157,7 @@ public struct JWTAuthenticator: RequestAuthenticator {
     }
 
     private func check(_ claims: JWTClaims, now: Date) throws {
-        let leeway = Double(configuration.leeway.components.seconds)
+        let leeway = configuration.leeway.timeInterval
         if let exp = claims.exp {
             guard now.addingTimeInterval(-leeway) < exp.value else { throw AuthenticationFailure.invalid("The token has expired.") }
         } else if configuration.requireExpiration {

@@ -15,8 +15,6 @@ public struct TokenOrJWTAuthenticator: RequestAuthenticator {
         self.jwt = jwt
     }
 
-    public var challenge: String { #"Bearer realm="flue""# }
-
     public func authenticate(_ request: Request) async throws -> Principal? {
         guard let token = request.bearerToken else { return nil }
         guard JWTAuthenticator.isJWTShaped(token) else { return try await tokens.authenticate(request) }

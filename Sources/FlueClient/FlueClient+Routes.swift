@@ -10,7 +10,7 @@ extension FlueClient {
         /// name the same run on a retry.
         public func start(_ name: String, payload: some Encodable, idempotencyKey: String? = nil) async throws -> RunReceipt {
             let (_, json) = try await client.json(
-                .POST, "/workflows/\(FlueClient.segment(name))", body: try FlueClient.encode(payload),
+                .POST, "/workflows/\(PathSegment.encoded(name))", body: try FlueClient.encode(payload),
                 extraHeaders: idempotencyKey.map { ["idempotency-key": $0] } ?? [:])
             return try FlueClient.decode(RunReceipt.self, from: json, "run receipt")
         }
@@ -21,7 +21,7 @@ extension FlueClient {
             _ name: String, payload: some Encodable, as type: Result.Type = Result.self, idempotencyKey: String? = nil
         ) async throws -> Result {
             let (_, json) = try await client.json(
-                .POST, "/workflows/\(FlueClient.segment(name))", query: [("wait", "result")],
+                .POST, "/workflows/\(PathSegment.encoded(name))", query: [("wait", "result")],
                 body: try FlueClient.encode(payload), extraHeaders: idempotencyKey.map { ["idempotency-key": $0] } ?? [:],
                 waits: true)
             return try FlueClient.decode(Result.self, from: json["result"] ?? .null, "result of workflow \(name)")
@@ -34,7 +34,7 @@ extension FlueClient {
 
         /// The run record (`GET /runs/:runId?meta`).
         public func record(_ runId: String) async throws -> RunRecord {
-            let (_, json) = try await client.json(.GET, "/runs/\(FlueClient.segment(runId))", query: [("meta", "")])
+            let (_, json) = try await client.json(.GET, "/runs/\(PathSegment.encoded(runId))", query: [("meta", "")])
             return try FlueClient.decode(RunRecord.self, from: json, "run record")
         }
 
@@ -43,7 +43,7 @@ extension FlueClient {
         /// `409 already_settled`.
         @discardableResult
         public func cancel(_ runId: String) async throws -> RunRecord {
-            let (_, json) = try await client.json(.POST, "/runs/\(FlueClient.segment(runId))/cancel", waits: true)
+            let (_, json) = try await client.json(.POST, "/runs/\(PathSegment.encoded(runId))/cancel", waits: true)
             return try FlueClient.decode(RunRecord.self, from: json, "run record")
         }
     }
@@ -98,7 +98,7 @@ extension FlueClient {
         /// One submission; with `waitForResult` the call returns once it settled (on any replica).
         public func get(agent: String, id: String, submissionId: String, waitForResult: Bool = false) async throws -> Submission {
             let (_, json) = try await client.json(
-                .GET, FlueClient.instancePath(agent, id) + "/submissions/\(FlueClient.segment(submissionId))",
+                .GET, FlueClient.instancePath(agent, id) + "/submissions/\(PathSegment.encoded(submissionId))",
                 query: waitForResult ? [("wait", "result")] : [], waits: waitForResult)
             return try FlueClient.decode(Submission.self, from: json, "submission")
         }
@@ -115,7 +115,7 @@ extension FlueClient {
         @discardableResult
         public func cancel(agent: String, id: String, submissionId: String) async throws -> Submission {
             let (_, json) = try await client.json(
-                .POST, FlueClient.instancePath(agent, id) + "/submissions/\(FlueClient.segment(submissionId))/cancel",
+                .POST, FlueClient.instancePath(agent, id) + "/submissions/\(PathSegment.encoded(submissionId))/cancel",
                 waits: true)
             return try FlueClient.decode(Submission.self, from: json, "submission")
         }
@@ -137,12 +137,12 @@ extension FlueClient {
             var body: [String: JSONValue] = ["decision": .string(decision.rawValue)]
             if let reason { body["reason"] = .string(reason) }
             _ = try await client.json(
-                .POST, FlueClient.instancePath(agent, id) + "/approvals/\(FlueClient.segment(callId))", body: .object(body))
+                .POST, FlueClient.instancePath(agent, id) + "/approvals/\(PathSegment.encoded(callId))", body: .object(body))
         }
     }
 
     static func instancePath(_ name: String, _ id: String) -> String {
-        "/agents/\(segment(name))/\(segment(id))"
+        "/agents/\(PathSegment.encoded(name))/\(PathSegment.encoded(id))"
     }
 
     static func encode(_ value: some Encodable) throws -> JSONValue {

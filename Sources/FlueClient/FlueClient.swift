@@ -80,11 +80,6 @@ public struct FlueClient: Sendable {
 
     // MARK: requests
 
-    /// A path segment percent-encoded, as the server writes it.
-    static func segment(_ value: String) -> String {
-        PathSegment.encoded(value)
-    }
-
     func request(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
         extraHeaders: [String: String] = [:]
@@ -127,16 +122,22 @@ public struct FlueClient: Sendable {
         } catch let error as FlueClientError {
             throw error
         } catch {
-            if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            throw FlueClientError.transport("\(request.method.rawValue) \(request.url): \(error)")
+            throw Self.transportError(error, "\(request.method.rawValue) \(request.url)")
         }
+    }
+
+    /// A failure of the connection as `.transport` naming `what` failed, or `CancellationError`
+    /// when the task was cancelled (AsyncHTTPClient reports that as its own error).
+    static func transportError(_ error: any Error, _ what: String) -> any Error {
+        if error is CancellationError || Task.isCancelled { return CancellationError() }
+        return FlueClientError.transport("\(what): \(error)")
     }
 
     /// `now + timeout`, or no deadline for `nil` or a timeout beyond a day.
     static func deadline(after timeout: Duration?) -> NIODeadline {
         guard let timeout, timeout < .seconds(86_400) else { return .distantFuture }
         guard timeout > .milliseconds(1) else { return .now() + .milliseconds(1) }
-        return .now() + .milliseconds(Int64(timeout / .milliseconds(1)))
+        return .now() + .milliseconds(Int64(timeout.wholeMilliseconds))
     }
 
     /// Sends and decodes a 2xx answer as JSON; anything else becomes ``FlueClientError``.

@@ -13,7 +13,7 @@ extension FlueClient {
 
         var path: String {
             switch self {
-            case .run(let runId): "/runs/\(FlueClient.segment(runId))"
+            case .run(let runId): "/runs/\(PathSegment.encoded(runId))"
             case .agent(let name, let id): FlueClient.instancePath(name, id)
             }
         }
@@ -245,8 +245,7 @@ final class StreamReader {
                 // (60 s without a byte; heartbeats come every 15 s) notices a dead connection.
                 response = try await client.httpClient.execute(request, deadline: .distantFuture)
             } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                throw FlueClientError.transport("\(request.url): \(error)")
+                throw FlueClient.transportError(error, request.url)
             }
             guard response.status == .ok else {
                 let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
@@ -261,8 +260,7 @@ final class StreamReader {
             do {
                 frame = try await connection.nextFrame()
             } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                throw FlueClientError.transport("the event stream broke: \(error)")
+                throw FlueClient.transportError(error, "the event stream broke")
             }
             guard let frame else {
                 // The server ended the response (shutting down): reconnect from the confirmed offset.

@@ -45,12 +45,9 @@ extension FlueRoutes {
         let stores = engine.stores
         let reservation: SubmissionReservation?
         do {
-            reservation = try await limiter.reserveSubmission(principal.subject) { id in
-                if id.hasPrefix("run_") { return try await stores.runs.getRun(id).map { $0.status != .active } ?? true }
-                return try await stores.submissions.submission(id)?.status.isSettled ?? true
-            }
+            reservation = try await limiter.reserveSubmission(principal.subject) { try await Self.isSettled($0, in: stores) ?? true }
         } catch let refusal as FlueHTTPError {
-            guard let replaying, try await Self.exists(replaying, in: stores) else { throw refusal }
+            guard let replaying, try await Self.isSettled(replaying, in: stores) != nil else { throw refusal }
             return try await admit()
         }
         guard let reservation else { return try await admit() }
@@ -64,8 +61,9 @@ extension FlueRoutes {
         }
     }
 
-    private static func exists(_ id: String, in stores: FlueStores) async throws -> Bool {
-        if id.hasPrefix("run_") { return try await stores.runs.getRun(id) != nil }
-        return try await stores.submissions.submission(id) != nil
+    /// Whether the run or submission `id` has ended; `nil` when it does not exist.
+    private static func isSettled(_ id: String, in stores: FlueStores) async throws -> Bool? {
+        if id.hasPrefix("run_") { return try await stores.runs.getRun(id).map { $0.status != .active } }
+        return try await stores.submissions.submission(id).map { $0.status.isSettled }
     }
 }

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Keeps ``PrincipalLimits`` for one replica: a token bucket per subject for requests per
-/// minute, and the agent submissions each subject has in flight.
+/// minute, and the agent submissions and workflow runs each subject has in flight.
 ///
 /// Memory stays bounded by ``maxTrackedSubjects`` subjects (times the submission limit for the
 /// ids held). Beyond it, buckets that refilled completely are dropped, then the least recently
@@ -45,7 +45,7 @@ final class PrincipalLimiter: Sendable {
         let wait = state.withLock { state -> Double? in
             if state.buckets.count > Self.maxTrackedSubjects { Self.shrink(&state.buckets, capacity, perSecond, now) }
             var bucket = state.buckets[subject] ?? Bucket(tokens: capacity, updated: now)
-            bucket.tokens = min(capacity, bucket.tokens + Self.seconds(now - bucket.updated) * perSecond)
+            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated).timeInterval * perSecond)
             bucket.updated = now
             defer { state.buckets[subject] = bucket }
             guard bucket.tokens >= 1 else { return (1 - bucket.tokens) / perSecond }
@@ -121,7 +121,7 @@ final class PrincipalLimiter: Sendable {
     /// Drops the buckets that refilled completely, then, if that was not enough, the least
     /// recently used half: the next shrink is at least `maxTrackedSubjects / 2` requests away.
     private static func shrink(_ buckets: inout [String: Bucket], _ capacity: Double, _ perSecond: Double, _ now: ContinuousClock.Instant) {
-        buckets = buckets.filter { $0.value.tokens + seconds(now - $0.value.updated) * perSecond < capacity }
+        buckets = buckets.filter { $0.value.tokens + (now - $0.value.updated).timeInterval * perSecond < capacity }
         guard buckets.count > maxTrackedSubjects / 2 else { return }
         let newest = buckets.sorted { $0.value.updated > $1.value.updated }.prefix(maxTrackedSubjects / 2)
         buckets = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
@@ -131,11 +131,6 @@ final class PrincipalLimiter: Sendable {
     private static func forgetIdle(_ inFlight: inout [String: InFlight]) {
         let idle = inFlight.filter { $0.value.reserved == 0 }.sorted { $0.value.touched < $1.value.touched }
         for (subject, _) in idle.prefix(max(1, inFlight.count / 2)) { inFlight[subject] = nil }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
 

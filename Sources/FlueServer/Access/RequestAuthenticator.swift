@@ -3,9 +3,8 @@ import Hummingbird
 
 /// Establishes who sent a request.
 ///
-/// Return `nil` when the request carries no credentials this authenticator reads (the next one in
-/// ``AnyAuthenticator`` is tried, and when none finds any the request is answered `401` with
-/// ``challenge``); throw ``AuthenticationFailure`` when credentials are present but not valid
+/// Return `nil` when the request carries no credentials this authenticator reads (the request is
+/// answered `401` with ``challenge``); throw ``AuthenticationFailure`` when credentials are present but not valid
 /// (also `401`, with RFC 6750's `error="invalid_token"`). Other errors are server faults (`500`),
 /// or `503` for an unreachable key server (``AuthenticationFailure/unavailable(_:)``).
 public protocol RequestAuthenticator: Sendable {
@@ -23,34 +22,9 @@ public enum AuthenticationFailure: Error, Sendable, Equatable {
     case unavailable(String)
 }
 
-/// Tries authenticators in order; the first that accepts the credentials decides. When none
-/// does, an unavailable key source wins over a refusal (the credentials may be valid: `503`),
-/// then the first refusal. (FlueAuth's `TokenOrJWTAuthenticator` routes each credential to the
-/// one authenticator that reads its kind instead.)
-public struct AnyAuthenticator: RequestAuthenticator {
-    public let authenticators: [any RequestAuthenticator]
-
-    public init(_ authenticators: [any RequestAuthenticator]) {
-        self.authenticators = authenticators
-    }
-
-    public func authenticate(_ request: Request) async throws -> Principal? {
-        var failure: AuthenticationFailure?
-        for authenticator in authenticators {
-            do {
-                if let principal = try await authenticator.authenticate(request) { return principal }
-            } catch let error as AuthenticationFailure {
-                // Another scheme may accept the same credentials: remember the refusal, go on.
-                if case .unavailable = error { failure = error } else { failure = failure ?? error }
-            }
-        }
-        if let failure { throw failure }
-        return nil
-    }
-
-    public var challenge: String {
-        Array(Set(authenticators.map(\.challenge))).sorted().joined(separator: ", ")
-    }
+extension RequestAuthenticator {
+    /// `Bearer realm="flue"`, the challenge of bearer credentials (RFC 6750 §3).
+    public var challenge: String { #"Bearer realm="flue""# }
 }
 
 extension Request {

@@ -127,7 +127,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
                     "internal error",
                     metadata: [
                         "errorRef": "\(reference)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
-                        "error": "\(http.underlying.map { "\($0)" } ?? "\(error)")",
+                        "error": "\(http.underlying ?? "\(error)")",
                     ])
             }
             http.developmentMode = server.configuration.developmentMode
