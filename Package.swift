@@ -277,7 +277,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FluePersistenceTests",
-            dependencies: ["FluePersistence", "FluePersistenceTesting", "FluePostgres", "FlueSQLite"]
+            dependencies: ["FluePersistence", "FluePersistenceTesting", "FluePostgres", "FlueSQLite", "TestDatabase"]
         ),
         .testTarget(
             name: "FlueServerTests",

@@ -11,7 +11,7 @@ struct FlueBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flue-bench",
         abstract: "Flue persistence benchmarks (Postgres).",
-        subcommands: [Append.self, LatencyWriter.self, LatencyReader.self, AgentSubmissions.self])
+        subcommands: [Append.self, LatencyWriter.self, LatencyReader.self, AgentSubmissions.self, WorkflowRuns.self])
 }
 
 /// A realistic event body (~220 bytes), like a `text_delta` with correlation ids.

@@ -337,8 +337,9 @@ public final class Engine: Service {
         }
     }
 
-    /// Serves until graceful shutdown: renews this process's run heartbeats and terminalizes
-    /// runs orphaned by dead processes (at start and periodically). Then drains: live reads
+    /// Serves until graceful shutdown: renews this process's run heartbeats, terminalizes
+    /// runs orphaned by dead processes (at start and periodically) and removes old finished work
+    /// (``EngineConfiguration/retention``). Then drains: live reads
     /// end, new runs are refused, running runs get up to `shutdownGracePeriod` to finish.
     public func run() async throws {
         logger.info(
@@ -350,6 +351,7 @@ public final class Engine: Service {
             group.addTask { await self.recoveryLoop() }
             group.addTask { await self.coordinator.run() }
             group.addTask { await self.runCancellationWatch() }
+            group.addTask { await self.retentionLoop() }
             try? await gracefulShutdown()
             group.cancelAll()
         }

@@ -27,6 +27,8 @@ public struct EngineConfiguration: Sendable {
     public var claimPollInterval: Duration
     /// How long a tool call waits for a human decision before it is denied as expired.
     public var approvalTimeout: Duration
+    /// What old, finished work is removed, and how often (``RetentionPolicy``).
+    public var retention: RetentionPolicy = RetentionPolicy()
 
     public init(
         shutdownGracePeriod: Duration = .seconds(30), runLease: Duration = .seconds(30),
@@ -49,4 +51,36 @@ public struct EngineConfiguration: Sendable {
         self.streamChunkInterval = streamChunkInterval
         self.claimPollInterval = claimPollInterval
     }
+}
+
+/// What the engine's retention loop removes: ended runs with their streams, settled submissions
+/// with their journals, and the events of idle agent instances, once older than ``maxAge`` or
+/// beyond ``maxRecords``. Active runs and unsettled submissions are never removed. A removed run
+/// answers `404 run_not_found`; a removed submission `404`, and its idempotency key admits anew.
+/// Conversations (session snapshots) are kept. `FlueServer` reads `RETENTION_MAX_AGE_HOURS`,
+/// `RETENTION_MAX_RECORDS` and `RETENTION_INTERVAL_SECONDS` (docs/observability.md, "Retention").
+public struct RetentionPolicy: Sendable, Hashable {
+    /// Finished work older than this is removed; `nil` keeps it however old. Default 7 days.
+    public var maxAge: Duration?
+    /// Ended runs and settled submissions beyond this many (each, newest kept) are removed however
+    /// recent; `0` sets no count bound; `nil` uses the store's default (1,000 for the in-memory
+    /// store, none on disk).
+    public var maxRecords: Int?
+    /// Time between passes (a pass repeats at once while it removes a full batch). Default 60 s.
+    public var interval: Duration
+    /// The most of each kind one pass removes.
+    public var batchLimit: Int
+
+    public init(
+        maxAge: Duration? = .seconds(7 * 86_400), maxRecords: Int? = nil, interval: Duration = .seconds(60),
+        batchLimit: Int = 1000
+    ) {
+        self.maxAge = maxAge
+        self.maxRecords = maxRecords
+        self.interval = interval
+        self.batchLimit = batchLimit
+    }
+
+    /// Keeps everything: no pass runs.
+    public static let keepEverything = RetentionPolicy(maxAge: nil, maxRecords: 0)
 }

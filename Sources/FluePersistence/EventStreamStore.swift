@@ -15,7 +15,8 @@ public struct StoredEvent: Sendable, Hashable {
 /// The outcome of one read.
 public struct StreamReadResult: Sendable, Hashable {
     public var events: [StoredEvent]
-    /// Offset of the last event returned, or the start offset when nothing was returned.
+    /// Offset of the last event returned; when nothing was returned, the later of the start
+    /// offset and the tail (retention may have removed events before the tail).
     public var nextOffset: StreamOffset
     /// The read reached the tail.
     public var upToDate: Bool

@@ -5,10 +5,15 @@ import Synchronization
 /// Event streams in process memory: the default store, lost when the process exits.
 public final class InMemoryEventStreamStore: EventStreamStore {
     private struct Stream {
+        /// The retained events: sequences `nextSequence - events.count ..< nextSequence` (retention
+        /// may have removed the ones before).
         var events: [StoredEvent] = []
         var closed = false
         var createdAt = Date()
         var nextSequence: Int64 = 0
+        var lastAppendAt = Date()
+
+        var firstRetainedSequence: Int64 { nextSequence - Int64(events.count) }
     }
 
     private let state = Mutex<[String: Stream]>([:])
@@ -36,6 +41,7 @@ public final class InMemoryEventStreamStore: EventStreamStore {
                 stream.events.append(StoredEvent(offset: StreamOffset(sequence: stream.nextSequence), data: data))
                 stream.nextSequence += 1
             }
+            stream.lastAppendAt = Date()
             streams[path] = stream
             return StreamOffset(sequence: stream.nextSequence - 1)
         }
@@ -48,12 +54,16 @@ public final class InMemoryEventStreamStore: EventStreamStore {
             guard let stream = streams[path] else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
             }
-            // Sequences are dense from 0 here, so the first event after `offset` is at index
-            // `offset.eventCount`; compared before converting, so no offset can overflow an index.
-            guard offset.eventCount < Int64(stream.events.count) else {
-                return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: stream.closed)
+            // Retained sequences are dense from `firstRetainedSequence`, so the first event after
+            // `offset` is at index `offset.eventCount - firstRetainedSequence` (0 for an offset
+            // before them); compared before converting, so no offset can overflow an index.
+            // Nothing after `offset` (the tail, or retention removed the events up to the tail).
+            guard offset.eventCount < stream.nextSequence, !stream.events.isEmpty else {
+                return StreamReadResult(
+                    events: [], nextOffset: max(offset, StreamOffset(sequence: stream.nextSequence - 1)), upToDate: true,
+                    closed: stream.closed)
             }
-            let first = Int(offset.eventCount)
+            let first = Int(max(0, offset.eventCount - stream.firstRetainedSequence))
             let end = first + min(stream.events.count - first, StreamReadLimit.clamped(limit))
             let events = Array(stream.events[first..<end])
             return StreamReadResult(
@@ -83,6 +93,29 @@ public final class InMemoryEventStreamStore: EventStreamStore {
 
     public func subscribe(_ path: String) -> AsyncStream<Void> {
         notifier.subscribe(path)
+    }
+
+    /// Removes streams with their events (retention of ended runs).
+    func removeStreams(_ paths: [String]) {
+        state.withLock { streams in
+            for path in paths { streams[path] = nil }
+        }
+    }
+
+    /// Removes the events of at most `limit` streams under `prefix` that have events, whose last
+    /// append was before `idleBefore` and that `isBusy` does not claim; keeps each stream's tail.
+    /// Returns how many streams it emptied.
+    func removeIdleEvents(prefix: String, idleBefore: Date, limit: Int, isBusy: (String) -> Bool) -> Int {
+        state.withLock { streams in
+            var emptied = 0
+            for (path, stream) in streams where emptied < limit {
+                guard path.hasPrefix(prefix), !stream.events.isEmpty, stream.lastAppendAt < idleBefore, !isBusy(path)
+                else { continue }
+                streams[path]?.events = []
+                emptied += 1
+            }
+            return emptied
+        }
     }
 }
 
@@ -149,6 +182,23 @@ public final class InMemoryRunStore: RunStore {
                 runs[runId] = record
             }
             return record
+        }
+    }
+
+    /// Removes at most `limit` ended runs that ended before `endedBefore` or, with `keepAtMost`,
+    /// beyond that many newest ended runs; returns their ids, oldest first.
+    func removeEndedRuns(endedBefore: Date, keepAtMost: Int?, limit: Int) -> [String] {
+        runs.withLock { runs in
+            let ended = runs.values.filter { $0.status != .active }
+                .sorted { ($0.endedAt ?? $0.startedAt, $0.runId) < ($1.endedAt ?? $1.startedAt, $1.runId) }
+            let excess = keepAtMost.map { max(0, ended.count - $0) } ?? 0
+            var removed: [String] = []
+            for (index, record) in ended.enumerated() where removed.count < limit {
+                guard index < excess || (record.endedAt ?? record.startedAt) < endedBefore else { break }
+                runs[record.runId] = nil
+                removed.append(record.runId)
+            }
+            return removed
         }
     }
 

@@ -269,8 +269,45 @@ public final class InMemorySubmissionStore: SubmissionStore {
 
     public func finishSessionDeletion(_ key: SessionKey) {
         state.withLock { state in
-            state.records = state.records.filter { $0.value.key != key || !$0.value.status.isSettled }
+            Self.remove(state.records.values.filter { $0.key == key && $0.status.isSettled }.map(\.submissionId), from: &state)
             state.deleting.remove(key)
+        }
+    }
+
+    /// Removes submissions with their stream chunks and attempt markers.
+    private static func remove(_ submissionIds: [String], from state: inout State) {
+        guard !submissionIds.isEmpty else { return }
+        let removed = Set(submissionIds)
+        for id in submissionIds {
+            state.records[id] = nil
+            state.markers[id] = nil
+        }
+        state.chunks = state.chunks.filter { key, _ in
+            !removed.contains(String(key.prefix { $0 != "\u{0}" }))
+        }
+    }
+
+    /// Removes at most `limit` settled submissions that settled before `settledBefore` or, with
+    /// `keepAtMost`, beyond that many newest settled ones; returns how many.
+    func removeSettled(settledBefore: Date, keepAtMost: Int?, limit: Int) -> Int {
+        state.withLock { state in
+            let settled = state.records.values.filter(\.status.isSettled)
+                .sorted { ($0.settledAt ?? $0.acceptedAt, $0.sequence) < ($1.settledAt ?? $1.acceptedAt, $1.sequence) }
+            let excess = keepAtMost.map { max(0, settled.count - $0) } ?? 0
+            var doomed: [String] = []
+            for (index, record) in settled.enumerated() where doomed.count < limit {
+                guard index < excess || (record.settledAt ?? record.acceptedAt) < settledBefore else { break }
+                doomed.append(record.submissionId)
+            }
+            Self.remove(doomed, from: &state)
+            return doomed.count
+        }
+    }
+
+    /// The stream paths (`agents/<name>/<id>`) of instances with unsettled submissions.
+    func busyInstancePaths() -> Set<String> {
+        state.withLock { state in
+            Set(state.records.values.filter { !$0.status.isSettled }.map { "agents/\($0.key.agent)/\($0.key.instanceId)" })
         }
     }
 }

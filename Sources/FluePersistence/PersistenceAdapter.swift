@@ -8,21 +8,29 @@ public struct FlueStores: Sendable {
     public var streams: any EventStreamStore
     public var sessions: any SessionStore
     public var submissions: any SubmissionStore
+    /// Removes old, finished work (the engine's retention loop calls it). `nil` for an adapter
+    /// that does not implement retention: the engine then keeps everything and says so at start.
+    public var retention: (any RetentionStore)?
 
     public init(
-        runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore, submissions: any SubmissionStore
+        runs: any RunStore, streams: any EventStreamStore, sessions: any SessionStore, submissions: any SubmissionStore,
+        retention: (any RetentionStore)? = nil
     ) {
         self.runs = runs
         self.streams = streams
         self.sessions = sessions
         self.submissions = submissions
+        self.retention = retention
     }
 
     /// Everything in process memory: lost on exit, not shared between processes.
     public static func inMemory() -> FlueStores {
-        FlueStores(
-            runs: InMemoryRunStore(), streams: InMemoryEventStreamStore(), sessions: InMemorySessionStore(),
-            submissions: InMemorySubmissionStore())
+        let runs = InMemoryRunStore()
+        let streams = InMemoryEventStreamStore()
+        let submissions = InMemorySubmissionStore()
+        return FlueStores(
+            runs: runs, streams: streams, sessions: InMemorySessionStore(), submissions: submissions,
+            retention: InMemoryRetention(runs: runs, streams: streams, submissions: submissions))
     }
 }
 
@@ -54,10 +62,11 @@ extension PersistenceAdapter {
 }
 
 /// The schema version this build reads and writes. Version 2 added durable agent submissions,
-/// version 3 cancellation marks and submission admission offsets; older databases are upgraded
-/// in place by `migrate()` (the changes are additive), a newer one is refused.
+/// version 3 cancellation marks and submission admission offsets, version 4 the run's
+/// `startedBy`, version 5 the streams' last-append time for retention; older databases are
+/// upgraded in place by `migrate()` (the changes are additive), a newer one is refused.
 public enum FlueSchema {
-    public static let version = 4
+    public static let version = 5
 
     /// Whether `migrate()` may bring a database at `stored` to ``version``.
     public static func canUpgrade(from stored: Int) -> Bool { (1...version).contains(stored) }

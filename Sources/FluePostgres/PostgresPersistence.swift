@@ -118,7 +118,8 @@ public final class PostgresPersistence: PersistenceAdapter {
             runs: PostgresRunStore(client: client, logger: logger),
             streams: PostgresEventStreamStore(client: client, logger: logger, notifier: notifier, announcer: announcer),
             sessions: PostgresSessionStore(client: client, logger: logger),
-            submissions: PostgresSubmissionStore(client: client, logger: logger))
+            submissions: PostgresSubmissionStore(client: client, logger: logger),
+            retention: PostgresRetention(client: client, logger: logger))
     }
 
     /// Ends live-read subscriptions; stops the pool and listener if ``connect()`` started them
@@ -207,8 +208,8 @@ public final class PostgresPersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 4 (version 1 without the submission tables, version 2 without the
-/// cancellation marks and admission offsets). Every statement is idempotent.
+/// The schema, version 5 (version 1 without the submission tables, version 2 without the
+/// cancellation marks and admission offsets, version 4 without the retention column and indexes). Every statement is idempotent.
 enum PostgresSchema {
     static let statements = [
         """
@@ -326,6 +327,14 @@ enum PostgresSchema {
         "DROP INDEX IF EXISTS flue_submissions_unsettled",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_instance ON flue_submissions (agent, instance_id, sequence DESC)
+        """,
+        // Version 5: retention. When a stream was last appended to (NULL before version 5: its
+        // creation time stands in), and the ended runs and settled submissions by age.
+        "ALTER TABLE flue_streams ADD COLUMN IF NOT EXISTS updated_at timestamptz",
+        "CREATE INDEX IF NOT EXISTS flue_runs_ended ON flue_runs (ended_at) WHERE status <> 'active'",
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_settled
+        ON flue_submissions (settled_at) WHERE status IN ('completed', 'failed', 'aborted')
         """,
         // Admission in one round trip: serialize the session's admissions (and deletions) on an
         // advisory lock held to the end of the calling statement, so admission order (the

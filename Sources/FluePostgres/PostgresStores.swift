@@ -220,7 +220,7 @@ struct PostgresEventStreamStore: EventStreamStore {
             let rows = try await client.query(
                 """
                 WITH bumped AS (
-                    UPDATE flue_streams SET next_seq = next_seq + \(count)
+                    UPDATE flue_streams SET next_seq = next_seq + \(count), updated_at = now()
                     WHERE path = \(path) AND NOT closed
                     RETURNING next_seq - \(count) AS first
                 )
@@ -245,11 +245,11 @@ struct PostgresEventStreamStore: EventStreamStore {
     func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult {
         try await storeOperation {
             // The closed flag is read first: a stream seen closed has no later appends.
-            var closed: Bool?
-            for try await flag in try await client.query(
-                "SELECT closed FROM flue_streams WHERE path = \(path)", logger: logger
-            ).decode(Bool.self) { closed = flag }
-            guard let closed else {
+            var stream: (closed: Bool, tail: StreamOffset)?
+            for try await (flag, next) in try await client.query(
+                "SELECT closed, next_seq FROM flue_streams WHERE path = \(path)", logger: logger
+            ).decode((Bool, Int64).self) { stream = (flag, StreamOffset(sequence: next - 1)) }
+            guard let (closed, tail) = stream else {
                 return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false)
             }
             let limit = StreamReadLimit.clamped(limit)
@@ -263,8 +263,10 @@ struct PostgresEventStreamStore: EventStreamStore {
             }
             let upToDate = events.count <= limit
             let page = Array(events.prefix(limit))
+            // Nothing after `offset`: the reader is at the tail (as of the first query), also when
+            // retention removed the events between its offset and the tail.
             return StreamReadResult(
-                events: page, nextOffset: page.last?.offset ?? offset, upToDate: upToDate, closed: closed)
+                events: page, nextOffset: page.last?.offset ?? max(offset, tail), upToDate: upToDate, closed: closed)
         }
     }
 

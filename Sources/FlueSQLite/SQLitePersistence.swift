@@ -76,7 +76,8 @@ public final class SQLitePersistence: PersistenceAdapter {
             runs: SQLiteRunStore(database: database),
             streams: SQLiteEventStreamStore(database: database, notifier: notifier),
             sessions: SQLiteSessionStore(database: database),
-            submissions: SQLiteSubmissionStore(database: database))
+            submissions: SQLiteSubmissionStore(database: database),
+            retention: SQLiteRetention(database: database))
     }
 
     public func close() async throws {
@@ -99,7 +100,7 @@ public final class SQLitePersistence: PersistenceAdapter {
     }
 }
 
-/// The schema, version 4 (version 1 without the submission tables, version 2 without
+/// The schema, version 5 (version 1 without the submission tables, version 2 without
 /// ``addedColumns``). Dates are Unix seconds (REAL).
 enum SQLiteSchema {
     /// Version 3: cancellation marks, the submission's admission offset and its tool approvals. SQLite has no
@@ -111,6 +112,8 @@ enum SQLiteSchema {
         ("flue_submissions", "approvals", "TEXT"),
         // Version 4: the principal that started a run.
         ("flue_runs", "started_by", "TEXT"),
+        // Version 5: when a stream was last appended to (NULL before: its creation time stands in).
+        ("flue_streams", "updated_at", "REAL"),
     ]
 
     static let statements = [
@@ -163,6 +166,12 @@ enum SQLiteSchema {
         CREATE TABLE IF NOT EXISTS flue_session_deletions (
             agent TEXT NOT NULL, instance_id TEXT NOT NULL, session TEXT NOT NULL, started_at REAL NOT NULL,
             PRIMARY KEY (agent, instance_id, session))
+        """,
+        // Version 5: retention finds ended runs and settled submissions by age.
+        "CREATE INDEX IF NOT EXISTS flue_runs_ended ON flue_runs (ended_at) WHERE status <> 'active'",
+        """
+        CREATE INDEX IF NOT EXISTS flue_submissions_settled
+        ON flue_submissions (settled_at) WHERE status IN ('completed', 'failed', 'aborted')
         """,
     ]
 }

@@ -178,7 +178,9 @@ struct SQLiteEventStreamStore: EventStreamStore {
                     try db.execute(sql: "INSERT INTO flue_events (path, seq, data) VALUES (?, ?, ?)", arguments: [path, next, text])
                     next += 1
                 }
-                try db.execute(sql: "UPDATE flue_streams SET next_seq = ? WHERE path = ?", arguments: [next, path])
+                try db.execute(
+                    sql: "UPDATE flue_streams SET next_seq = ?, updated_at = ? WHERE path = ?",
+                    arguments: [next, Date().timeIntervalSince1970, path])
                 return next - 1
             }
         }
@@ -189,8 +191,10 @@ struct SQLiteEventStreamStore: EventStreamStore {
     func read(_ path: String, after offset: StreamOffset, limit: Int) async throws -> StreamReadResult {
         try await sqliteOperation {
             try await database.read { db in
-                guard let closed = try Bool.fetchOne(db, sql: "SELECT closed FROM flue_streams WHERE path = ?", arguments: [path])
+                guard let stream = try Row.fetchOne(db, sql: "SELECT closed, next_seq FROM flue_streams WHERE path = ?", arguments: [path])
                 else { return StreamReadResult(events: [], nextOffset: offset, upToDate: true, closed: false) }
+                let closed: Bool = stream[0]
+                let tail = StreamOffset(sequence: stream[1] as Int64 - 1)
                 let limit = StreamReadLimit.clamped(limit)
                 let rows = try Row.fetchAll(
                     db, sql: "SELECT seq, data FROM flue_events WHERE path = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -198,8 +202,11 @@ struct SQLiteEventStreamStore: EventStreamStore {
                 let events = rows.prefix(limit).map { row in
                     StoredEvent(offset: StreamOffset(sequence: row[0]), data: Data((row[1] as String).utf8))
                 }
+                // Nothing after `offset`: the reader is at the tail, also when retention removed the
+                // events between its offset and the tail.
                 return StreamReadResult(
-                    events: events, nextOffset: events.last?.offset ?? offset, upToDate: rows.count <= limit, closed: closed)
+                    events: events, nextOffset: events.last?.offset ?? max(offset, tail), upToDate: rows.count <= limit,
+                    closed: closed)
             }
         }
     }

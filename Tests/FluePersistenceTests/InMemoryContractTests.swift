@@ -3,7 +3,7 @@ import FluePersistenceTesting
 import Testing
 
 @Suite struct InMemoryContractTests {
-    @Test(arguments: PersistenceContract.checks)
+    @Test(arguments: PersistenceContract.checks + PersistenceContract.retentionChecks)
     func inMemory(_ check: ContractCheck) async throws {
         try await check.run(on: InMemoryPersistence())
     }

@@ -1,6 +1,7 @@
 import FluePersistence
 import FluePersistenceTesting
 import FluePostgres
+import TestDatabase
 import Foundation
 import Testing
 
@@ -15,6 +16,12 @@ struct PostgresContractTests {
     func postgres(_ check: ContractCheck) async throws {
         let url = try #require(testDatabaseURL, "TEST_DATABASE_URL is not set")
         try await check.run(on: PostgresPersistence(url: url))
+    }
+
+    /// Retention removes whatever is old, so each of its checks gets a database of its own.
+    @Test(arguments: PersistenceContract.retentionChecks)
+    func retention(_ check: ContractCheck) async throws {
+        try await check.run(on: PostgresPersistence(url: try await TestDatabase.fresh()))
     }
 
     @Test func anUnreachableDatabaseFailsAtBootWithAClearMessage() async throws {

@@ -9,7 +9,8 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("flue-\(UUID().uuidString).sqlite").path
     }
 
-    @Test(arguments: PersistenceContract.checks)
+    /// Every check on a file of its own, so the retention checks may remove what is old.
+    @Test(arguments: PersistenceContract.checks + PersistenceContract.retentionChecks)
     func sqlite(_ check: ContractCheck) async throws {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -69,7 +69,9 @@ import Testing
         ("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "99999999999999999999"), ("MAX_LIVE_READS", "-1"),
         ("MAX_LIVE_READS_PER_STREAM", "1.5"), ("LISTEN_BACKLOG", "70000"), ("HEALTH_CHECK_PATH", "health"),
         ("PUBLIC_URL", "api.example.com"), ("PUBLIC_URL", "https://api.example.com/v1"), ("PUBLIC_URL", "ftp://x"),
-        ("PUBLIC_URL", "https://user@api.example.com"),
+        ("PUBLIC_URL", "https://user@api.example.com"), ("RETENTION_MAX_AGE_HOURS", "-1"),
+        ("RETENTION_MAX_AGE_HOURS", "1e300"), ("RETENTION_MAX_AGE_HOURS", "nan"), ("RETENTION_MAX_RECORDS", "-5"),
+        ("RETENTION_MAX_RECORDS", "lots"), ("RETENTION_INTERVAL_SECONDS", "0"),
     ])
     func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {
@@ -77,6 +79,17 @@ import Testing
         }
         #expect(error.variable == name)
         #expect(error.message.contains(value))
+    }
+
+    @Test func readsTheRetentionPolicy() throws {
+        let defaults = try FlueConfiguration.fromEnvironment([:]).engine.retention
+        #expect(defaults == RetentionPolicy(maxAge: .seconds(604_800), maxRecords: nil, interval: .seconds(60)))
+        let custom = try FlueConfiguration.fromEnvironment([
+            "RETENTION_MAX_AGE_HOURS": "1.5", "RETENTION_MAX_RECORDS": "250", "RETENTION_INTERVAL_SECONDS": "5",
+        ]).engine.retention
+        #expect(custom == RetentionPolicy(maxAge: .seconds(5400), maxRecords: 250, interval: .seconds(5)))
+        let off = try FlueConfiguration.fromEnvironment(["RETENTION_MAX_AGE_HOURS": "0", "RETENTION_MAX_RECORDS": "0"])
+        #expect(off.engine.retention == .keepEverything)
     }
 
     @Test func theApplicationChoosesTheAdapterAndADatabaseItDidNotOpenStopsTheStart() throws {

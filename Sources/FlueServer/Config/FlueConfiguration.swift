@@ -19,6 +19,9 @@ import Logging
 /// | `SUBMISSION_LEASE_SECONDS` | 30 | lease of a running agent submission; renewed every third of it |
 /// | `AGENT_CONCURRENCY` | 32 | agent submissions this process runs at once (one per instance at most) |
 /// | `APPROVAL_TIMEOUT_SECONDS` | 86400 | how long a tool call waits for a human decision before it is denied |
+/// | `RETENTION_MAX_AGE_HOURS` | 168 | ended runs, settled submissions and idle agent streams older than this are removed; 0 keeps them |
+/// | `RETENTION_MAX_RECORDS` | 1000 in memory, none on disk | ended runs and settled submissions kept at most (each); 0: no bound |
+/// | `RETENTION_INTERVAL_SECONDS` | 60 | time between retention passes |
 /// | `PUBLIC_URL` | — | the origin clients use (`https://api.example.com`); `streamUrl` and `Location` start with it |
 ///
 /// Connection limits and timeouts (`REQUEST_HEAD_TIMEOUT_SECONDS`, `MAX_CONNECTIONS`, …) are listed
@@ -223,6 +226,21 @@ public struct FlueConfiguration: Sendable {
         if let count = try count("AGENT_CONCURRENCY", at: value, in: 1...Int.max) { configuration.engine.agentConcurrency = count }
         if let seconds = try seconds("APPROVAL_TIMEOUT_SECONDS", at: value, atLeast: 1, "1") {
             configuration.engine.approvalTimeout = seconds
+        }
+        if let text = value("RETENTION_MAX_AGE_HOURS") {
+            // Checked as a Double before converting, so no value can trap; 0 keeps work however old.
+            guard let hours = Double(text), hours >= 0, hours <= 87_600 else {
+                throw ConfigurationError(
+                    variable: "RETENTION_MAX_AGE_HOURS",
+                    message: "RETENTION_MAX_AGE_HOURS must be a number of hours from 0 (keep forever) to 87600, got \"\(text)\"")
+            }
+            configuration.engine.retention.maxAge = hours == 0 ? nil : .milliseconds(Int64(hours * 3_600_000))
+        }
+        if let count = try count("RETENTION_MAX_RECORDS", at: value, in: 0...Int.max) {
+            configuration.engine.retention.maxRecords = count
+        }
+        if let seconds = try seconds("RETENTION_INTERVAL_SECONDS", at: value, atLeast: 0.1, "0.1") {
+            configuration.engine.retention.interval = seconds
         }
         return configuration
     }

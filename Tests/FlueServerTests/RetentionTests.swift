@@ -1,0 +1,59 @@
+import FluePersistence
+@testable import FlueEngine
+import FlueServer
+import FlueTestSupport
+import Foundation
+import Testing
+
+/// Old, finished work is removed by the engine's retention loop, and the routes say so (issue 15, item 6).
+@Suite struct RetentionTests {
+    @Test func theLoopRemovesEndedRunsAndSettledSubmissionsAndKeepsActiveWork() async throws {
+        let f = try await ServerFixture.start {
+            $0.engine.retention = RetentionPolicy(maxAge: .milliseconds(300), interval: .milliseconds(100))
+        }
+        try await f.scoped {
+            let ended = try await f.post("/workflows/logs?wait=result", #"{"count":2}"#)
+            #expect(ended.status == 200, "\(ended.text)")
+            let endedId = try #require(ended.json?["runId"]?.stringValue)
+            let active = try await f.startRun("gated")
+            await f.model.enqueue(ScriptedReply(text: "Hello"))
+            let prompt = try await f.post("/agents/assistant/retained?wait=result", #"{"message":"hi"}"#)
+            #expect(prompt.status == 200, "\(prompt.text)")
+            let submissionId = try #require(prompt.json?["submissionId"]?.stringValue)
+            let before = try await f.get("/agents/assistant/retained?offset=-1")
+            #expect(before.json?.arrayValue?.isEmpty == false)
+            let agentTail = try #require(before.header("Stream-Next-Offset"))
+            #expect(try await f.get("/runs/\(endedId)?meta").status == 200, "a fresh run is kept")
+
+            // The submission settled last; once it is gone, a pass has seen everything old.
+            var gone = false
+            for _ in 0..<100 where !gone {
+                try await Task.sleep(for: .milliseconds(100))
+                gone = try await f.get("/agents/assistant/retained/submissions/\(submissionId)").status == 404
+            }
+            #expect(gone, "the settled submission is removed once older than the maximum age")
+            let meta = try await f.get("/runs/\(endedId)?meta")
+            #expect(meta.status == 404 && meta.errorType == "run_not_found", "\(meta.text)")
+            let read = try await f.get("/runs/\(endedId)?offset=-1")
+            #expect(read.status == 404 && read.errorType == "run_not_found", "\(read.text)")
+            let stream = try await f.get("/agents/assistant/retained?offset=-1")
+            #expect(stream.status == 200 && stream.json?.arrayValue?.isEmpty == true, "the idle instance's events are removed")
+            #expect(stream.header("Stream-Next-Offset") == agentTail, "and its tail stays where clients left it")
+
+            let running = try await f.get("/runs/\(active)?meta")
+            #expect(running.status == 200 && running.json?["status"] == "active", "an active run is kept however old")
+            f.gate.open()
+            #expect(try await f.readToEnd(active).last?["type"] == "run_end")
+        }
+    }
+
+    @Test func keepEverythingRemovesNothing() async throws {
+        let f = try await ServerFixture.start { $0.engine.retention = .keepEverything }
+        try await f.scoped {
+            let ended = try await f.post("/workflows/logs?wait=result", #"{"count":1}"#)
+            let runId = try #require(ended.json?["runId"]?.stringValue)
+            #expect(try await f.engine.pruneOldWork() == RetentionReport())
+            #expect(try await f.get("/runs/\(runId)?meta").status == 200)
+        }
+    }
+}
