@@ -53,6 +53,8 @@ public final class Engine: Service {
     package let workflows: [String: WorkflowRegistration]
     package let agents: [String: AgentRegistration]
     let coordinator: AgentCoordinator
+    /// The host's event observers (``observe(_:)``).
+    let observers = EventObservers()
     private let running = Mutex<[String: Task<Result<JSONValue, any Error>, Never>]>([:])
     /// Runs of this process being cancelled: they end errored with type `aborted`.
     private let cancelledRuns = Mutex<Set<String>>([])
@@ -84,7 +86,7 @@ public final class Engine: Service {
         self.logger = logger
         self.coordinator = AgentCoordinator(
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
-            ownerId: ownerId)
+            ownerId: ownerId, observers: observers)
     }
 
     /// Names of workflows with an HTTP route, sorted.
@@ -267,8 +269,11 @@ public final class Engine: Service {
         }
         try await stores.streams.createStream(path)
         let pipe = makePipe(runId: runId)
-        let sink = pipe.sink
+        let sink = observers.observing(.run(runId: runId, workflow: workflow.name), then: pipe.sink)
+        // The usage of every model turn of the run (its agents, tasks and compactions), for `run_end`.
+        let usage = Mutex<Usage?>(nil)
         let emitter = EventEmitter(base: EventCorrelation(runId: runId)) { event in
+            if case .turn(let turn) = event.body { usage.withLock { $0 = ($0 ?? Usage()) + turn.usage } }
             sink(event)
             observe?(event)
         }
@@ -301,7 +306,9 @@ public final class Engine: Service {
                     outcome = .failed(describing: error)
                 }
             }
-            emitter.emit(.runEnd(.init(outcome, durationMs: (ContinuousClock.now - started).wholeMilliseconds)))
+            emitter.emit(
+                .runEnd(
+                    .init(outcome, durationMs: (ContinuousClock.now - started).wholeMilliseconds, usage: usage.withLock { $0 })))
             await pipe.drain()
             return result
         }
@@ -328,7 +335,8 @@ public final class Engine: Service {
         return EventPipe(path: "runs/\(runId)", store: stores.streams, logger: logger) { event in
             guard case .runEnd(let end) = event.body else { return }
             do {
-                try await runs.endRun(runId, end.outcome, endedAt: Date.nowMilliseconds, durationMs: end.durationMs)
+                try await runs.endRun(
+                    runId, end.outcome, endedAt: Date.nowMilliseconds, durationMs: end.durationMs, usage: end.usage)
             } catch {
                 logger.error("could not finalize run record", metadata: ["runId": "\(runId)", "error": "\(error)"])
             }
@@ -475,7 +483,8 @@ public final class Engine: Service {
         }
         let pipe = makePipe(runId: orphan.runId)
         let emitter = EventEmitter(
-            base: EventCorrelation(runId: orphan.runId), startIndex: Int(meta?.tail.eventCount ?? 0), sink: pipe.sink)
+            base: EventCorrelation(runId: orphan.runId), startIndex: Int(meta?.tail.eventCount ?? 0),
+            sink: observers.observing(.run(runId: orphan.runId, workflow: orphan.workflowName), then: pipe.sink))
         emitter.emit(
             .runResume(
                 .init(

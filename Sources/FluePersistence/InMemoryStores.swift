@@ -134,7 +134,7 @@ public final class InMemoryRunStore: RunStore {
     }
 
     @discardableResult
-    public func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) -> Bool {
+    public func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int, usage: Usage?) -> Bool {
         runs.withLock { runs in
             guard var record = runs[runId], record.status == .active else { return false }
             record.status = RunStatus(ending: outcome)
@@ -143,6 +143,7 @@ public final class InMemoryRunStore: RunStore {
             record.isError = outcome.isError
             record.result = outcome.result
             record.error = outcome.error
+            record.usage = usage
             runs[runId] = record
             return true
         }

@@ -27,17 +27,21 @@ public struct RunRecord: Sendable, Hashable, Codable {
     /// The subject of the principal that started it over HTTP under an access policy (served as
     /// `startedBy`); `nil` for runs started from code or on open routes.
     public var startedBy: String?
+    /// Tokens and cost of every model turn of the run, set when it ends (`nil` before, and for a
+    /// run terminalized after its process died).
+    public var usage: Usage?
 
     private enum CodingKeys: String, CodingKey {
-        case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error, startedBy
+        case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error, startedBy, usage
     }
 
     public init(
         runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
         endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
         error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil, cancelRequestedAt: Date? = nil,
-        startedBy: String? = nil
+        startedBy: String? = nil, usage: Usage? = nil
     ) {
+        self.usage = usage
         self.startedBy = startedBy
         self.cancelRequestedAt = cancelRequestedAt
         self.owner = owner
@@ -127,8 +131,9 @@ public struct RunListCursor: Codable, Hashable, Sendable {
 /// heartbeat so that runs left `active` by a dead process can be found and terminalized exactly once.
 public protocol RunStore: Sendable {
     func createRun(_ record: RunRecord) async throws -> Bool
+    /// Ends an active run with its outcome and the `usage` of its model turns.
     @discardableResult
-    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int, usage: Usage?) async throws -> Bool
     func getRun(_ runId: String) async throws -> RunRecord?
     func listRuns(status: RunStatus?, workflowName: String?, limit: Int, cursor: String?) async throws -> RunPage
     /// Marks every active run of `owner` alive at `at`.
@@ -142,6 +147,12 @@ public protocol RunStore: Sendable {
 }
 
 extension RunStore {
+    /// Ends an active run without a usage record.
+    @discardableResult
+    public func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool {
+        try await endRun(runId, outcome, endedAt: endedAt, durationMs: durationMs, usage: nil)
+    }
+
     /// The run's pointer, if it exists.
     public func lookupRun(_ runId: String) async throws -> RunPointer? {
         try await getRun(runId)?.pointer

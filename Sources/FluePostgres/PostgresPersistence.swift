@@ -331,6 +331,8 @@ enum PostgresSchema {
         // Version 5: retention. When a stream was last appended to (NULL before version 5: its
         // creation time stands in), and the ended runs and settled submissions by age.
         "ALTER TABLE flue_streams ADD COLUMN IF NOT EXISTS updated_at timestamptz",
+        // Version 5: the tokens and cost of a run's model turns (JSON).
+        "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS usage text",
         "CREATE INDEX IF NOT EXISTS flue_runs_ended ON flue_runs (ended_at) WHERE status <> 'active'",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_settled

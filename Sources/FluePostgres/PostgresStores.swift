@@ -80,13 +80,14 @@ struct PostgresRunStore: RunStore {
     }
 
     @discardableResult
-    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool {
-        try await storeOperation {
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int, usage: Usage?) async throws -> Bool {
+        let usageText = try usage.map { String(decoding: try JSONEncoder.flue.encode($0), as: UTF8.self) }
+        return try await storeOperation {
             let rows = try await client.query(
                 """
                 UPDATE flue_runs SET status = \(RunStatus(ending: outcome).rawValue), ended_at = \(endedAt),
                     duration_ms = \(durationMs), is_error = \(outcome.isError),
-                    result = \(outcome.result?.jsonString), error = \(outcome.error?.jsonString)
+                    result = \(outcome.result?.jsonString), error = \(outcome.error?.jsonString), usage = \(usageText)
                 WHERE run_id = \(runId) AND status = 'active'
                 RETURNING run_id
                 """, logger: logger)
@@ -96,19 +97,20 @@ struct PostgresRunStore: RunStore {
     }
 
     private static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage"
 
     private func records(_ rows: PostgresRowSequence) async throws -> [RunRecord] {
         var records: [RunRecord] = []
         for try await row in rows.decode(
-            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?, String?).self)
+            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?, String?, String?).self)
         {
             records.append(
                 RunRecord(
                     runId: row.0, workflowName: row.1, status: RunStatus(rawValue: row.2) ?? .active, startedAt: row.3,
                     payload: .fromColumn(row.4), endedAt: row.5, isError: row.6, durationMs: row.7,
                     result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11,
-                    cancelRequestedAt: row.12, startedBy: row.13))
+                    cancelRequestedAt: row.12, startedBy: row.13,
+                    usage: row.14.flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) }))
         }
         return records
     }

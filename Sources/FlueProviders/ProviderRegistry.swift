@@ -53,13 +53,18 @@ public final class ProviderRegistry: ModelResolver {
     public let httpClient: HTTPClient
     public let retry: RetryPolicy
     public let logger: Logger
+    /// The application's prices by model specifier (`anthropic/claude-sonnet-4-6`), before the catalog's.
+    private let prices: Mutex<[String: ModelPrice]>
 
     /// Reads provider settings from `environment` (the process environment by default).
-    /// Throws `invalid_model_specifier` when `MODEL_SPECIFIER` is set but malformed.
+    /// `prices` (by model specifier, `provider/model`) override or add to ``ModelCatalog/prices``:
+    /// a gateway's or a local model's price, a negotiated rate. Throws `invalid_model_specifier`
+    /// when `MODEL_SPECIFIER` is set but malformed.
     public init(
         environment: [String: String] = ProcessInfo.processInfo.environment, httpClient: HTTPClient = .shared,
-        retry: RetryPolicy = .default, logger: Logger = Logger(label: "flue.providers")
+        retry: RetryPolicy = .default, prices: [String: ModelPrice] = [:], logger: Logger = Logger(label: "flue.providers")
     ) throws {
+        self.prices = Mutex(prices)
         func value(_ name: String) -> String? {
             guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
             return text
@@ -76,6 +81,16 @@ public final class ProviderRegistry: ModelResolver {
         self.httpClient = httpClient
         self.retry = retry
         self.logger = logger
+    }
+
+    /// Sets (or with `nil` removes) the application's price of `model`.
+    public func setPrice(_ price: ModelPrice?, for model: ModelSpecifier) {
+        prices.withLock { $0[model.description] = price }
+    }
+
+    /// The application's price of `model`, else the catalog's; `nil` when neither knows it.
+    public func price(for model: ModelSpecifier) -> ModelPrice? {
+        prices.withLock { $0[model.description] } ?? ModelCatalog.price(for: model)
     }
 
     /// Adds or replaces the configuration of a provider id.

@@ -114,6 +114,8 @@ enum SQLiteSchema {
         ("flue_runs", "started_by", "TEXT"),
         // Version 5: when a stream was last appended to (NULL before: its creation time stands in).
         ("flue_streams", "updated_at", "REAL"),
+        // Version 5: the tokens and cost of a run's model turns (JSON).
+        ("flue_runs", "usage", "TEXT"),
     ]
 
     static let statements = [

@@ -28,17 +28,19 @@ struct SQLiteRunStore: RunStore {
     }
 
     @discardableResult
-    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int) async throws -> Bool {
-        try await sqliteOperation {
+    func endRun(_ runId: String, _ outcome: Outcome, endedAt: Date, durationMs: Int, usage: Usage?) async throws -> Bool {
+        let usageText = try usage.map { String(decoding: try JSONEncoder.flue.encode($0), as: UTF8.self) }
+        return try await sqliteOperation {
             try await database.write { db in
                 try db.execute(
                     sql: """
-                        UPDATE flue_runs SET status = ?, ended_at = ?, duration_ms = ?, is_error = ?, result = ?, error = ?
+                        UPDATE flue_runs SET status = ?, ended_at = ?, duration_ms = ?, is_error = ?, result = ?, error = ?,
+                            usage = ?
                         WHERE run_id = ? AND status = 'active'
                         """,
                     arguments: [
                         RunStatus(ending: outcome).rawValue, endedAt.timeIntervalSince1970, durationMs, outcome.isError,
-                        outcome.result?.jsonString, outcome.error?.jsonString, runId,
+                        outcome.result?.jsonString, outcome.error?.jsonString, usageText, runId,
                     ])
                 return db.changesCount == 1
             }
@@ -46,7 +48,7 @@ struct SQLiteRunStore: RunStore {
     }
 
     static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage"
 
     static func record(_ row: Row) -> RunRecord {
         RunRecord(
@@ -56,7 +58,8 @@ struct SQLiteRunStore: RunStore {
             result: (row[8] as String?).flatMap { try? JSONValue(parsing: $0) },
             error: (row[9] as String?).flatMap { try? JSONValue(parsing: $0) }, owner: row[10],
             heartbeatAt: (row[11] as Double?).map(Date.init(unixSeconds:)),
-            cancelRequestedAt: (row[12] as Double?).map(Date.init(unixSeconds:)), startedBy: row[13])
+            cancelRequestedAt: (row[12] as Double?).map(Date.init(unixSeconds:)), startedBy: row[13],
+            usage: (row[14] as String?).flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) })
     }
 
     func requestCancel(_ runId: String, at: Date) async throws -> RunRecord? {

@@ -22,6 +22,8 @@ extension FlueServer {
     ///     router.get("/health") { _, _ in Response(status: .ok) }
     /// }
     /// ```
+    /// `observe` sees every event of every run and agent instance this process emits
+    /// (``Engine/observe(_:)``): keep it fast, hand slow work to a queue of your own.
     /// `access` protects every Flue route (not the ones `routes` adds, such as `/health`); build
     /// it with `AccessPolicy.fromEnvironment()` (module FlueAuth). Without it the routes are open
     /// and the server warns at start when it listens beyond loopback.
@@ -35,6 +37,7 @@ extension FlueServer {
         prefix: String = "",
         persistence: (any PersistenceAdapter)? = nil,
         access: AccessPolicy? = nil,
+        observe: (@Sendable (ObservedEvent) -> Void)? = nil,
         workflows: (_ defaultModel: ModelSpecifier?) throws -> [WorkflowRegistration],
         agents: (_ defaultModel: ModelSpecifier?) throws -> [AgentRegistration] = { _ in [] },
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
@@ -54,6 +57,7 @@ extension FlueServer {
         let engine = try Engine(
             workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
             stores: stores, configuration: configuration.engine, logger: logger)
+        if let observe { engine.observe(observe) }
         let server = FlueServer(engine: engine, configuration: configuration)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))

@@ -33,12 +33,16 @@ public struct ScriptedReply: Sendable, Hashable, Codable {
     /// renderer does not produce (a last event without its blank line, a surrogate pair split
     /// across chunks, parallel calls sharing an index …). Written for whichever API was called.
     public var rawStream: [String]?
+    /// Token counts to report instead of the estimated ones (Anthropic's `usage`, OpenAI's as
+    /// `prompt_tokens` = input + cache read, with `cached_tokens`).
+    public var usage: Usage?
 
     public init(
         thinking: String? = nil, text: String? = nil, toolCalls: [ScriptedToolCall]? = nil, status: Int? = nil,
         errorMessage: String? = nil, retryAfter: Int? = nil, disconnect: Disconnect? = nil, chunkDelayMs: Int? = nil,
-        retryAfterText: String? = nil, rawStream: [String]? = nil
+        retryAfterText: String? = nil, rawStream: [String]? = nil, usage: Usage? = nil
     ) {
+        self.usage = usage
         self.retryAfterText = retryAfterText
         self.rawStream = rawStream
         self.thinking = thinking

@@ -49,7 +49,11 @@ struct AnthropicRendering {
                     "message": [
                         "id": .string(messageId), "type": "message", "role": "assistant", "content": [],
                         "model": .string(model), "stop_reason": nil, "stop_sequence": nil,
-                        "usage": ["input_tokens": .int(inputTokens), "output_tokens": 1],
+                        "usage": [
+                            "input_tokens": .int(reply.usage?.input ?? inputTokens), "output_tokens": 1,
+                            "cache_read_input_tokens": .int(reply.usage?.cacheRead ?? 0),
+                            "cache_creation_input_tokens": .int(reply.usage?.cacheWrite ?? 0),
+                        ],
                     ],
                 ]),
             event("ping", ["type": "ping"]),
@@ -116,7 +120,7 @@ struct AnthropicRendering {
                 "message_delta",
                 [
                     "type": "message_delta", "delta": ["stop_reason": .string(stop), "stop_sequence": nil],
-                    "usage": ["output_tokens": .int(max(1, outputCharacters / 4))],
+                    "usage": ["output_tokens": .int(reply.usage?.output ?? max(1, outputCharacters / 4))],
                 ]),
             event("message_stop", ["type": "message_stop"]),
         ]
@@ -168,7 +172,9 @@ struct OpenAIRendering {
             outputCharacters += call.argumentText.count
         }
         let finish: JSONValue = (reply.toolCalls ?? []).isEmpty ? "stop" : "tool_calls"
-        let output = max(1, outputCharacters / 4)
+        let output = reply.usage?.output ?? max(1, outputCharacters / 4)
+        let cached = reply.usage?.cacheRead ?? 0
+        let prompt = (reply.usage?.input ?? inputTokens) + cached
         ending = [
             chunk([:], finish: finish),
             WireEvent(
@@ -177,8 +183,8 @@ struct OpenAIRendering {
                     "id": .string(completionId), "object": "chat.completion.chunk", "created": 1_764_000_000,
                     "model": .string(model), "choices": [],
                     "usage": [
-                        "prompt_tokens": .int(inputTokens), "completion_tokens": .int(output),
-                        "total_tokens": .int(inputTokens + output),
+                        "prompt_tokens": .int(prompt), "completion_tokens": .int(output),
+                        "total_tokens": .int(prompt + output), "prompt_tokens_details": ["cached_tokens": .int(cached)],
                     ],
                 ]).jsonString),
             WireEvent(event: nil, data: "[DONE]"),

@@ -17,6 +17,7 @@ final class AgentCoordinator: Sendable {
     let configuration: EngineConfiguration
     let logger: Logger
     let ownerId: String
+    let observers: EventObservers
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let active = Mutex<[String: ActiveAttempt]>([:])
@@ -45,8 +46,9 @@ final class AgentCoordinator: Sendable {
 
     init(
         agents: [String: AgentRegistration], stores: FlueStores, models: any ModelResolver,
-        configuration: EngineConfiguration, logger: Logger, ownerId: String
+        configuration: EngineConfiguration, logger: Logger, ownerId: String, observers: EventObservers
     ) {
+        self.observers = observers
         self.agents = agents
         self.stores = stores
         self.models = models
@@ -417,7 +419,8 @@ final class AgentCoordinator: Sendable {
         let tail = try await ensureStream(path)
         let pipe = EventPipe(path: path, store: stores.streams, logger: logger)
         let correlation = Self.correlation(of: record)
-        return (EventEmitter(base: correlation, startIndex: Int(tail.eventCount), sink: pipe.sink), pipe)
+        let sink = observers.observing(.instance(agent: record.key.agent, id: record.key.instanceId), then: pipe.sink)
+        return (EventEmitter(base: correlation, startIndex: Int(tail.eventCount), sink: sink), pipe)
     }
 
     /// One attempt: opens the session, applies the input (or repairs and resumes the history),
@@ -465,7 +468,7 @@ final class AgentCoordinator: Sendable {
                     turns += 1
                     usage += assistant.usage
                 }
-                options.budgetSpent = Budget.Spent(turns: turns, tokens: usage.totalTokens)
+                options.budgetSpent = Budget.Spent(turns: turns, tokens: usage.totalTokens, cost: usage.cost?.total ?? 0)
             }
             if await session.currentSnapshot.messageIndex(ofInput: id) == nil {
                 // Calls left without results by an earlier submission (cancelled while its calls

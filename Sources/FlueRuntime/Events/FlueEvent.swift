@@ -114,11 +114,14 @@ extension FlueEvent {
         public var isError: Bool
         public var error: JSONValue?
         public var durationMs: Int
-        public init(result: JSONValue?, isError: Bool, error: JSONValue?, durationMs: Int) {
+        /// Tokens and cost of the run's model turns (on `run_end`).
+        public var usage: Usage?
+        public init(result: JSONValue?, isError: Bool, error: JSONValue?, durationMs: Int, usage: Usage? = nil) {
             self.result = result
             self.isError = isError
             self.error = error
             self.durationMs = durationMs
+            self.usage = usage
         }
     }
 

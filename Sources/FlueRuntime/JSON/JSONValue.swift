@@ -83,6 +83,15 @@ extension JSONValue {
         }
     }
 
+    /// The number, if this is a finite number (an integer converted).
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value) where value.isFinite: return value
+        default: return nil
+        }
+    }
+
     /// The object members, if this is an object.
     public var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { return value }

@@ -6,12 +6,16 @@ public struct Usage: Sendable, Hashable, Codable {
     public var output: Int
     public var cacheRead: Int
     public var cacheWrite: Int
+    /// What these tokens cost in US dollars; `nil` when the model's price is unknown (a sum
+    /// covers the priced turns).
+    public var cost: Cost?
 
-    public init(input: Int = 0, output: Int = 0, cacheRead: Int = 0, cacheWrite: Int = 0) {
+    public init(input: Int = 0, output: Int = 0, cacheRead: Int = 0, cacheWrite: Int = 0, cost: Cost? = nil) {
         self.input = input
         self.output = output
         self.cacheRead = cacheRead
         self.cacheWrite = cacheWrite
+        self.cost = cost
     }
 
     /// All tokens counted (saturating at `Int.max`: counts come from providers).
@@ -23,7 +27,15 @@ public struct Usage: Sendable, Hashable, Codable {
         Usage(
             input: saturatingSum(lhs.input, rhs.input), output: saturatingSum(lhs.output, rhs.output),
             cacheRead: saturatingSum(lhs.cacheRead, rhs.cacheRead),
-            cacheWrite: saturatingSum(lhs.cacheWrite, rhs.cacheWrite))
+            cacheWrite: saturatingSum(lhs.cacheWrite, rhs.cacheWrite),
+            cost: Self.sum(lhs.cost, rhs.cost))
+    }
+
+    /// Costs add; an unknown cost counts nothing unless both are unknown.
+    private static func sum(_ a: Cost?, _ b: Cost?) -> Cost? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return a + b
     }
 
     static func saturatingSum(_ a: Int, _ b: Int) -> Int {
@@ -33,7 +45,7 @@ public struct Usage: Sendable, Hashable, Codable {
 
     public static func += (lhs: inout Usage, rhs: Usage) { lhs = lhs + rhs }
 
-    enum CodingKeys: String, CodingKey { case input, output, cacheRead, cacheWrite, totalTokens }
+    enum CodingKeys: String, CodingKey { case input, output, cacheRead, cacheWrite, totalTokens, cost }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -41,6 +53,7 @@ public struct Usage: Sendable, Hashable, Codable {
         output = try c.decodeIfPresent(Int.self, forKey: .output) ?? 0
         cacheRead = try c.decodeIfPresent(Int.self, forKey: .cacheRead) ?? 0
         cacheWrite = try c.decodeIfPresent(Int.self, forKey: .cacheWrite) ?? 0
+        cost = try c.decodeIfPresent(Cost.self, forKey: .cost)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -50,6 +63,7 @@ public struct Usage: Sendable, Hashable, Codable {
         try c.encode(cacheRead, forKey: .cacheRead)
         try c.encode(cacheWrite, forKey: .cacheWrite)
         try c.encode(totalTokens, forKey: .totalTokens)
+        try c.encodeIfPresent(cost, forKey: .cost)
     }
 }
 

@@ -67,4 +67,8 @@ public protocol ModelResolver: Sendable {
 
     /// The model used when neither the call nor the agent names one (`MODEL_SPECIFIER`).
     var defaultModel: ModelSpecifier? { get }
+
+    /// What `model` charges, or `nil` when unknown (turns of it then carry no `usage.cost`).
+    /// Defaults to the catalog's price.
+    func price(for model: ModelSpecifier) -> ModelPrice?
 }

@@ -24,8 +24,8 @@ public enum Outcome: Sendable, Hashable {
 
 extension FlueEvent.Completion {
     /// The `run_end` / `task` payload of `outcome`.
-    public init(_ outcome: Outcome, durationMs: Int) {
-        self.init(result: outcome.result, isError: outcome.isError, error: outcome.error, durationMs: durationMs)
+    public init(_ outcome: Outcome, durationMs: Int, usage: Usage? = nil) {
+        self.init(result: outcome.result, isError: outcome.isError, error: outcome.error, durationMs: durationMs, usage: usage)
     }
 
     /// How the run or task ended (`isError` without an `error` reads as `operation_failed`).

@@ -148,17 +148,17 @@ struct AgentLoop: Sendable {
                 outcome.terminated = true
                 return outcome
             }
-            let turns = Usage.saturatingSum(budgetSpent.turns, turnIndex + 1)
-            let tokens = Usage.saturatingSum(budgetSpent.tokens, outcome.usage.totalTokens)
-            if let limit = budget.reached(turns: turns, tokens: tokens) {
-                let used = limit == "maxTurns" ? turns : tokens
-                let allowed = (limit == "maxTurns" ? budget.maxTurns : budget.maxTokens) ?? 0
+            let spent = Budget.Spent(
+                turns: Usage.saturatingSum(budgetSpent.turns, turnIndex + 1),
+                tokens: Usage.saturatingSum(budgetSpent.tokens, outcome.usage.totalTokens),
+                cost: budgetSpent.cost + (outcome.usage.cost?.total ?? 0))
+            if let reached = budget.reached(spent) {
                 throw FlueError(
                     .budgetExceeded,
-                    "the operation reached its budget (\(limit) \(allowed)) with the model still calling tools",
+                    "the operation reached its budget (\(reached.limit) \(reached.allowed.jsonString)) with the model still calling tools",
                     details: [
-                        "limit": .string(limit), "allowed": .int(allowed), "used": .int(used), "turns": .int(turns),
-                        "tokens": .int(tokens),
+                        "limit": .string(reached.limit), "allowed": reached.allowed, "used": reached.used,
+                        "turns": .int(spent.turns), "tokens": .int(spent.tokens), "cost": .double(spent.cost),
                     ])
             }
         }

@@ -118,6 +118,7 @@ public final class Harness: Sendable {
                 .modelNotConfigured,
                 "no model for agent \(agent.name): pass one to the call, set it on the agent, or set MODEL_SPECIFIER")
         }
-        return (model, try models.client(for: model))
+        let client = try models.client(for: model)
+        return (model, models.price(for: model).map { PricedModelClient(base: client, price: $0) } ?? client)
     }
 }

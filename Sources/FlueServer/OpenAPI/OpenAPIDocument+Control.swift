@@ -241,10 +241,14 @@ extension OpenAPIDocument {
         ],
         "Budget": [
             "type": ["object", "null"],
-            "description": "Limits for this submission (tightening the agent's): model turns and tokens (input and output).",
+            "description":
+                "Limits for this submission (tightening the agent's): model turns, tokens (input and output) and cost in US dollars.",
             "properties": [
                 "maxTurns": ["type": ["integer", "null"], "minimum": 1, "maximum": .int(AgentPromptBody.maxBudgetLimit)],
                 "maxTokens": ["type": ["integer", "null"], "minimum": 1, "maximum": .int(AgentPromptBody.maxBudgetLimit)],
+                "maxCost": [
+                    "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": .int(AgentPromptBody.maxBudgetLimit),
+                ],
             ],
             "additionalProperties": false,
         ],

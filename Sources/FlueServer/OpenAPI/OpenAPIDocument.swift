@@ -405,6 +405,14 @@ enum OpenAPIDocument {
             "properties": [
                 "input": ["type": "integer"], "output": ["type": "integer"], "cacheRead": ["type": "integer"],
                 "cacheWrite": ["type": "integer"], "totalTokens": ["type": "integer"],
+                "cost": [
+                    "type": "object",
+                    "description": "US dollars, from the model catalog's prices (absent for unpriced models).",
+                    "properties": [
+                        "input": ["type": "number"], "output": ["type": "number"], "cacheRead": ["type": "number"],
+                        "cacheWrite": ["type": "number"], "total": ["type": "number"],
+                    ],
+                ],
             ],
         ],
         "RunRecord": [
@@ -418,6 +426,7 @@ enum OpenAPIDocument {
                     "type": "string", "description": "The subject of the principal that started the run (with access control).",
                 ],
                 "isError": ["type": "boolean"], "payload": [:], "result": [:], "error": [:],
+                "usage": ref("Usage"),
             ],
             "required": ["runId", "workflowName", "status", "startedAt"],
         ],

@@ -16,18 +16,27 @@ enum AgentPromptBody {
 
     static let shapeMessage =
         "Direct agent requests must use JSON object body { \"message\": string, \"images\"?: image[], "
-        + "\"budget\"?: { \"maxTurns\"?: integer, \"maxTokens\"?: integer } }, "
+        + "\"budget\"?: { \"maxTurns\"?: integer, \"maxTokens\"?: integer, \"maxCost\"?: number } }, "
         + "where an image is { \"type\": \"image\", \"data\": base64 string, \"mimeType\": string }."
 
     /// The largest turn or token limit a budget may state (10^15; the OpenAPI document says the same).
     static let maxBudgetLimit = 1_000_000_000_000_000
 
-    /// A `budget` object: `maxTurns` and `maxTokens`, each an integer of at least 1, nothing else.
+    /// A `budget` object: `maxTurns` and `maxTokens`, each an integer of at least 1, and `maxCost`,
+    /// US dollars above 0 and at most ``maxBudgetLimit``; nothing else.
     static func budget(_ value: JSONValue?) throws -> Budget? {
         guard let value, value != .null else { return nil }
         guard case .object(let object) = value else { throw FlueHTTPError.invalidRequest(shapeMessage) }
-        for name in object.keys where name != "maxTurns" && name != "maxTokens" {
-            throw FlueHTTPError.invalidRequest("Unknown budget field \"\(name)\"; a budget has maxTurns and maxTokens.")
+        for name in object.keys where !["maxTurns", "maxTokens", "maxCost"].contains(name) {
+            throw FlueHTTPError.invalidRequest(
+                "Unknown budget field \"\(name)\"; a budget has maxTurns, maxTokens and maxCost.")
+        }
+        var maxCost: Double?
+        if let field = object["maxCost"], field != .null {
+            guard let dollars = field.doubleValue, dollars > 0, dollars <= Double(maxBudgetLimit) else {
+                throw FlueHTTPError.invalidRequest("budget.maxCost must be a number of US dollars above 0 and at most \(maxBudgetLimit).")
+            }
+            maxCost = dollars
         }
         func limit(_ name: String) throws -> Int? {
             guard let field = object[name], field != .null else { return nil }
@@ -36,7 +45,7 @@ enum AgentPromptBody {
             }
             return number
         }
-        return Budget(maxTurns: try limit("maxTurns"), maxTokens: try limit("maxTokens"))
+        return Budget(maxTurns: try limit("maxTurns"), maxTokens: try limit("maxTokens"), maxCost: maxCost)
     }
 
     /// Validates a prompt body and returns the stored input `{message, images?, budget?}` (unknown
