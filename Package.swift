@@ -48,6 +48,9 @@ let package = Package(
         // 1.0.x: FlueLocalSandbox signals the child's process group before swift-subprocess reaps
         // the child, which this version does only after the run's body returns.
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", .upToNextMinor(from: "1.0.2")),
+        // Metrics API (Hummingbird builds it already) and its Prometheus exporter for `/metrics`.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors, and the
@@ -127,6 +130,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The HTTP shell over the engine: routes, request decoding, error envelopes, Durable
@@ -145,6 +149,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Authenticators for the access policy: static bearer tokens and JWT (shared secret or a

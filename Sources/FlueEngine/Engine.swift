@@ -1,3 +1,4 @@
+import CoreMetrics
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -88,6 +89,9 @@ public final class Engine: Service {
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
             ownerId: ownerId, observers: observers)
     }
+
+    /// Where the engine's counters go (``EngineConfiguration/metricsFactory``).
+    var metricsFactory: any MetricsFactory { configuration.metricsFactory ?? MetricsSystem.factory }
 
     /// Names of workflows with an HTTP route, sorted.
     public var exposedWorkflowNames: [String] { workflows.values.filter(\.exposed).map(\.workflow.name).sorted() }
@@ -455,6 +459,7 @@ public final class Engine: Service {
             do {
                 try await terminalize(orphan)
                 recovered.append(orphan.runId)
+                Counter(label: "flue_workflow_runs_orphaned_total", factory: metricsFactory).increment()
             } catch {
                 logger.error("could not terminalize orphaned run", metadata: ["runId": "\(orphan.runId)", "error": "\(error)"])
             }

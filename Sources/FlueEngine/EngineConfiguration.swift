@@ -1,3 +1,5 @@
+import CoreMetrics
+
 /// How the engine runs work: leases, heartbeats, recovery, concurrency and shutdown. `FlueServer`
 /// reads these from the environment (`RUN_LEASE_SECONDS`, `RECOVERY_SCAN_SECONDS`,
 /// `SUBMISSION_LEASE_SECONDS`, `AGENT_CONCURRENCY`, `APPROVAL_TIMEOUT_SECONDS`; see docs/server.md).
@@ -29,6 +31,9 @@ public struct EngineConfiguration: Sendable {
     public var approvalTimeout: Duration
     /// What old, finished work is removed, and how often (``RetentionPolicy``).
     public var retention: RetentionPolicy = RetentionPolicy()
+    /// Where the engine's own counters go (submission recoveries, orphaned runs): `nil` uses
+    /// swift-metrics' global `MetricsSystem.factory`. `FlueServer` sets its Prometheus factory.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(
         shutdownGracePeriod: Duration = .seconds(30), runLease: Duration = .seconds(30),

@@ -274,6 +274,14 @@ public final class InMemorySubmissionStore: SubmissionStore {
         }
     }
 
+    public func openCounts() -> [SubmissionStatus: Int] {
+        state.withLock { state in
+            state.records.values.reduce(into: [:]) { counts, record in
+                if !record.status.isSettled { counts[record.status, default: 0] += 1 }
+            }
+        }
+    }
+
     /// Removes submissions with their stream chunks and attempt markers.
     private static func remove(_ submissionIds: [String], from state: inout State) {
         guard !submissionIds.isEmpty else { return }

@@ -362,4 +362,7 @@ public protocol SubmissionStore: Sendable {
     func beginSessionDeletion(_ key: SessionKey) async throws -> Bool
     /// Removes the deletion mark and the session's settled submissions.
     func finishSessionDeletion(_ key: SessionKey) async throws
+    /// How many submissions of the whole store are queued, running and awaiting approval (the
+    /// statuses with none are left out): the queue depth the metrics report.
+    func openCounts() async throws -> [SubmissionStatus: Int]
 }

@@ -378,11 +378,18 @@ struct PostgresSubmissionStore: SubmissionStore {
     func finishSessionDeletion(_ key: SessionKey) async throws {
         try await storeOperation {
             try await transaction(client, logger) { connection in
+                // The settled submissions with their stream chunks and attempt markers.
                 try await connection.query(
                     """
-                    DELETE FROM flue_submissions
-                    WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND session = \(key.session)
-                      AND status IN ('completed', 'failed', 'aborted')
+                    WITH doomed AS (
+                        DELETE FROM flue_submissions
+                        WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND session = \(key.session)
+                          AND status IN ('completed', 'failed', 'aborted')
+                        RETURNING submission_id
+                    ), chunks AS (
+                        DELETE FROM flue_submission_chunks WHERE submission_id IN (SELECT submission_id FROM doomed)
+                    )
+                    DELETE FROM flue_submission_attempts WHERE submission_id IN (SELECT submission_id FROM doomed)
                     """, logger: logger)
                 try await connection.query(
                     """
@@ -390,6 +397,23 @@ struct PostgresSubmissionStore: SubmissionStore {
                     WHERE agent = \(key.agent) AND instance_id = \(key.instanceId) AND session = \(key.session)
                     """, logger: logger)
             }
+        }
+    }
+}
+
+extension PostgresSubmissionStore {
+    func openCounts() async throws -> [SubmissionStatus: Int] {
+        try await storeOperation {
+            var counts: [SubmissionStatus: Int] = [:]
+            for try await (status, count) in try await client.query(
+                """
+                SELECT status, count(*)::bigint FROM flue_submissions
+                WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status
+                """, logger: logger
+            ).decode((String, Int64).self) {
+                if let status = SubmissionStatus(rawValue: status) { counts[status] = Int(count) }
+            }
+            return counts
         }
     }
 }

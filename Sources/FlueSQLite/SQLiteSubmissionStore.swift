@@ -353,6 +353,15 @@ struct SQLiteSubmissionStore: SubmissionStore {
 
     func finishSessionDeletion(_ key: SessionKey) async throws {
         try await write { db in
+            // The settled submissions with their stream chunks and attempt markers.
+            for table in ["flue_submission_chunks", "flue_submission_attempts"] {
+                try db.execute(
+                    sql: """
+                        DELETE FROM \(table) WHERE submission_id IN (
+                            SELECT submission_id FROM flue_submissions WHERE agent = ? AND instance_id = ? AND session = ?
+                            AND status IN ('completed', 'failed', 'aborted'))
+                        """, arguments: [key.agent, key.instanceId, key.session])
+            }
             try db.execute(
                 sql: """
                     DELETE FROM flue_submissions WHERE agent = ? AND instance_id = ? AND session = ?
@@ -361,6 +370,24 @@ struct SQLiteSubmissionStore: SubmissionStore {
             try db.execute(
                 sql: "DELETE FROM flue_session_deletions WHERE agent = ? AND instance_id = ? AND session = ?",
                 arguments: [key.agent, key.instanceId, key.session])
+        }
+    }
+
+    func openCounts() async throws -> [SubmissionStatus: Int] {
+        try await sqliteOperation {
+            try await database.read { db in
+                var counts: [SubmissionStatus: Int] = [:]
+                for row in try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT status, count(*) FROM flue_submissions
+                        WHERE status IN ('queued', 'running', 'awaiting_approval') GROUP BY status
+                        """)
+                {
+                    if let status = SubmissionStatus(rawValue: row[0]) { counts[status] = row[1] }
+                }
+                return counts
+            }
         }
     }
 }

@@ -48,6 +48,8 @@ extension FlueServer {
         var logger = Logger(label: label)
         logger.logLevel = configuration.logLevel
         let registry = try ProviderRegistry(environment: environment, logger: logger)
+        let metrics = configuration.metrics == .prometheus ? FlueMetrics() : nil
+        configuration.engine.metricsFactory = metrics?.factory
         let persistence = try persistence ?? Self.inMemoryUnlessConfigured(environment)
         // Taken before `connect()`, so the service group (not the adapter) runs the pool and listeners.
         let persistenceServices = persistence.takeServices()
@@ -58,7 +60,7 @@ extension FlueServer {
             workflows: workflows(registry.defaultModel), agents: agents(registry.defaultModel), models: registry,
             stores: stores, configuration: configuration.engine, logger: logger)
         if let observe { engine.observe(observe) }
-        let server = FlueServer(engine: engine, configuration: configuration)
+        let server = FlueServer(engine: engine, configuration: configuration, metrics: metrics)
         let router = Router()
         router.add(middleware: RouteNotFoundMiddleware(prefix: prefix))
         routes(router)

@@ -27,12 +27,20 @@ public final class FlueServer: Sendable {
     /// Whether ``FlueRoutes`` without an ``AccessPolicy`` were registered for this server: then
     /// ``run(_:persistence:persistenceServices:)`` warns when it listens beyond loopback.
     let servesOpenRoutes = Atomic<Bool>(false)
+    /// The server's metrics, when ``FlueConfiguration/metrics`` is `prometheus`: they observe the
+    /// engine's events, and ``FlueRoutes`` count requests and serve `GET /metrics`.
+    public let metrics: FlueMetrics?
 
     /// Serves `engine` with `configuration` (whose ``FlueConfiguration/engine`` part is the
-    /// engine's business: pass it to the engine you create).
-    public init(engine: Engine, configuration: FlueConfiguration) {
+    /// engine's business: pass it to the engine you create). With `METRICS=prometheus`, pass the
+    /// ``FlueMetrics`` whose factory the engine's configuration got (``serve(environment:developmentMode:label:prefix:persistence:access:observe:workflows:agents:routes:)``
+    /// does); without, one is made here.
+    public init(engine: Engine, configuration: FlueConfiguration, metrics: FlueMetrics? = nil) {
         self.engine = engine
         self.configuration = configuration
+        let metrics = configuration.metrics == .prometheus ? (metrics ?? FlueMetrics()) : nil
+        self.metrics = metrics
+        if let metrics { engine.observe(metrics.record) }
         self.liveReads = LiveReadLimiter(
             maxTotal: configuration.maxLiveReads, maxPerStream: configuration.maxLiveReadsPerStream,
             retryAfterSeconds: configuration.overloadRetryAfterSeconds)

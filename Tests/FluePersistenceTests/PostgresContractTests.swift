@@ -18,9 +18,9 @@ struct PostgresContractTests {
         try await check.run(on: PostgresPersistence(url: url))
     }
 
-    /// Retention removes whatever is old, so each of its checks gets a database of its own.
-    @Test(arguments: PersistenceContract.retentionChecks)
-    func retention(_ check: ContractCheck) async throws {
+    /// Retention and open counts span the whole store, so each of these checks gets a database of its own.
+    @Test(arguments: PersistenceContract.storeWideChecks)
+    func storeWide(_ check: ContractCheck) async throws {
         try await check.run(on: PostgresPersistence(url: try await TestDatabase.fresh()))
     }
 

@@ -10,7 +10,7 @@ import Testing
     }
 
     /// Every check on a file of its own, so the retention checks may remove what is old.
-    @Test(arguments: PersistenceContract.checks + PersistenceContract.retentionChecks)
+    @Test(arguments: PersistenceContract.checks + PersistenceContract.storeWideChecks)
     func sqlite(_ check: ContractCheck) async throws {
         let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }

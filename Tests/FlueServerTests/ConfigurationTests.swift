@@ -71,7 +71,7 @@ import Testing
         ("PUBLIC_URL", "api.example.com"), ("PUBLIC_URL", "https://api.example.com/v1"), ("PUBLIC_URL", "ftp://x"),
         ("PUBLIC_URL", "https://user@api.example.com"), ("RETENTION_MAX_AGE_HOURS", "-1"),
         ("RETENTION_MAX_AGE_HOURS", "1e300"), ("RETENTION_MAX_AGE_HOURS", "nan"), ("RETENTION_MAX_RECORDS", "-5"),
-        ("RETENTION_MAX_RECORDS", "lots"), ("RETENTION_INTERVAL_SECONDS", "0"),
+        ("RETENTION_MAX_RECORDS", "lots"), ("RETENTION_INTERVAL_SECONDS", "0"), ("METRICS", "statsd"),
     ])
     func rejectsBadValuesNamingTheVariable(name: String, value: String) throws {
         let error = try #require(throws: ConfigurationError.self) {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import FluePersistence
 import FlueRuntime
 import Foundation
@@ -723,6 +724,10 @@ final class AgentCoordinator: Sendable {
             logger.warning("could not inspect an expired submission", metadata: ["submissionId": "\(expired.submissionId)", "error": "\(error)"])
             return false
         }
+        Counter(
+            label: "flue_agent_submission_recoveries_total", dimensions: [("decision", decision.name)],
+            factory: configuration.metricsFactory ?? MetricsSystem.factory
+        ).increment()
         logger.notice(
             "recovering an interrupted submission",
             metadata: [

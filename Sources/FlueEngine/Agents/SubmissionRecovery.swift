@@ -15,6 +15,17 @@ enum RecoveryDecision: Sendable, Equatable {
     case resume(repair: [Message], reason: String)
     /// A cancel was asked for: append `repair` (results for unfinished tool calls) and settle `aborted`.
     case abort(repair: [Message])
+
+    /// The decision's name, for metrics: `requeue`, `complete`, `fail`, `resume`, `abort`.
+    var name: String {
+        switch self {
+        case .requeue: "requeue"
+        case .complete: "complete"
+        case .fail: "fail"
+        case .resume: "resume"
+        case .abort: "abort"
+        }
+    }
 }
 
 enum SubmissionRecovery {

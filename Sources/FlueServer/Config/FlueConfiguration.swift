@@ -11,6 +11,7 @@ import Logging
 /// | `PORT` | 3000 | listen port |
 /// | `HOST` | `0.0.0.0` | bind address |
 /// | `LOG_LEVEL` | `info` | `trace` … `critical` |
+/// | `METRICS` | `off` | `prometheus`: ``FlueMetrics`` on `GET /metrics` (behind the access policy) |
 /// | `LOG_FORMAT` | `text` | `json`: one JSON object per log line (``JSONLogHandler``), installed by `FlueServer.serve` |
 /// | `REQUEST_BODY_LIMIT` | 1048576 | largest accepted request body in bytes (413 above) |
 /// | `RUN_LEASE_SECONDS` | 30 | a run whose process sent no heartbeat for this long is orphaned |
@@ -39,6 +40,12 @@ public struct FlueConfiguration: Sendable {
 
     public enum LogFormat: String, Sendable, Hashable {
         case text, json
+    }
+    /// `METRICS`: `off` (default) or `prometheus` (``FlueMetrics`` on `GET /metrics`).
+    public var metrics: MetricsExport = .off
+
+    public enum MetricsExport: String, Sendable, Hashable {
+        case off, prometheus
     }
     /// Largest request body accepted, in bytes.
     public var requestBodyLimit: Int
@@ -150,6 +157,12 @@ public struct FlueConfiguration: Sendable {
                 throw ConfigurationError(variable: "LOG_FORMAT", message: "LOG_FORMAT must be text or json, got \"\(format)\"")
             }
             configuration.logFormat = parsed
+        }
+        if let export = value("METRICS") {
+            guard let parsed = MetricsExport(rawValue: export.lowercased()) else {
+                throw ConfigurationError(variable: "METRICS", message: "METRICS must be off or prometheus, got \"\(export)\"")
+            }
+            configuration.metrics = parsed
         }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {

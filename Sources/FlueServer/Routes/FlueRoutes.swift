@@ -63,6 +63,17 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         let base = PathParameters.normalizedPrefix(prefix)
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
         let routes = self
+        if let metrics = server.metrics {
+            group.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+            // Behind the access policy's authentication like every Flue route (any principal).
+            group.get("metrics") { request, _ in
+                try await routes.handle(request) {
+                    Response(
+                        status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: await metrics.render(engine: routes.engine))))
+                }
+            }
+        }
 
         group.post("workflows/:name") { request, context in
             try await routes.handle(request) { try await routes.invokeWorkflow(request, context) }

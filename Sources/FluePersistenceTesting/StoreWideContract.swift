@@ -3,9 +3,24 @@ import FlueRuntime
 import Foundation
 
 extension PersistenceContract {
-    /// Checks of ``RetentionStore``. Unlike ``checks`` they remove whatever else is old in the
-    /// store, so each needs an adapter (a database) that no other check uses at the same time.
-    public static let retentionChecks: [ContractCheck] = [
+    /// Checks of what spans the whole store (``RetentionStore``, ``SubmissionStore/openCounts()``).
+    /// Unlike ``checks`` they remove or count whatever else is in the store, so each needs an
+    /// adapter (a database) that no other check uses at the same time.
+    public static let storeWideChecks: [ContractCheck] = [
+        ContractCheck(name: "submissions: open counts cover the whole store by status") { stores, _ in
+            let store = stores.submissions
+            try expect(try await store.openCounts().isEmpty, "an empty store has no open submissions")
+            let running = freshKey()
+            _ = try await store.admit(newSubmission(running))
+            _ = try await store.admit(newSubmission(running))
+            _ = try await store.admit(newSubmission(freshKey()))
+            let claimed = try await claimHead(store, running)
+            let counts = try await store.openCounts()
+            try expect(counts == [.queued: 2, .running: 1], "two queued, one running: \(counts)")
+            _ = try await store.settle(claimed.submissionId, attemptId: claimed.attemptId, .completed("ok"), at: Date())
+            let after = try await store.openCounts()
+            try expect(after == [.queued: 2], "a settled submission is not open: \(after)")
+        },
         ContractCheck(name: "retention: removes exactly the old ended runs, settled submissions and idle agent streams") {
             stores, _ in
             let retention = try requireValue(stores.retention)
