@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "FlueEngine", targets: ["FlueEngine"]),
         .library(name: "FlueServer", targets: ["FlueServer"]),
         .library(name: "FlueAuth", targets: ["FlueAuth"]),
+        .library(name: "FlueOpenTelemetry", targets: ["FlueOpenTelemetry"]),
         .library(name: "FlueClient", targets: ["FlueClient"]),
         .library(name: "FlueTestSupport", targets: ["FlueTestSupport"]),
         .library(name: "FluePersistenceSelection", targets: ["FluePersistenceSelection"]),
@@ -24,6 +25,10 @@ let package = Package(
         .executable(name: "flue", targets: ["FlueCLI"]),
         .library(name: "FlueScaffold", targets: ["FlueScaffold"]),
         .executable(name: "fake-model-server", targets: ["FakeModelServerCommand"]),
+    ],
+    traits: [
+        .trait(name: "OTLPGRPC", description: "OTLP/gRPC trace export in FlueOpenTelemetry (adds gRPC to the build)"),
+        .default(enabledTraits: []),
     ],
     dependencies: [
         // 1.16: LogHandler.log(event:) (JSONLogHandler).
@@ -50,7 +55,13 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", .upToNextMinor(from: "1.0.2")),
         // Metrics API (Hummingbird builds it already) and its Prometheus exporter for `/metrics`.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        // Tracing API (Hummingbird and AsyncHTTPClient build it already).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        // OTLP trace export: HTTP/protobuf always; gRPC with this package's OTLPGRPC trait.
+        .package(
+            url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0",
+            traits: ["OTLPHTTP", .trait(name: "OTLPGRPC", condition: .when(traits: ["OTLPGRPC"]))]),
     ],
     targets: [
         // The agent runtime: definitions, sessions, the agent loop, tools, events, errors, and the
@@ -61,6 +72,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The `local` sandbox: a real directory and a real shell (swift-subprocess), optionally
@@ -131,6 +143,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The HTTP shell over the engine: routes, request decoding, error envelopes, Durable
@@ -151,6 +164,15 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // Trace export to an OpenTelemetry collector from the OTEL_* environment (swift-otel).
+        .target(
+            name: "FlueOpenTelemetry",
+            dependencies: [
+                "FlueRuntime",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Authenticators for the access policy: static bearer tokens and JWT (shared secret or a
@@ -199,6 +221,7 @@ let package = Package(
                 "FlueEngine",
                 "FlueServer",
                 "FlueAuth",
+                "FlueOpenTelemetry",
                 "FluePersistenceSelection",
                 "FlueTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -293,6 +316,7 @@ let package = Package(
                 "FlueAuth",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 "FluePersistenceSelection",
                 "TestDatabase",
                 "FlueTestSupport",
@@ -331,6 +355,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The local sandbox: escapes, environment, process groups, output caps, bubblewrap.

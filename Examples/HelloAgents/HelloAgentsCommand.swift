@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlueAuth
+import FlueOpenTelemetry
 import FlueEngine
 import FluePersistence
 import FlueRuntime
@@ -46,11 +47,14 @@ struct Serve: AsyncParsableCommand {
             fake = server
         }
         do {
+            // OTEL_EXPORTER_OTLP_ENDPOINT sends traces to an OpenTelemetry collector (docs/observability.md).
+            let tracing = try FlueOpenTelemetry.bootstrap(environment: environment, serviceName: "hello-agents")
             try await FlueServer.serve(
                 environment: environment, developmentMode: dev, label: "hello-agents",
                 persistence: try PersistenceSelection.fromEnvironment(environment),
                 // API_TOKENS (or JWT_SECRET / JWT_JWKS_URL) protects every Flue route; /health stays public.
-                access: try await AccessPolicy.fromEnvironment(environment)
+                access: try await AccessPolicy.fromEnvironment(environment),
+                services: tracing.map { [$0] } ?? []
             ) { model in
                 try HelloAgentsApp.workflows(model: model ?? HelloAgentsApp.fallbackModel)
             } agents: { model in

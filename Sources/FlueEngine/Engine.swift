@@ -3,6 +3,7 @@ import FluePersistence
 import FlueRuntime
 import Foundation
 import Logging
+import Tracing
 import ServiceLifecycle
 import Synchronization
 
@@ -267,7 +268,7 @@ public final class Engine: Service {
         let created = try await runs.createRun(
             RunRecord(
                 runId: runId, workflowName: workflow.name, startedAt: startedAt, payload: payload.json, owner: ownerId,
-                heartbeatAt: startedAt, startedBy: startedBy))
+                heartbeatAt: startedAt, startedBy: startedBy, traceContext: TraceContext.current()))
         if !created, let idempotencyKey {
             return try await replayedRun(runId, workflow: workflow, payload: payload, key: idempotencyKey)
         }
@@ -289,7 +290,18 @@ public final class Engine: Service {
             let started = ContinuousClock.now
             var result: Result<JSONValue, any Error>
             do {
-                result = .success(try await workflow.run(payload, environment: environment))
+                // A child of the starting request's span (the task inherits its context).
+                result = .success(
+                    try await withSpan("workflow \(workflow.name)", ofKind: .internal) { span in
+                        span.attributes["flue.workflow.name"] = workflow.name
+                        span.attributes["flue.run.id"] = runId
+                        do {
+                            return try await workflow.run(payload, environment: environment)
+                        } catch {
+                            GenAITracing.fail(span, error)
+                            throw error
+                        }
+                    })
             } catch {
                 if self.cancelledRuns.withLock({ $0.contains(runId) }) {
                     logger.info("workflow run cancelled", metadata: ["runId": "\(runId)"])
@@ -485,6 +497,13 @@ public final class Engine: Service {
         if meta?.closed == true {
             try await stores.runs.endRun(orphan.runId, .failed(error), endedAt: Date.nowMilliseconds, durationMs: durationMs)
             return
+        }
+        // A new trace linked to the run's own: this process ends a run another one started.
+        await TraceContext.withSpan("workflow \(orphan.workflowName)", continuing: orphan.traceContext, continues: false) {
+            span in
+            span.attributes["flue.workflow.name"] = orphan.workflowName
+            span.attributes["flue.run.id"] = orphan.runId
+            span.attributes["flue.run.interrupted"] = true
         }
         let pipe = makePipe(runId: orphan.runId)
         let emitter = EventEmitter(

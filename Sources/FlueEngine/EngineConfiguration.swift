@@ -71,7 +71,9 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// recent; `0` sets no count bound; `nil` uses the store's default (1,000 for the in-memory
     /// store, none on disk).
     public var maxRecords: Int?
-    /// Time between passes (a pass repeats at once while it removes a full batch). Default 60 s.
+    /// Time between passes (a pass repeats at once while it removes a full batch). Default 60 s;
+    /// with a count bound (``maxRecords``, or the in-memory store's) at most
+    /// ``countBoundInterval``.
     public var interval: Duration
     /// The most of each kind one pass removes.
     public var batchLimit: Int
@@ -85,6 +87,9 @@ public struct RetentionPolicy: Sendable, Hashable {
         self.interval = interval
         self.batchLimit = batchLimit
     }
+
+    /// The longest time between passes under a count bound: 1 s.
+    public static let countBoundInterval: Duration = .seconds(1)
 
     /// Keeps everything: no pass runs.
     public static let keepEverything = RetentionPolicy(maxAge: nil, maxRecords: 0)

@@ -28,7 +28,7 @@ public final class InMemorySubmissionStore: SubmissionStore {
             let record = SubmissionRecord(
                 submissionId: new.submissionId, sequence: state.nextSequence, key: new.key, kind: new.kind,
                 input: new.input, status: .queued, acceptedAt: new.acceptedAt, maxAttempts: new.maxAttempts,
-                timeoutMs: new.timeout.wholeMilliseconds, streamOffset: new.streamOffset)
+                timeoutMs: new.timeout.wholeMilliseconds, streamOffset: new.streamOffset, traceContext: new.traceContext)
             state.nextSequence += 1
             state.records[new.submissionId] = record
             return .admitted(record)

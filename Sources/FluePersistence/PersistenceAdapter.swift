@@ -28,9 +28,10 @@ public struct FlueStores: Sendable {
         let runs = InMemoryRunStore()
         let streams = InMemoryEventStreamStore()
         let submissions = InMemorySubmissionStore()
+        let sessions = InMemorySessionStore()
         return FlueStores(
-            runs: runs, streams: streams, sessions: InMemorySessionStore(), submissions: submissions,
-            retention: InMemoryRetention(runs: runs, streams: streams, submissions: submissions))
+            runs: runs, streams: streams, sessions: sessions, submissions: submissions,
+            retention: InMemoryRetention(runs: runs, streams: streams, sessions: sessions, submissions: submissions))
     }
 }
 

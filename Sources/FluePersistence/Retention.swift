@@ -1,3 +1,4 @@
+import FlueRuntime
 import Foundation
 
 /// What one retention pass may remove (``RetentionStore/prune(_:)``).
@@ -25,7 +26,8 @@ public struct RetentionRequest: Sendable, Hashable {
 
 /// What one retention pass removed.
 public struct RetentionReport: Sendable, Hashable {
-    /// Ended runs removed with their record and their stream (`runs/<runId>`).
+    /// Ended runs removed with their record, their stream (`runs/<runId>`) and the sessions of
+    /// their agents (instance id = run id).
     public var runs: Int
     /// Settled submissions removed with their journal, stream chunks and attempt markers.
     public var submissions: Int
@@ -49,8 +51,9 @@ public struct RetentionReport: Sendable, Hashable {
 ///
 /// Contract: a removed run answers `nil` from `getRun` and its stream `nil` from `meta`; a removed
 /// submission answers `nil` from `submission(_:)` (so an idempotency key that named it admits anew);
-/// an agent stream keeps its tail and its later appends continue the sequence. Session snapshots
-/// (an instance's conversation) are never removed by retention.
+/// an agent stream keeps its tail and its later appends continue the sequence. The sessions a
+/// removed run's agents kept (instance id = run id) go with it; an agent instance's conversation
+/// is never removed by retention.
 public protocol RetentionStore: Sendable {
     func prune(_ request: RetentionRequest) async throws -> RetentionReport
     /// The count bound (``RetentionRequest/keepAtMost``) used when the application sets none:
@@ -69,12 +72,14 @@ struct InMemoryRetention: RetentionStore {
     var defaultKeepAtMost: Int? { 1000 }
     let runs: InMemoryRunStore
     let streams: InMemoryEventStreamStore
+    let sessions: InMemorySessionStore
     let submissions: InMemorySubmissionStore
 
-    func prune(_ request: RetentionRequest) -> RetentionReport {
+    func prune(_ request: RetentionRequest) async -> RetentionReport {
         let runIds = runs.removeEndedRuns(
             endedBefore: request.olderThan, keepAtMost: request.keepAtMost, limit: request.batchLimit)
         streams.removeStreams(runIds.map { "runs/\($0)" })
+        await sessions.deleteSessions(ofInstances: Set(runIds))
         // Busy instances first, then submissions: an instance whose last submission settles in
         // between keeps its events until the next pass.
         let busy = submissions.busyInstancePaths()

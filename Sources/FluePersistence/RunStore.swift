@@ -30,6 +30,9 @@ public struct RunRecord: Sendable, Hashable, Codable {
     /// Tokens and cost of every model turn of the run, set when it ends (`nil` before, and for a
     /// run terminalized after its process died).
     public var usage: Usage?
+    /// The starting request's trace context as propagation headers (not served over HTTP): a
+    /// process that terminalizes the run links its span to that trace.
+    public var traceContext: [String: String]?
 
     private enum CodingKeys: String, CodingKey {
         case runId, workflowName, status, startedAt, payload, endedAt, isError, durationMs, result, error, startedBy, usage
@@ -39,8 +42,9 @@ public struct RunRecord: Sendable, Hashable, Codable {
         runId: String, workflowName: String, status: RunStatus = .active, startedAt: Date, payload: JSONValue?,
         endedAt: Date? = nil, isError: Bool? = nil, durationMs: Int? = nil, result: JSONValue? = nil,
         error: JSONValue? = nil, owner: String? = nil, heartbeatAt: Date? = nil, cancelRequestedAt: Date? = nil,
-        startedBy: String? = nil, usage: Usage? = nil
+        startedBy: String? = nil, usage: Usage? = nil, traceContext: [String: String]? = nil
     ) {
+        self.traceContext = traceContext
         self.usage = usage
         self.startedBy = startedBy
         self.cancelRequestedAt = cancelRequestedAt

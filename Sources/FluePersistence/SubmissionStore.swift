@@ -54,11 +54,16 @@ public struct NewSubmission: Sendable, Hashable {
     public var timeout: Duration
     /// The instance stream's tail at admission: where the submission's events start.
     public var streamOffset: String?
+    /// The admitting request's trace context as propagation headers (W3C `traceparent`,
+    /// `tracestate`): its attempts continue that trace (not compared by idempotent admission).
+    public var traceContext: [String: String]?
 
     public init(
         submissionId: String, key: SessionKey, kind: SubmissionKind, input: JSONValue, acceptedAt: Date,
-        maxAttempts: Int = 10, timeout: Duration = .seconds(3600), streamOffset: String? = nil
+        maxAttempts: Int = 10, timeout: Duration = .seconds(3600), streamOffset: String? = nil,
+        traceContext: [String: String]? = nil
     ) {
+        self.traceContext = traceContext
         self.streamOffset = streamOffset
         self.submissionId = submissionId
         // Submissions run in the default harness; the stores keep no other.
@@ -107,6 +112,8 @@ public struct SubmissionRecord: Sendable, Hashable {
     public var streamOffset: String?
     /// Tool calls of this submission that needed a human decision, pending or decided.
     public var approvals: [ToolApprovalRecord]
+    /// See ``NewSubmission/traceContext``.
+    public var traceContext: [String: String]?
 
     public init(
         submissionId: String, sequence: Int64, key: SessionKey, kind: SubmissionKind, input: JSONValue,
@@ -114,8 +121,9 @@ public struct SubmissionRecord: Sendable, Hashable {
         leaseExpiresAt: Date? = nil, attemptCount: Int = 0, maxAttempts: Int = 10, timeoutMs: Int = 3_600_000,
         startedAt: Date? = nil, inputAppliedAt: Date? = nil, settledAt: Date? = nil, result: JSONValue? = nil,
         error: JSONValue? = nil, journal: TurnJournal? = nil, cancelRequestedAt: Date? = nil, streamOffset: String? = nil,
-        approvals: [ToolApprovalRecord] = []
+        approvals: [ToolApprovalRecord] = [], traceContext: [String: String]? = nil
     ) {
+        self.traceContext = traceContext
         self.approvals = approvals
         self.cancelRequestedAt = cancelRequestedAt
         self.streamOffset = streamOffset
@@ -365,4 +373,17 @@ public protocol SubmissionStore: Sendable {
     /// How many submissions of the whole store are queued, running and awaiting approval (the
     /// statuses with none are left out): the queue depth the metrics report.
     func openCounts() async throws -> [SubmissionStatus: Int]
+}
+
+/// Trace context carriers as stored: a JSON object of header names to values.
+public enum TraceContextColumn {
+    public static func encode(_ context: [String: String]?) -> String? {
+        guard let context, !context.isEmpty else { return nil }
+        return JSONValue.object(context.mapValues { .string($0) }).jsonString
+    }
+
+    public static func decode(_ text: String?) -> [String: String]? {
+        guard let object = text.flatMap({ try? JSONValue(parsing: $0) })?.objectValue else { return nil }
+        return object.compactMapValues(\.stringValue)
+    }
 }

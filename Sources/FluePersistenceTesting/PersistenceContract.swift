@@ -77,6 +77,24 @@ public enum PersistenceContract {
             try expect(try await stores.runs.getRun(unique("run")) == nil, "unknown runs are nil")
             try expect(stored?.startedBy == nil, "a run started without a principal has no startedBy")
         },
+        ContractCheck(name: "runs and submissions: the trace context round-trips") { stores, _ in
+            let context = ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "vendor=1"]
+            let runId = unique("run")
+            _ = try await stores.runs.createRun(
+                RunRecord(runId: runId, workflowName: "wf", startedAt: Date(), payload: nil, traceContext: context))
+            try expect(try await stores.runs.getRun(runId)?.traceContext == context, "a run keeps its trace context")
+            let plain = unique("run")
+            _ = try await stores.runs.createRun(RunRecord(runId: plain, workflowName: "wf", startedAt: Date(), payload: nil))
+            try expect(try await stores.runs.getRun(plain)?.traceContext == nil, "a run without one has none")
+            var new = newSubmission(freshKey())
+            new.traceContext = context
+            let admitted = try await stores.submissions.admit(new).record
+            try expect(admitted.traceContext == context, "a submission keeps its trace context: \(String(describing: admitted.traceContext))")
+            var retry = new
+            retry.traceContext = ["traceparent": "00-11111111111111111111111111111111-2222222222222222-01"]
+            let again = try await stores.submissions.admit(retry)
+            try expect(again == .existing(admitted), "a retry from another trace is the same admission: \(again)")
+        },
         ContractCheck(name: "runs: the principal that started a run is kept on the record and the pointer") { stores, _ in
             let id = unique("run")
             _ = try await stores.runs.createRun(

@@ -44,10 +44,17 @@ extension PersistenceContract {
                 try await stores.streams.appendBatch(path, [Data(#"{"n":0}"#.utf8), Data(#"{"n":1}"#.utf8)])
             }
 
+            let runSession = SessionKey(agent: "summarizer", instanceId: oldRun)
+            let conversation = SessionKey(agent: oldKey.agent, instanceId: oldKey.instanceId)
+            for key in [runSession, conversation] {
+                try await stores.sessions.saveSession(key, SessionSnapshot(messages: [.user(text: "hi", images: [])]))
+            }
+
             let first = try await retention.prune(RetentionRequest(olderThan: cutoff))
             try expect(first.runs >= 1 && first.submissions >= 1, "the old run and submission are removed: \(first)")
             try expect(try await stores.runs.getRun(oldRun) == nil, "an old ended run is gone")
             try expect(try await stores.streams.meta("runs/\(oldRun)") == nil, "with its stream")
+            try expect(try await stores.sessions.loadSession(runSession) == nil, "and the sessions of its agents")
             let emptied = try await stores.streams.read("runs/\(oldRun)", after: .start, limit: 10)
             try expect(emptied.events.isEmpty, "and its events")
             try expect(try await stores.submissions.submission(oldSubmission) == nil, "an old settled submission is gone")
@@ -70,6 +77,9 @@ extension PersistenceContract {
             let queued = try await stores.submissions.submissions(agent: busyKey.agent, instanceId: busyKey.instanceId, before: nil, limit: 10)
             try expect(queued.count == 1 && queued[0].status == .queued, "the queued submission stays: \(queued)")
             try expect(try await stores.streams.read(busyPath, after: .start).events.count == 2, "a busy instance keeps its events")
+            try expect(
+                try await stores.sessions.loadSession(conversation)?.messages.count == 1,
+                "an idle instance keeps its conversation")
             let idle = try await stores.streams.read(idlePath, after: .start)
             try expect(idle.events.isEmpty && idle.upToDate, "an idle instance's events are removed: \(idle.events.count)")
             let tail = try await requireValue(stores.streams.meta(idlePath)).tail

@@ -333,7 +333,11 @@ enum PostgresSchema {
         "ALTER TABLE flue_streams ADD COLUMN IF NOT EXISTS updated_at timestamptz",
         // Version 5: the tokens and cost of a run's model turns (JSON).
         "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS usage text",
+        // Version 5: the starting request's trace context (JSON), so other processes continue or link to its trace.
+        "ALTER TABLE flue_runs ADD COLUMN IF NOT EXISTS trace_context text",
+        "ALTER TABLE flue_submissions ADD COLUMN IF NOT EXISTS trace_context text",
         "CREATE INDEX IF NOT EXISTS flue_runs_ended ON flue_runs (ended_at) WHERE status <> 'active'",
+        "CREATE INDEX IF NOT EXISTS flue_sessions_instance ON flue_sessions (instance_id)",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_settled
         ON flue_submissions (settled_at) WHERE status IN ('completed', 'failed', 'aborted')
@@ -344,7 +348,7 @@ enum PostgresSchema {
         """
         CREATE OR REPLACE FUNCTION flue_admit_submission(
             p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
-            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint, p_offset text
+            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint, p_offset text, p_trace text
         ) RETURNS text LANGUAGE plpgsql AS $$
         BEGIN
             PERFORM pg_advisory_xact_lock(hashtext(p_agent || '/' || p_instance || '/' || p_session));
@@ -359,22 +363,33 @@ enum PostgresSchema {
             END IF;
             INSERT INTO flue_submissions
                 (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms,
-                 stream_offset)
+                 stream_offset, trace_context)
             VALUES (p_id, p_agent, p_instance, p_session, p_kind, p_input, 'queued', p_accepted, p_max_attempts, p_timeout_ms,
-                    p_offset);
+                    p_offset, p_trace);
             RETURN 'admitted';
         END
         $$
         """,
-        // The version 2 signature (no offset), kept for replicas of the previous release during
-        // a rolling deploy: their admissions keep working.
+        // The earlier signatures (version 3: no trace context; version 2: no offset either), kept
+        // for replicas of previous releases during a rolling deploy: their admissions keep working.
+        """
+        CREATE OR REPLACE FUNCTION flue_admit_submission(
+            p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
+            p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint, p_offset text
+        ) RETURNS text LANGUAGE sql AS $$
+            SELECT flue_admit_submission(
+                p_id, p_agent, p_instance, p_session, p_kind, p_input, p_accepted, p_max_attempts, p_timeout_ms, p_offset,
+                NULL::text)
+        $$
+        """,
         """
         CREATE OR REPLACE FUNCTION flue_admit_submission(
             p_id text, p_agent text, p_instance text, p_session text, p_kind text, p_input text,
             p_accepted timestamptz, p_max_attempts bigint, p_timeout_ms bigint
         ) RETURNS text LANGUAGE sql AS $$
             SELECT flue_admit_submission(
-                p_id, p_agent, p_instance, p_session, p_kind, p_input, p_accepted, p_max_attempts, p_timeout_ms, NULL::text)
+                p_id, p_agent, p_instance, p_session, p_kind, p_input, p_accepted, p_max_attempts, p_timeout_ms, NULL::text,
+                NULL::text)
         $$
         """,
     ]

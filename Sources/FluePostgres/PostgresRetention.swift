@@ -45,6 +45,8 @@ struct PostgresRetention: RetentionStore {
                     DELETE FROM flue_events WHERE path IN (SELECT 'runs/' || run_id FROM doomed)
                 ), streams AS (
                     DELETE FROM flue_streams WHERE path IN (SELECT 'runs/' || run_id FROM doomed)
+                ), sessions AS (
+                    DELETE FROM flue_sessions WHERE instance_id IN (SELECT run_id FROM doomed)
                 )
                 DELETE FROM flue_runs WHERE run_id IN (SELECT run_id FROM doomed) RETURNING run_id
                 """, logger: logger)

@@ -68,9 +68,11 @@ struct PostgresRunStore: RunStore {
         try await storeOperation {
             let rows = try await client.query(
                 """
-                INSERT INTO flue_runs (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at, started_by)
+                INSERT INTO flue_runs
+                    (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at, started_by, trace_context)
                 VALUES (\(record.runId), \(record.workflowName), \(record.status.rawValue), \(record.startedAt),
-                        \(record.payload?.jsonString), \(record.owner), \(record.heartbeatAt), \(record.startedBy))
+                        \(record.payload?.jsonString), \(record.owner), \(record.heartbeatAt), \(record.startedBy),
+                        \(TraceContextColumn.encode(record.traceContext)))
                 ON CONFLICT (run_id) DO NOTHING
                 RETURNING run_id
                 """, logger: logger)
@@ -97,12 +99,13 @@ struct PostgresRunStore: RunStore {
     }
 
     private static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage, trace_context"
 
     private func records(_ rows: PostgresRowSequence) async throws -> [RunRecord] {
         var records: [RunRecord] = []
         for try await row in rows.decode(
-            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?, String?, String?).self)
+            (String, String, String, Date, String?, Date?, Bool?, Int?, String?, String?, String?, Date?, Date?, String?, String?,
+                String?).self)
         {
             records.append(
                 RunRecord(
@@ -110,7 +113,8 @@ struct PostgresRunStore: RunStore {
                     payload: .fromColumn(row.4), endedAt: row.5, isError: row.6, durationMs: row.7,
                     result: .fromColumn(row.8), error: .fromColumn(row.9), owner: row.10, heartbeatAt: row.11,
                     cancelRequestedAt: row.12, startedBy: row.13,
-                    usage: row.14.flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) }))
+                    usage: row.14.flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) },
+                    traceContext: TraceContextColumn.decode(row.15)))
         }
         return records
     }

@@ -15,7 +15,7 @@ struct PostgresSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal, cancel_requested_at, stream_offset, approvals
+        error, journal, cancel_requested_at, stream_offset, approvals, trace_context
         """
 
     static func record(_ row: PostgresRow) throws -> SubmissionRecord {
@@ -46,7 +46,8 @@ struct PostgresSubmissionStore: SubmissionStore {
             },
             cancelRequestedAt: try r["cancel_requested_at"].decode(Date?.self),
             streamOffset: try r["stream_offset"].decode(String?.self),
-            approvals: ToolApprovalRecord.decode(try r["approvals"].decode(String?.self)))
+            approvals: ToolApprovalRecord.decode(try r["approvals"].decode(String?.self)),
+            traceContext: TraceContextColumn.decode(try r["trace_context"].decode(String?.self)))
     }
 
     private func records(_ query: PostgresQuery) async throws -> [SubmissionRecord] {
@@ -81,7 +82,7 @@ struct PostgresSubmissionStore: SubmissionStore {
                 SELECT flue_admit_submission(
                     \(new.submissionId), \(new.key.agent), \(new.key.instanceId), \(new.key.session), \(new.kind.rawValue),
                     \(new.input.jsonString), \(new.acceptedAt), \(new.maxAttempts), \(new.timeout.wholeMilliseconds),
-                    \(new.streamOffset))
+                    \(new.streamOffset), \(TraceContextColumn.encode(new.traceContext)))
                 """, logger: logger
             ).decode(String.self) { outcome = text }
             if outcome == "deleting" { throw SubmissionStoreError.sessionDeleting(new.key) }

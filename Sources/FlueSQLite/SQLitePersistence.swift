@@ -116,6 +116,9 @@ enum SQLiteSchema {
         ("flue_streams", "updated_at", "REAL"),
         // Version 5: the tokens and cost of a run's model turns (JSON).
         ("flue_runs", "usage", "TEXT"),
+        // Version 5: the starting request's trace context (JSON).
+        ("flue_runs", "trace_context", "TEXT"),
+        ("flue_submissions", "trace_context", "TEXT"),
     ]
 
     static let statements = [
@@ -171,6 +174,7 @@ enum SQLiteSchema {
         """,
         // Version 5: retention finds ended runs and settled submissions by age.
         "CREATE INDEX IF NOT EXISTS flue_runs_ended ON flue_runs (ended_at) WHERE status <> 'active'",
+        "CREATE INDEX IF NOT EXISTS flue_sessions_instance ON flue_sessions (instance_id)",
         """
         CREATE INDEX IF NOT EXISTS flue_submissions_settled
         ON flue_submissions (settled_at) WHERE status IN ('completed', 'failed', 'aborted')

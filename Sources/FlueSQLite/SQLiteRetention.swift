@@ -27,6 +27,7 @@ struct SQLiteRetention: RetentionStore {
                     let path = "runs/\(runId)"
                     try db.execute(sql: "DELETE FROM flue_events WHERE path = ?", arguments: [path])
                     try db.execute(sql: "DELETE FROM flue_streams WHERE path = ?", arguments: [path])
+                    try db.execute(sql: "DELETE FROM flue_sessions WHERE instance_id = ?", arguments: [runId])
                     try db.execute(sql: "DELETE FROM flue_runs WHERE run_id = ?", arguments: [runId])
                 }
                 report.runs = runIds.count

@@ -15,12 +15,14 @@ struct SQLiteRunStore: RunStore {
             try await database.write { db in
                 try db.execute(
                     sql: """
-                        INSERT INTO flue_runs (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at, started_by)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING
+                        INSERT INTO flue_runs
+                            (run_id, workflow_name, status, started_at, payload, owner, heartbeat_at, started_by, trace_context)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING
                         """,
                     arguments: [
                         record.runId, record.workflowName, record.status.rawValue, record.startedAt.timeIntervalSince1970,
                         record.payload?.jsonString, record.owner, record.heartbeatAt?.timeIntervalSince1970, record.startedBy,
+                        TraceContextColumn.encode(record.traceContext),
                     ])
                 return db.changesCount == 1
             }
@@ -48,7 +50,7 @@ struct SQLiteRunStore: RunStore {
     }
 
     static let columns =
-        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage"
+        "run_id, workflow_name, status, started_at, payload, ended_at, is_error, duration_ms, result, error, owner, heartbeat_at, cancel_requested_at, started_by, usage, trace_context"
 
     static func record(_ row: Row) -> RunRecord {
         RunRecord(
@@ -59,7 +61,8 @@ struct SQLiteRunStore: RunStore {
             error: (row[9] as String?).flatMap { try? JSONValue(parsing: $0) }, owner: row[10],
             heartbeatAt: (row[11] as Double?).map(Date.init(unixSeconds:)),
             cancelRequestedAt: (row[12] as Double?).map(Date.init(unixSeconds:)), startedBy: row[13],
-            usage: (row[14] as String?).flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) })
+            usage: (row[14] as String?).flatMap { try? JSONDecoder.flue.decode(Usage.self, from: Data($0.utf8)) },
+            traceContext: TraceContextColumn.decode(row[15]))
     }
 
     func requestCancel(_ runId: String, at: Date) async throws -> RunRecord? {

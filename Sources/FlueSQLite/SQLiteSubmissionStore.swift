@@ -11,7 +11,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
     static let columns = """
         submission_id, sequence, agent, instance_id, session, kind, input, status, accepted_at, attempt_id, owner,
         lease_expires_at, attempt_count, max_attempts, timeout_ms, started_at, input_applied_at, settled_at, result,
-        error, journal, cancel_requested_at, stream_offset, approvals
+        error, journal, cancel_requested_at, stream_offset, approvals, trace_context
         """
 
     static func record(_ row: Row) -> SubmissionRecord {
@@ -28,7 +28,7 @@ struct SQLiteSubmissionStore: SubmissionStore {
             result: json("result"), error: json("error"),
             journal: (row["journal"] as String?).flatMap { try? JSONDecoder.flue.decode(TurnJournal.self, from: Data($0.utf8)) },
             cancelRequestedAt: date("cancel_requested_at"), streamOffset: row["stream_offset"],
-            approvals: ToolApprovalRecord.decode(row["approvals"]))
+            approvals: ToolApprovalRecord.decode(row["approvals"]), traceContext: TraceContextColumn.decode(row["trace_context"]))
     }
 
     private static func fetch(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [SubmissionRecord] {
@@ -64,13 +64,13 @@ struct SQLiteSubmissionStore: SubmissionStore {
                 sql: """
                     INSERT INTO flue_submissions
                         (submission_id, agent, instance_id, session, kind, input, status, accepted_at, max_attempts, timeout_ms,
-                         stream_offset)
-                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
+                         stream_offset, trace_context)
+                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     new.submissionId, new.key.agent, new.key.instanceId, new.key.session, new.kind.rawValue,
                     new.input.jsonString, new.acceptedAt.timeIntervalSince1970, new.maxAttempts, new.timeout.wholeMilliseconds,
-                    new.streamOffset,
+                    new.streamOffset, TraceContextColumn.encode(new.traceContext),
                 ])
             return .admitted(try Self.fetch(db, where: "submission_id = ?", [new.submissionId])[0])
         }

@@ -5,6 +5,7 @@ import FlueRuntime
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 extension FlueServer {
     /// The one call an application makes: reads the environment (``FlueConfiguration``), migrates and opens
@@ -22,6 +23,8 @@ extension FlueServer {
     ///     router.get("/health") { _, _ in Response(status: .ok) }
     /// }
     /// ```
+    /// `services` run beside the server and stop after it (`FlueOpenTelemetry.bootstrap()`'s
+    /// exporter, which then flushes the last spans).
     /// `observe` sees every event of every run and agent instance this process emits
     /// (``Engine/observe(_:)``): keep it fast, hand slow work to a queue of your own.
     /// `access` protects every Flue route (not the ones `routes` adds, such as `/health`); build
@@ -38,6 +41,7 @@ extension FlueServer {
         persistence: (any PersistenceAdapter)? = nil,
         access: AccessPolicy? = nil,
         observe: (@Sendable (ObservedEvent) -> Void)? = nil,
+        services: [any Service] = [],
         workflows: (_ defaultModel: ModelSpecifier?) throws -> [WorkflowRegistration],
         agents: (_ defaultModel: ModelSpecifier?) throws -> [AgentRegistration] = { _ in [] },
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
@@ -66,7 +70,8 @@ extension FlueServer {
         routes(router)
         FlueRoutes<BasicRequestContext>(server: server, access: access).register(on: router, prefix: prefix)
         try await server.run(
-            server.application(router: router), persistence: persistence, persistenceServices: persistenceServices)
+            server.application(router: router), persistence: persistence, persistenceServices: persistenceServices,
+            services: services)
     }
 
     /// The in-memory adapter, unless the environment asks for a database the application did not

@@ -129,9 +129,10 @@ public final class FlueServer: Sendable {
     /// `persistence.connect()` and pass them here; services taken and never run leave the
     /// stores' queries waiting forever. `nil` takes them now, which yields nothing once
     /// `connect()` has run: the adapter then runs them itself until `close()`.
+    /// `services` (a trace exporter, say) start first and stop last, after the store's.
     public func run(
         _ application: some ApplicationProtocol, persistence: (any PersistenceAdapter)? = nil,
-        persistenceServices: [any Service]? = nil
+        persistenceServices: [any Service]? = nil, services extra: [any Service] = []
     ) async throws {
         if let error = refusalOfOpenRoutes(ProcessInfo.processInfo.environment) {
             logger.critical("\(error)")
@@ -143,7 +144,7 @@ public final class FlueServer: Sendable {
                 metadata: ["host": "\(configuration.host)"])
         }
         // A service group stops its services in reverse order: the engine, the HTTP server, then the store's.
-        let services = (persistenceServices ?? persistence?.takeServices() ?? []) + [application, engine]
+        let services = extra + (persistenceServices ?? persistence?.takeServices() ?? []) + [application, engine]
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

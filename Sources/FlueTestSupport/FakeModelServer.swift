@@ -70,7 +70,7 @@ public final class FakeModelServer: Sendable {
     /// Queues scripted replies.
     public func enqueue(_ replies: ScriptedReply...) async { await state.enqueue(replies) }
 
-    /// Every request received so far.
+    /// The requests received so far (the last ``FakeModelState/requestLogLimit``).
     public func requests() async -> [RecordedRequest] { await state.requests() }
 
     /// Runs `body`, then stops the server, also when `body` throws: the teardown is awaited,

@@ -25,13 +25,20 @@ public actor FakeModelState {
         abandonedStreams = 0
     }
 
-    /// Every request received so far, oldest first.
+    /// The most requests the log keeps (the oldest go first): a long-running `--fake-model`
+    /// server must not grow without bound.
+    public static let requestLogLimit = 1000
+
+    /// The requests received so far (the last ``requestLogLimit``), oldest first.
     public func requests() -> [RecordedRequest] { recorded }
 
     /// Replies still queued.
     public var pendingReplies: Int { script.count }
 
-    func record(_ request: RecordedRequest) { recorded.append(request) }
+    func record(_ request: RecordedRequest) {
+        if recorded.count >= Self.requestLogLimit { recorded.removeFirst(recorded.count - Self.requestLogLimit + 1) }
+        recorded.append(request)
+    }
     func streamCompleted() { completedStreams += 1 }
     func streamDropped() { droppedStreams += 1 }
     func streamAbandoned() { abandonedStreams += 1 }

@@ -96,7 +96,7 @@ final class ServerFixture: Sendable {
     static func start(
         prefix: String = "", stores: FlueStores = .inMemory(), model existingModel: FakeModelServer? = nil,
         ledger: ToolLedger = ToolLedger(), access: AccessPolicy? = nil, logger: Logger = Logger(label: "flue"),
-        configure: (inout FlueConfiguration) -> Void = { _ in }
+        httpClient: HTTPClient = .shared, configure: (inout FlueConfiguration) -> Void = { _ in }
     ) async throws -> ServerFixture {
         let model: FakeModelServer
         if let existingModel { model = existingModel } else { model = try await FakeModelServer.start() }
@@ -104,7 +104,7 @@ final class ServerFixture: Sendable {
             environment: [
                 "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": model.anthropicBaseURL,
                 "MODEL_SPECIFIER": "anthropic/claude-fake",
-            ], retry: RetryPolicy(maxRetries: 0))
+            ], httpClient: httpClient, retry: RetryPolicy(maxRetries: 0))
         var configuration = FlueConfiguration(host: "127.0.0.1", port: 0)
         configuration.longPollTimeout = .milliseconds(400)
         configuration.sseHeartbeatInterval = .milliseconds(150)

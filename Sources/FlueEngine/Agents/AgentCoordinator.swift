@@ -3,6 +3,7 @@ import FluePersistence
 import FlueRuntime
 import Foundation
 import Logging
+import Tracing
 import Synchronization
 
 /// Runs durable agent submissions: admits them into one FIFO per session, claims each runnable
@@ -80,7 +81,7 @@ final class AgentCoordinator: Sendable {
                 NewSubmission(
                     submissionId: submissionId, key: key, kind: kind, input: input, acceptedAt: Date.nowMilliseconds,
                     maxAttempts: configuration.submissionMaxAttempts, timeout: configuration.submissionTimeout,
-                    streamOffset: offset.description))
+                    streamOffset: offset.description, traceContext: TraceContext.current()))
         } catch SubmissionStoreError.conflict(let id) {
             throw FlueError(
                 .conflict, "dispatch id \(id) was already used with a different input",
@@ -427,7 +428,25 @@ final class AgentCoordinator: Sendable {
     /// One attempt: opens the session, applies the input (or repairs and resumes the history),
     /// runs the agent loop with the journal, settles. A stop request (shutdown) leaves the
     /// submission unsettled with its lease released, for the next process to resume.
+    /// One attempt in an `invoke_agent {agent}` span: the first continues the admitting request's
+    /// trace; a recovered one starts a trace linked to it.
     private func process(
+        _ record: SubmissionRecord, attempt: ActiveAttempt, repair: [Message], recoveryReason: String?
+    ) async {
+        await TraceContext.withSpan(
+            "invoke_agent \(record.key.agent)", continuing: record.traceContext,
+            continues: recoveryReason == nil && record.attemptCount <= 1
+        ) { span in
+            span.attributes[GenAITracing.Attribute.operationName] = "invoke_agent"
+            span.attributes[GenAITracing.Attribute.agentName] = record.key.agent
+            span.attributes[GenAITracing.Attribute.conversationId] = record.key.instanceId
+            span.attributes["flue.submission.id"] = record.submissionId
+            span.attributes["flue.submission.attempt"] = record.attemptCount
+            await processAttempt(record, attempt: attempt, repair: repair, recoveryReason: recoveryReason)
+        }
+    }
+
+    private func processAttempt(
         _ record: SubmissionRecord, attempt: ActiveAttempt, repair: [Message], recoveryReason: String?
     ) async {
         guard let registration = agents[record.key.agent] else { return }

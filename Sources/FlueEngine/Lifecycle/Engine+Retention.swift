@@ -45,11 +45,14 @@ extension Engine {
         }
         let bound = retentionBound(retention)
         guard policy.maxAge != nil || bound != nil else { return }
+        // A count bound holds between passes only if they are frequent: at hundreds of runs a
+        // second, a minute's worth is tens of thousands of records.
+        let interval = bound == nil ? policy.interval : min(policy.interval, RetentionPolicy.countBoundInterval)
         logger.info(
             "retention on",
             metadata: [
                 "maxAge": "\(policy.maxAge.map { "\($0.timeInterval)s" } ?? "none")",
-                "maxRecords": "\(bound.map(String.init) ?? "none")", "interval": "\(policy.interval.timeInterval)s",
+                "maxRecords": "\(bound.map(String.init) ?? "none")", "interval": "\(interval.timeInterval)s",
             ])
         while !Task.isCancelled {
             do {
@@ -67,7 +70,7 @@ extension Engine {
             } catch {
                 logger.warning("retention pass failed; retrying at the next interval", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: policy.interval)
+            try? await Task.sleep(for: interval)
         }
     }
 }

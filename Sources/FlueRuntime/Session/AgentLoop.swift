@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 /// What running one tool call produced.
 struct ToolOutcome: Sendable {
@@ -192,6 +193,14 @@ struct AgentLoop: Sendable {
             maxOutputTokens: maxOutputTokens)
         let events = self.events
         let journal = self.journal
+        let client = self.client
+        let model = self.model
+        let maxOutputTokens = self.maxOutputTokens
+        return try await withSpan("chat \(model.model)", ofKind: .client) { span in
+            span.attributes[GenAITracing.Attribute.operationName] = "chat"
+            span.attributes[GenAITracing.Attribute.providerName] = model.provider
+            span.attributes[GenAITracing.Attribute.requestModel] = model.model
+            span.attributes[GenAITracing.Attribute.requestMaxTokens] = maxOutputTokens
         do {
             let assistant = try await client.complete(request) { delta in
                 switch delta {
@@ -209,8 +218,17 @@ struct AgentLoop: Sendable {
                     .init(
                         durationMs: started.millisecondsElapsed, model: model.description, usage: assistant.usage,
                         stopReason: assistant.stopReason, isError: false, error: nil)), scope)
+            let usage = assistant.usage
+            span.attributes[GenAITracing.Attribute.inputTokens] =
+                Usage.saturatingSum(usage.input, Usage.saturatingSum(usage.cacheRead, usage.cacheWrite))
+            span.attributes[GenAITracing.Attribute.outputTokens] = usage.output
+            span.attributes[GenAITracing.Attribute.cacheReadInputTokens] = usage.cacheRead
+            span.attributes[GenAITracing.Attribute.cacheCreationInputTokens] = usage.cacheWrite
+            span.attributes[GenAITracing.Attribute.responseFinishReasons] = [assistant.stopReason.rawValue]
+            if let cost = usage.cost?.total { span.attributes[GenAITracing.Attribute.cost] = cost }
             return assistant
         } catch {
+            GenAITracing.fail(span, error)
             let stop: StopReason = error is CancellationError ? .aborted : .error
             events.emit(
                 .turn(
@@ -218,6 +236,7 @@ struct AgentLoop: Sendable {
                         durationMs: started.millisecondsElapsed, model: model.description, usage: Usage(),
                         stopReason: stop, isError: true, error: FlueError.describe(error))), scope)
             throw error
+        }
         }
     }
 
@@ -267,7 +286,23 @@ struct AgentLoop: Sendable {
                             log: { level, message in
                                 events.emit(.log(.init(level: level, message: message)), scope)
                             })
-                        outcome = await tool.execute(call.arguments, context)
+                        outcome = await withSpan("execute_tool \(call.name)", ofKind: .internal) { span in
+                            span.attributes[GenAITracing.Attribute.operationName] = "execute_tool"
+                            span.attributes[GenAITracing.Attribute.toolName] = call.name
+                            span.attributes[GenAITracing.Attribute.toolCallId] = call.id
+                            if GenAITracing.recordsContent {
+                                span.attributes[GenAITracing.Attribute.toolCallArguments] = call.arguments.jsonString
+                            }
+                            let outcome = await tool.execute(call.arguments, context)
+                            if GenAITracing.recordsContent {
+                                span.attributes[GenAITracing.Attribute.toolCallResult] = outcome.content
+                            }
+                            if outcome.isError {
+                                span.attributes[GenAITracing.Attribute.errorType] = "tool_error"
+                                span.setStatus(SpanStatus(code: .error))
+                            }
+                            return outcome
+                        }
                     } else {
                         let known = byName.keys.sorted().joined(separator: ", ")
                         outcome = ToolOutcome(

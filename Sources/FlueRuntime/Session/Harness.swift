@@ -19,7 +19,14 @@ public final class Harness: Sendable {
     public let events: EventEmitter
     let models: any ModelResolver
     let store: any SessionStore
-    private let openSessions = Mutex<[String: Session]>([:])
+    /// Sessions open now, held weakly: a session holds its harness, so a strong map would keep
+    /// both alive forever (one harness per workflow run and per submission attempt). A session
+    /// nobody holds any more is loaded from the store again when next opened.
+    private let openSessions = Mutex<[String: WeakSession]>([:])
+
+    private struct WeakSession: Sendable {
+        weak let session: Session?
+    }
     /// Sandboxes opened so far, by agent name (the harness's agent and its subagents).
     private let openedSandboxes = Mutex<[String: any Sandbox]>([:])
 
@@ -37,22 +44,23 @@ public final class Harness: Sendable {
 
     /// Opens (or creates) the named session, loading its stored history.
     public func session(_ name: String = "default") async throws -> Session {
-        if let open = openSessions.withLock({ $0[name] }) { return open }
+        if let open = openSessions.withLock({ $0[name]?.session }) { return open }
         let key = SessionKey(agent: agent.name, instanceId: instanceId, harness: self.name, session: name)
         let snapshot = try await store.loadSession(key) ?? SessionSnapshot()
         let session = Session(
             name: name, key: key, agent: agent, harness: self, snapshot: snapshot, persisted: true,
             parentSession: nil, taskId: nil, depth: 0)
         return openSessions.withLock { sessions in
-            if let raced = sessions[name] { return raced }
-            sessions[name] = session
+            if let raced = sessions[name]?.session { return raced }
+            sessions = sessions.filter { $0.value.session != nil }
+            sessions[name] = WeakSession(session: session)
             return session
         }
     }
 
     /// Deletes a session's stored history; fails with `session_busy` while it runs an operation.
     public func deleteSession(_ name: String) async throws {
-        if let open = openSessions.withLock({ $0[name] }) {
+        if let open = openSessions.withLock({ $0[name]?.session }) {
             try await open.ensureIdle()
         }
         let key = SessionKey(agent: agent.name, instanceId: instanceId, harness: self.name, session: name)

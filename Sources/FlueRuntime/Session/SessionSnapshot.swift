@@ -86,4 +86,10 @@ public actor InMemorySessionStore: SessionStore {
     public func loadSession(_ key: SessionKey) -> SessionSnapshot? { snapshots[key] }
     public func saveSession(_ key: SessionKey, _ snapshot: SessionSnapshot) { snapshots[key] = snapshot }
     public func deleteSession(_ key: SessionKey) { snapshots[key] = nil }
+
+    /// Deletes every session of the given instance ids (a workflow run's sessions use its run id).
+    public func deleteSessions(ofInstances instanceIds: Set<String>) {
+        guard !instanceIds.isEmpty else { return }
+        snapshots = snapshots.filter { !instanceIds.contains($0.key.instanceId) }
+    }
 }

@@ -41,6 +41,12 @@ public struct FlueConfiguration: Sendable {
     public enum LogFormat: String, Sendable, Hashable {
         case text, json
     }
+    /// Whether Flue's routes open a server span per request (Hummingbird's `TracingMiddleware`,
+    /// continuing an incoming `traceparent`). On when the OpenTelemetry exporter is configured
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, unless
+    /// `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`); spans go to the tracer the
+    /// application bootstraps (`FlueOpenTelemetry.bootstrap()`).
+    public var tracing = false
     /// `METRICS`: `off` (default) or `prometheus` (``FlueMetrics`` on `GET /metrics`).
     public var metrics: MetricsExport = .off
 
@@ -158,6 +164,9 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.logFormat = parsed
         }
+        configuration.tracing =
+            (value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil || value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != nil)
+            && value("OTEL_SDK_DISABLED")?.lowercased() != "true" && value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
         if let export = value("METRICS") {
             guard let parsed = MetricsExport(rawValue: export.lowercased()) else {
                 throw ConfigurationError(variable: "METRICS", message: "METRICS must be off or prometheus, got \"\(export)\"")

@@ -63,6 +63,9 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
         let base = PathParameters.normalizedPrefix(prefix)
         let group = base == "/" ? router.group() : router.group(RouterPath(base))
         let routes = self
+        if server.configuration.tracing {
+            group.add(middleware: TracingMiddleware())
+        }
         if let metrics = server.metrics {
             group.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
             // Behind the access policy's authentication like every Flue route (any principal).
