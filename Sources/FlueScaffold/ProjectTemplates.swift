@@ -53,6 +53,8 @@ public enum ProjectTemplates {
                             .product(name: "FlueServer", package: "\(identity)"),
                             // API_TOKENS / JWT_SECRET / JWT_JWKS_URL: who may call the Flue routes.
                             .product(name: "FlueAuth", package: "\(identity)"),
+                            // Traces to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+                            .product(name: "FlueOpenTelemetry", package: "\(identity)"),
                             // Picks Postgres, SQLite or memory from DATABASE_URL / SQLITE_PATH.
                             .product(name: "FluePersistenceSelection", package: "\(identity)"),
                             .product(name: "FlueTestSupport", package: "\(identity)"),
@@ -72,6 +74,7 @@ public enum ProjectTemplates {
         """
         import ArgumentParser
         import FlueAuth
+        import FlueOpenTelemetry
         import FluePersistenceSelection
         import FlueProviders
         import FlueRuntime
@@ -150,12 +153,15 @@ public enum ProjectTemplates {
                     environment.merge(server.providerEnvironment) { $1 }
                     fake = server
                 }
+                // Before anything makes an HTTP client, so model requests carry the trace.
+                let tracing = try FlueOpenTelemetry.bootstrap(environment: environment, serviceName: "\(options.name)")
                 try await FlueServer.serve(
                     environment: environment, label: "\(options.name)",
                     persistence: try PersistenceSelection.fromEnvironment(environment),
                     // With API_TOKENS (or JWT_SECRET / JWT_JWKS_URL) set, every Flue route needs
                     // `Authorization: Bearer <token>`; /health stays public for the load balancer.
-                    access: try await AccessPolicy.fromEnvironment(environment)
+                    access: try await AccessPolicy.fromEnvironment(environment),
+                    services: tracing.map { [$0] } ?? []
                 ) { model in
                     try workflows(model: model ?? fallbackModel)
                 } agents: { model in
@@ -191,6 +197,10 @@ public enum ProjectTemplates {
         case .sqlite: lines.append("SQLITE_PATH=./\(options.name).sqlite")
         case .postgres: lines.append("DATABASE_URL=postgresql://postgres@127.0.0.1:5432/\(options.name.replacingOccurrences(of: "-", with: "_"))")
         }
+        lines.append("# Traces to an OpenTelemetry collector (OTLP/HTTP), Prometheus metrics on /metrics:")
+        lines.append("# OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318")
+        lines.append("# METRICS=prometheus")
+        lines.append("# Finished runs and submissions are removed after RETENTION_MAX_AGE_HOURS (168).")
         lines.append("# FLUE_MODE, FLUE_CLI_* and FLUE_INTERNAL_CLI_IPC are reserved: do not set them.")
         return lines.joined(separator: "\n") + "\n"
     }
@@ -223,7 +233,9 @@ public enum ProjectTemplates {
 
             Configuration comes from the environment (see `.env.example`): `PORT`, `\(options.keyVariable)`,
             `MODEL_SPECIFIER`, for persistence `SQLITE_PATH` or `DATABASE_URL`, and `API_TOKENS` to require
-            `Authorization: Bearer <token>` on every Flue route (`/health` stays public).
+            `Authorization: Bearer <token>` on every Flue route (`/health` stays public). `OTEL_EXPORTER_OTLP_ENDPOINT`
+            sends traces to an OpenTelemetry collector, `METRICS=prometheus` serves `/metrics`, and
+            `RETENTION_MAX_AGE_HOURS` (default 168) bounds how long finished work is kept.
 
             """
         if options.deploy != .none {
