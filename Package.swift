@@ -317,6 +317,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                "FlueOpenTelemetry",
                 "FluePersistenceSelection",
                 "TestDatabase",
                 "FlueTestSupport",

@@ -64,6 +64,8 @@ struct Serve: AsyncParsableCommand {
             }
         } catch let error as ConfigurationError {
             throw fail("hello-agents: \(error)")
+        } catch let error as FlueOpenTelemetry.ConfigurationError {
+            throw fail("hello-agents: \(error)")
         } catch let error as PersistenceError {
             throw fail("hello-agents: \(error)")
         } catch let error as FlueError {

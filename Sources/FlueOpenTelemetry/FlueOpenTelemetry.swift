@@ -31,16 +31,51 @@ public enum FlueOpenTelemetry {
             && value("OTEL_SDK_DISABLED")?.lowercased() != "true" && value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
     }
 
+    /// The protocols this build exports with.
+    public static var supportedProtocols: [String] {
+        #if OTLPGRPC
+        ["http/protobuf", "http/json", "grpc"]
+        #else
+        ["http/protobuf", "http/json"]
+        #endif
+    }
+
+    /// Refuses a protocol this build cannot export with (swift-otel stops the process on gRPC
+    /// without its trait) or does not know, naming the variable.
+    static func checkProtocol(_ environment: [String: String]) throws {
+        for variable in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+            guard let text = environment[variable]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { continue }
+            guard supportedProtocols.contains(text.lowercased()) else {
+                let hint = text.lowercased() == "grpc"
+                    ? "; gRPC export needs the package built with its OTLPGRPC trait (swift build --traits OTLPGRPC)" : ""
+                throw ConfigurationError(
+                    variable: variable,
+                    message: "\(variable) must be one of \(supportedProtocols.joined(separator: ", ")), got \"\(text)\"\(hint)")
+            }
+            return
+        }
+    }
+
+    /// A trace-export setting that prevents the start.
+    public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+        /// The environment variable at fault.
+        public var variable: String
+        public var message: String
+        public var description: String { "configuration error: \(message)" }
+    }
+
     /// Bootstraps swift-distributed-tracing with swift-otel's exporter when `environment`
     /// configures one, and returns the exporter's service for the application's service group
     /// (it flushes the last spans at shutdown); `nil` when tracing is off. Call once, before the
     /// first HTTP client is made (AsyncHTTPClient takes the tracer when a client is created), so
     /// model requests carry the trace. `OTEL_SERVICE_NAME` overrides `serviceName`. Throws
-    /// swift-otel's configuration errors (an unknown protocol, gRPC without the `OTLPGRPC` trait).
+    /// ``ConfigurationError`` for a protocol this build cannot export with, and swift-otel's own
+    /// configuration errors.
     public static func bootstrap(
         environment: [String: String] = ProcessInfo.processInfo.environment, serviceName: String
     ) throws -> (any Service)? {
         guard isConfigured(environment) else { return nil }
+        try checkProtocol(environment)
         var configuration = OTel.Configuration.default
         configuration.serviceName = serviceName
         configuration.traces.enabled = true

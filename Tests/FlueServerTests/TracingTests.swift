@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FluePersistence
 @testable import FlueEngine
+import FlueOpenTelemetry
 import FlueRuntime
 import FlueServer
 import FlueTestSupport
@@ -167,5 +168,34 @@ enum TestTracer {
             let link = try #require(recovery.links.first?.context.inMemorySpanContext)
             #expect(link.traceID == trace && link.spanID == "origin", "linked to the run's own trace")
         }
+    }
+}
+
+
+/// When trace export is on, and which settings stop the start (checked before swift-otel is
+/// bootstrapped, so nothing global changes here).
+@Suite struct OpenTelemetryConfigurationTests {
+    @Test func exportIsOnWithAnEndpointAndNotWhenDisabled() throws {
+        #expect(!FlueOpenTelemetry.isConfigured([:]))
+        #expect(FlueOpenTelemetry.isConfigured(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]))
+        #expect(FlueOpenTelemetry.isConfigured(["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"]))
+        #expect(!FlueOpenTelemetry.isConfigured(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"]))
+        #expect(!FlueOpenTelemetry.isConfigured(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"]))
+        #expect(!FlueOpenTelemetry.isConfigured(["OTEL_EXPORTER_OTLP_ENDPOINT": "  "]))
+        #expect(try FlueOpenTelemetry.bootstrap(environment: [:], serviceName: "x") == nil, "off without an endpoint")
+        #expect(try FlueConfiguration.fromEnvironment(["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"]).tracing)
+        #expect(try !FlueConfiguration.fromEnvironment([:]).tracing)
+    }
+
+    @Test(arguments: ["carrier-pigeon", "grpc"])
+    func anUnsupportedProtocolStopsTheStartNamingTheVariable(value: String) throws {
+        guard !FlueOpenTelemetry.supportedProtocols.contains(value) else { return }
+        let error = try #require(throws: FlueOpenTelemetry.ConfigurationError.self) {
+            try FlueOpenTelemetry.bootstrap(
+                environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": value],
+                serviceName: "x")
+        }
+        #expect(error.variable == "OTEL_EXPORTER_OTLP_PROTOCOL" && error.message.contains(value))
+        #expect(value != "grpc" || error.message.contains("OTLPGRPC"), "gRPC names the trait that enables it")
     }
 }
