@@ -57,6 +57,7 @@ public final class Engine: Service {
     let coordinator: AgentCoordinator
     /// The host's event observers (``observe(_:)``).
     let observers = EventObservers()
+    let metrics: MetricsDestination
     private let running = Mutex<[String: Task<Result<JSONValue, any Error>, Never>]>([:])
     /// Runs of this process being cancelled: they end errored with type `aborted`.
     private let cancelledRuns = Mutex<Set<String>>([])
@@ -86,13 +87,23 @@ public final class Engine: Service {
         self.stores = stores
         self.configuration = configuration
         self.logger = logger
+        let metrics = MetricsDestination(configured: configuration.metricsFactory)
+        self.metrics = metrics
         self.coordinator = AgentCoordinator(
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
-            ownerId: ownerId, observers: observers)
+            ownerId: ownerId, observers: observers, metrics: metrics)
+
     }
 
-    /// Where the engine's counters go (``EngineConfiguration/metricsFactory``).
-    var metricsFactory: any MetricsFactory { configuration.metricsFactory ?? MetricsSystem.factory }
+    /// Where the engine's counters go: ``EngineConfiguration/metricsFactory``, else the factory
+    /// a server gave with ``reportMetrics(to:)``, else swift-metrics' global factory.
+    var metricsFactory: any MetricsFactory { metrics.factory }
+
+    /// Sends the engine's counters to `factory` when its configuration names none (a server
+    /// that serves `/metrics` for an engine made without it).
+    package func reportMetrics(to factory: any MetricsFactory) {
+        metrics.reported.withLock { $0 = factory }
+    }
 
     /// Names of workflows with an HTTP route, sorted.
     public var exposedWorkflowNames: [String] { workflows.values.filter(\.exposed).map(\.workflow.name).sorted() }
@@ -480,7 +491,19 @@ public final class Engine: Service {
         return recovered
     }
 
+    /// Ends an orphaned run in a span of a new trace linked to the run's own (this process ends
+    /// a run another one started).
     private func terminalize(_ orphan: RunRecord) async throws {
+        try await TraceContext.withSpan("workflow \(orphan.workflowName)", continuing: orphan.traceContext, continues: false) {
+            span in
+            span.attributes["flue.workflow.name"] = orphan.workflowName
+            span.attributes["flue.run.id"] = orphan.runId
+            span.attributes["flue.run.interrupted"] = true
+            try await terminalizeRecord(orphan)
+        }
+    }
+
+    private func terminalizeRecord(_ orphan: RunRecord) async throws {
         let path = "runs/\(orphan.runId)"
         try await stores.streams.createStream(path)
         let meta = try await stores.streams.meta(path)
@@ -497,13 +520,6 @@ public final class Engine: Service {
         if meta?.closed == true {
             try await stores.runs.endRun(orphan.runId, .failed(error), endedAt: Date.nowMilliseconds, durationMs: durationMs)
             return
-        }
-        // A new trace linked to the run's own: this process ends a run another one started.
-        await TraceContext.withSpan("workflow \(orphan.workflowName)", continuing: orphan.traceContext, continues: false) {
-            span in
-            span.attributes["flue.workflow.name"] = orphan.workflowName
-            span.attributes["flue.run.id"] = orphan.runId
-            span.attributes["flue.run.interrupted"] = true
         }
         let pipe = makePipe(runId: orphan.runId)
         let emitter = EventEmitter(
@@ -535,4 +551,14 @@ public final class Engine: Service {
             logger.warning("grace period over; cancelling running workflows", metadata: ["count": "\(tasks.count)"])
         }
     }
+}
+
+/// Where the engine's counters go, shared by the engine and its coordinator.
+final class MetricsDestination: Sendable {
+    let configured: (any MetricsFactory)?
+    let reported = Mutex<(any MetricsFactory)?>(nil)
+
+    init(configured: (any MetricsFactory)?) { self.configured = configured }
+
+    var factory: any MetricsFactory { configured ?? reported.withLock { $0 } ?? MetricsSystem.factory }
 }

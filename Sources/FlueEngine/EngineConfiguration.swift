@@ -83,9 +83,9 @@ public struct RetentionPolicy: Sendable, Hashable {
         batchLimit: Int = 1000
     ) {
         self.maxAge = maxAge
-        self.maxRecords = maxRecords
+        self.maxRecords = maxRecords.map { max(0, $0) }
         self.interval = interval
-        self.batchLimit = batchLimit
+        self.batchLimit = max(1, batchLimit)
     }
 
     /// The longest time between passes under a count bound: 1 s.

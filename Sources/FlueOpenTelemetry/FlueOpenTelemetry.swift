@@ -22,14 +22,7 @@ import ServiceLifecycle
 /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
 public enum FlueOpenTelemetry {
     /// Whether `environment` configures trace export (the rule above).
-    public static func isConfigured(_ environment: [String: String]) -> Bool {
-        func value(_ name: String) -> String? {
-            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
-            return text
-        }
-        return (value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil || value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != nil)
-            && value("OTEL_SDK_DISABLED")?.lowercased() != "true" && value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
-    }
+    public static func isConfigured(_ environment: [String: String]) -> Bool { GenAITracing.exportConfigured(environment) }
 
     /// The protocols this build exports with.
     public static var supportedProtocols: [String] {

@@ -312,6 +312,11 @@ public final class InMemorySubmissionStore: SubmissionStore {
         }
     }
 
+    /// The instances (default harness and session) that have submissions.
+    func instanceKeys() -> Set<SessionKey> {
+        state.withLock { state in Set(state.records.values.map { SessionKey(agent: $0.key.agent, instanceId: $0.key.instanceId) }) }
+    }
+
     /// The stream paths (`agents/<name>/<id>`) of instances with unsettled submissions.
     func busyInstancePaths() -> Set<String> {
         state.withLock { state in

@@ -79,7 +79,9 @@ struct InMemoryRetention: RetentionStore {
         let runIds = runs.removeEndedRuns(
             endedBefore: request.olderThan, keepAtMost: request.keepAtMost, limit: request.batchLimit)
         streams.removeStreams(runIds.map { "runs/\($0)" })
-        await sessions.deleteSessions(ofInstances: Set(runIds))
+        // An agent instance a client named like a removed run (it has submissions) keeps its conversation.
+        let instances = submissions.instanceKeys()
+        await sessions.deleteSessions(ofInstances: Set(runIds)) { instances.contains(SessionKey(agent: $0.agent, instanceId: $0.instanceId)) }
         // Busy instances first, then submissions: an instance whose last submission settles in
         // between keeps its events until the next pass.
         let busy = submissions.busyInstancePaths()

@@ -37,9 +37,20 @@ extension PersistenceContract {
             let recentSubmission = try await makeSettledSubmission(stores.submissions, freshKey(), at: Date())
             let busyKey = freshKey()
             _ = try await stores.submissions.admit(newSubmission(busyKey))
+            // An instance whose submission waits for a human decision is busy too.
+            let waitingKey = freshKey()
+            _ = try await stores.submissions.admit(newSubmission(waitingKey))
+            let waiting = try await claimHead(stores.submissions, waitingKey)
+            let pending = ToolApprovalRecord(
+                callId: unique("call"), tool: "send", arguments: [:], requestedAt: Date(),
+                expiresAt: Date().addingTimeInterval(86_400 * 365))
+            try expect(
+                try await stores.submissions.awaitApproval(waiting.submissionId, attemptId: try requireValue(waiting.attemptId), approvals: [pending]),
+                "the submission waits for a decision")
             let idlePath = "agents/\(oldKey.agent)/\(oldKey.instanceId)"
             let busyPath = "agents/\(busyKey.agent)/\(busyKey.instanceId)"
-            for path in [idlePath, busyPath] {
+            let waitingPath = "agents/\(waitingKey.agent)/\(waitingKey.instanceId)"
+            for path in [idlePath, busyPath, waitingPath] {
                 try await stores.streams.createStream(path)
                 try await stores.streams.appendBatch(path, [Data(#"{"n":0}"#.utf8), Data(#"{"n":1}"#.utf8)])
             }
@@ -77,6 +88,12 @@ extension PersistenceContract {
             let queued = try await stores.submissions.submissions(agent: busyKey.agent, instanceId: busyKey.instanceId, before: nil, limit: 10)
             try expect(queued.count == 1 && queued[0].status == .queued, "the queued submission stays: \(queued)")
             try expect(try await stores.streams.read(busyPath, after: .start).events.count == 2, "a busy instance keeps its events")
+            try expect(
+                try await stores.streams.read(waitingPath, after: .start).events.count == 2,
+                "an instance awaiting approval keeps its events")
+            try expect(
+                try await stores.submissions.submission(waiting.submissionId)?.status == .awaitingApproval,
+                "and its submission")
             try expect(
                 try await stores.sessions.loadSession(conversation)?.messages.count == 1,
                 "an idle instance keeps its conversation")
@@ -124,6 +141,22 @@ extension PersistenceContract {
             try expect(try await stores.runs.getRun(active) != nil, "an active run does not count against the bound")
             let third = try await retention.prune(RetentionRequest(olderThan: ancient, keepAtMost: 1, batchLimit: 2))
             try expect(third == RetentionReport(), "nothing is left to remove: \(third)")
+
+            // Ends and settlements at the same instant: the bound still keeps exactly one of each.
+            let tie = Date().addingTimeInterval(-0.5)
+            var tied: [String] = []
+            var tiedSubmissions: [String] = []
+            for _ in 0..<3 {
+                tied.append(try await makeRun(stores, started: tie, endedAt: tie))
+                tiedSubmissions.append(try await makeSettledSubmission(stores.submissions, freshKey(), at: tie))
+            }
+            let fourth = try await retention.prune(RetentionRequest(olderThan: ancient, keepAtMost: 1))
+            try expect(fourth.runs == 3 && fourth.submissions == 3, "the older run and submission and two of each tie go: \(fourth)")
+            var kept = 0
+            for id in tied where try await stores.runs.getRun(id) != nil { kept += 1 }
+            var keptSubmissions = 0
+            for id in tiedSubmissions where try await stores.submissions.submission(id) != nil { keptSubmissions += 1 }
+            try expect(kept == 1 && keptSubmissions == 1, "one of the tied runs and submissions is kept: \(kept), \(keptSubmissions)")
         },
     ]
 

@@ -85,6 +85,10 @@ public final class PostgresPersistence: PersistenceAdapter {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
                 }
                 if stored != FlueSchema.version {
+                    // Version 5: streams appended to before it have no last-append time; they
+                    // count as appended to now, so retention measures their idleness from here.
+                    try await connection.query(
+                        "UPDATE flue_streams SET updated_at = now() WHERE updated_at IS NULL", logger: self.logger)
                     let version = String(FlueSchema.version)
                     try await connection.query(
                         """

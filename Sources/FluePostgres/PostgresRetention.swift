@@ -18,27 +18,35 @@ struct PostgresRetention: RetentionStore {
         return report
     }
 
-    /// The end (or settlement) time at and before which rows lie beyond the newest `keepAtMost`;
-    /// the distant past when there is no count bound or fewer rows.
-    private func countCutoff(_ query: (Int) -> PostgresQuery, keepAtMost: Int?) async throws -> Date {
-        guard let keep = keepAtMost else { return .distantPast }
+    /// The position (time, then id) at and before which rows lie beyond the newest
+    /// `keepAtMost`, compared as a pair so that rows sharing the boundary time are cut exactly;
+    /// a position before every row when there is no bound or fewer rows.
+    private func countCutoff<ID: PostgresDecodable & Sendable>(
+        _ query: (Int) -> PostgresQuery, keepAtMost: Int?, none: ID
+    ) async throws -> (Date, ID) {
+        guard let keep = keepAtMost else { return (.distantPast, none) }
         let query = query(keep)
         return try await storeOperation {
-            for try await date in try await client.query(query, logger: logger).decode(Date.self) { return date }
-            return .distantPast
+            for try await position in try await client.query(query, logger: logger).decode((Date, ID).self) {
+                return position
+            }
+            return (.distantPast, none)
         }
     }
 
     private func pruneRuns(_ request: RetentionRequest) async throws -> Int {
-        let beyond = try await countCutoff({
-            "SELECT ended_at FROM flue_runs WHERE status <> 'active' ORDER BY ended_at DESC, run_id DESC OFFSET \($0) LIMIT 1"
-        }, keepAtMost: request.keepAtMost)
+        let (time, id) = try await countCutoff(
+            {
+                "SELECT ended_at, run_id FROM flue_runs WHERE status <> 'active' ORDER BY ended_at DESC, run_id DESC OFFSET \($0) LIMIT 1"
+            }, keepAtMost: request.keepAtMost, none: "")
         return try await storeOperation {
+            // The sessions of a removed run's agents use its run id as instance id; an agent
+            // instance a client named like a run (it has submissions) keeps its conversation.
             let rows = try await client.query(
                 """
                 WITH doomed AS (
                     SELECT run_id FROM flue_runs
-                    WHERE status <> 'active' AND (ended_at < \(request.olderThan) OR ended_at <= \(beyond))
+                    WHERE status <> 'active' AND (ended_at < \(request.olderThan) OR (ended_at, run_id) <= (\(time), \(id)))
                     ORDER BY ended_at, run_id LIMIT \(request.batchLimit)
                     FOR UPDATE SKIP LOCKED
                 ), events AS (
@@ -46,7 +54,9 @@ struct PostgresRetention: RetentionStore {
                 ), streams AS (
                     DELETE FROM flue_streams WHERE path IN (SELECT 'runs/' || run_id FROM doomed)
                 ), sessions AS (
-                    DELETE FROM flue_sessions WHERE instance_id IN (SELECT run_id FROM doomed)
+                    DELETE FROM flue_sessions s WHERE s.instance_id IN (SELECT run_id FROM doomed)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM flue_submissions x WHERE x.agent = s.agent AND x.instance_id = s.instance_id)
                 )
                 DELETE FROM flue_runs WHERE run_id IN (SELECT run_id FROM doomed) RETURNING run_id
                 """, logger: logger)
@@ -58,18 +68,19 @@ struct PostgresRetention: RetentionStore {
 
     /// Locks the idle streams' rows, so an append waits for the deletion and then continues the
     /// sequence; a stream appended to after the cut-off is re-checked under the lock and skipped.
+    /// A stream without a last-append time (appended to by a replica older than schema version 5)
+    /// counts as active.
     private func pruneIdleAgentStreams(_ request: RetentionRequest) async throws -> Int {
         try await storeOperation {
             let rows = try await client.query(
                 """
                 WITH idle AS (
                     SELECT f.path FROM flue_streams f
-                    WHERE f.path LIKE 'agents/%' AND COALESCE(f.updated_at, f.created_at) < \(request.olderThan)
+                    WHERE f.path LIKE 'agents/%' AND f.updated_at < \(request.olderThan)
                       AND EXISTS (SELECT 1 FROM flue_events e WHERE e.path = f.path)
-                      AND NOT EXISTS (
-                          SELECT 1 FROM flue_submissions s
-                          WHERE s.status IN ('queued', 'running', 'awaiting_approval')
-                            AND 'agents/' || s.agent || '/' || s.instance_id = f.path)
+                      AND f.path NOT IN (
+                          SELECT 'agents/' || s.agent || '/' || s.instance_id FROM flue_submissions s
+                          WHERE s.status IN ('queued', 'running', 'awaiting_approval'))
                     LIMIT \(request.batchLimit)
                     FOR UPDATE OF f SKIP LOCKED
                 ), gone AS (
@@ -83,19 +94,20 @@ struct PostgresRetention: RetentionStore {
     }
 
     private func pruneSubmissions(_ request: RetentionRequest) async throws -> Int {
-        let beyond = try await countCutoff({
-            """
-            SELECT settled_at FROM flue_submissions WHERE status IN ('completed', 'failed', 'aborted')
-            ORDER BY settled_at DESC, sequence DESC OFFSET \($0) LIMIT 1
-            """
-        }, keepAtMost: request.keepAtMost)
+        let (time, sequence) = try await countCutoff(
+            {
+                """
+                SELECT settled_at, sequence FROM flue_submissions WHERE status IN ('completed', 'failed', 'aborted')
+                ORDER BY settled_at DESC, sequence DESC OFFSET \($0) LIMIT 1
+                """
+            }, keepAtMost: request.keepAtMost, none: Int64.min)
         return try await storeOperation {
             let rows = try await client.query(
                 """
                 WITH doomed AS (
                     SELECT submission_id FROM flue_submissions
                     WHERE status IN ('completed', 'failed', 'aborted')
-                      AND (settled_at < \(request.olderThan) OR settled_at <= \(beyond))
+                      AND (settled_at < \(request.olderThan) OR (settled_at, sequence) <= (\(time), \(sequence)))
                     ORDER BY settled_at, sequence LIMIT \(request.batchLimit)
                     FOR UPDATE SKIP LOCKED
                 ), chunks AS (

@@ -53,6 +53,10 @@ public final class SQLitePersistence: PersistenceAdapter {
                     try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column) \(type)")
                 }
                 if stored.flatMap(Int.init) != FlueSchema.version {
+                    // Version 5: streams appended to before it count as appended to now.
+                    try db.execute(
+                        sql: "UPDATE flue_streams SET updated_at = ? WHERE updated_at IS NULL",
+                        arguments: [Date().timeIntervalSince1970])
                     try db.execute(
                         sql: """
                             INSERT INTO flue_meta (key, value) VALUES ('schema_version', ?)

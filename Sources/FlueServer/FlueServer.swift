@@ -40,7 +40,10 @@ public final class FlueServer: Sendable {
         self.configuration = configuration
         let metrics = configuration.metrics == .prometheus ? (metrics ?? FlueMetrics()) : nil
         self.metrics = metrics
-        if let metrics { engine.observe(metrics.record) }
+        if let metrics {
+            engine.observe(metrics.record)
+            engine.reportMetrics(to: metrics.factory)
+        }
         self.liveReads = LiveReadLimiter(
             maxTotal: configuration.maxLiveReads, maxPerStream: configuration.maxLiveReadsPerStream,
             retryAfterSeconds: configuration.overloadRetryAfterSeconds)

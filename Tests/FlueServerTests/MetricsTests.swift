@@ -1,6 +1,7 @@
 import FlueAuth
 import FlueEngine
 import FlueProviders
+import FluePersistence
 import FlueRuntime
 import FlueServer
 import FlueTestSupport
@@ -36,8 +37,18 @@ import Testing
                     toolCalls: [ScriptedToolCall(name: "finish", arguments: ["translation": "salut", "confidence": "high"])],
                     usage: CostAndObserveTests.scripted))
             #expect(try await f.post("/workflows/translate?wait=result", #"{"text":"hi","language":"fr"}"#).status == 200)
-            await f.model.enqueue(.text("hello"))
+            await f.model.enqueue(ScriptedReply(text: "hello", usage: Usage(input: 10, output: 5)))
             #expect(try await f.post("/agents/assistant/m1?wait=result", #"{"message":"hi"}"#).status == 200)
+            // A cancelled run, and a run a dead process left behind that this one ends.
+            let cancelled = try await f.startRun("sleeps", #"{"ms":60000}"#)
+            #expect(try await f.post("/runs/\(cancelled)/cancel", nil).status == 200)
+            _ = try await f.readToEnd(cancelled)
+            let orphan = FlueID.make("run")
+            let longAgo = Date().addingTimeInterval(-3600)
+            _ = try await f.engine.stores.runs.createRun(
+                RunRecord(runId: orphan, workflowName: "logs", startedAt: longAgo, payload: ["count": 1], owner: "dead", heartbeatAt: longAgo))
+            try await f.engine.stores.streams.createStream("runs/\(orphan)")
+            #expect(await f.engine.recoverOrphanedRuns().contains(orphan))
 
             let scrape = try await f.get("/metrics")
             #expect(scrape.status == 200)
@@ -48,14 +59,17 @@ import Testing
             #expect(Self.value(text, "flue_workflow_runs_total", ["workflow": "translate", "outcome": "completed"]) == 1)
             #expect(Self.value(text, "flue_agent_submissions_total", ["agent": "assistant", "outcome": "completed"]) == 1)
             let model = ["gen_ai_provider_name": "anthropic", "gen_ai_request_model": "claude-fake"]
-            for (kind, tokens) in [("input", 1000.0), ("output", 200), ("cache_read", 4000), ("cache_write", 500)] {
+            // The translate turn (1000/200/4000/500) and the agent's (10/5).
+            for (kind, tokens) in [("input", 1010.0), ("output", 205), ("cache_read", 4000), ("cache_write", 500)] {
                 #expect(
-                    Self.value(text, "gen_ai_client_token_usage_total", model.merging(["gen_ai_token_type": kind]) { $1 })
-                        .map { $0 >= tokens } == true, "\(kind) tokens counted")
+                    Self.value(text, "gen_ai_client_token_usage_total", model.merging(["gen_ai_token_type": kind]) { $1 }) == tokens,
+                    "\(kind) tokens counted")
             }
-            // The translate turn is the only one of the scripted usage; the agent's turn adds its estimate.
             let cost = try #require(Self.value(text, "flue_model_cost_usd_total", model))
-            #expect(cost >= CostAndObserveTests.expected.total - 1e-9, "cost: \(cost)")
+            let agentTurn = CostAndObserveTests.price.cost(of: Usage(input: 10, output: 5)).total
+            #expect(abs(cost - (CostAndObserveTests.expected.total + agentTurn)) < 1e-9, "cost: \(cost)")
+            #expect(Self.value(text, "flue_workflow_runs_total", ["workflow": "sleeps", "outcome": "aborted"]) == 1)
+            #expect(Self.value(text, "flue_workflow_runs_orphaned_total") == 1, "the engine's counters reach /metrics")
             #expect(Self.value(text, "gen_ai_client_operation_duration_seconds_count", model) == 2, "two model turns")
             #expect(Self.value(text, "flue_tool_calls_total", ["tool": "finish", "outcome": "ok"]) == 1)
             #expect(Self.value(text, "flue_workflow_runs_running") == 0)
@@ -63,9 +77,10 @@ import Testing
             #expect(Self.value(text, "flue_agent_submissions_open", ["status": "queued"]) == 0)
             let route = ["http_route": "/workflows/{name}", "http_request_method": "POST"]
             #expect(Self.value(text, "http_server_requests_total", route.merging(["http_response_status_code": "200"]) { $1 }) == 3)
+            #expect(Self.value(text, "http_server_requests_total", route.merging(["http_response_status_code": "202"]) { $1 }) == 1)
             #expect(Self.value(text, "http_server_requests_total", route.merging(["http_response_status_code": "500"]) { $1 }) == 1)
             #expect(Self.value(text, "http_server_requests_total", route.merging(["http_response_status_code": "404"]) { $1 }) == 1)
-            #expect(Self.value(text, "http_server_request_duration_seconds_count", route) == 5)
+            #expect(Self.value(text, "http_server_request_duration_seconds_count", route) == 6)
             let agentRoute = ["http_route": "/agents/{name}/{id}", "http_request_method": "POST", "http_response_status_code": "200"]
             #expect(Self.value(text, "http_server_requests_total", agentRoute) == 1)
         }

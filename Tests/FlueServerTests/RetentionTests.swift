@@ -45,6 +45,29 @@ import Testing
         }
     }
 
+    @Test func aCountBoundKeepsTheNewestRunsThroughTheEngine() async throws {
+        let f = try await ServerFixture.start {
+            $0.engine.retention = RetentionPolicy(maxAge: nil, maxRecords: 1, interval: .seconds(3600))
+        }
+        try await f.scoped {
+            var runIds: [String] = []
+            for _ in 0..<3 {
+                let reply = try await f.post("/workflows/logs?wait=result", #"{"count":1}"#)
+                runIds.append(try #require(reply.json?["runId"]?.stringValue))
+            }
+            let active = try await f.startRun("gated")
+            // The loop passes every second under a count bound; a pass now makes it certain.
+            try await f.engine.pruneOldWork()
+            for (index, runId) in runIds.enumerated() {
+                let status = try await f.get("/runs/\(runId)?meta").status
+                #expect(status == (index == 2 ? 200 : 404), "run \(index) answered \(status)")
+            }
+            #expect(try await f.get("/runs/\(active)?meta").status == 200, "the active run does not count")
+            f.gate.open()
+            _ = try await f.readToEnd(active)
+        }
+    }
+
     @Test func keepEverythingRemovesNothing() async throws {
         let f = try await ServerFixture.start { $0.engine.retention = .keepEverything }
         try await f.scoped {

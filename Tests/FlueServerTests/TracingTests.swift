@@ -50,7 +50,10 @@ enum TestTracer {
         _ = TestTracer.shared
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         try await withTeardown {
-            let f = try await ServerFixture.start(httpClient: client) { $0.tracing = true }
+            let f = try await ServerFixture.start(httpClient: client) {
+                $0.tracing = true
+                $0.engine.recoveryScanInterval = .milliseconds(100)
+            }
             try await f.scoped { try await body(f, client) }
         } teardown: {
             try? await client.shutdown()
@@ -147,6 +150,35 @@ enum TestTracer {
             #expect(Self.attribute(attempt, "flue.submission.id") == reply.json?["submissionId"]?.stringValue)
             let chat = try #require(spans.first { $0.operationName == "chat claude-fake" })
             #expect(chat.parentSpanID == attempt.spanID)
+        }
+    }
+
+    @Test func aRecoveredAttemptStartsATraceLinkedToTheAdmittingRequest() async throws {
+        try await Self.withFixture { f, _ in
+            let trace = "trace-\(UUID().uuidString)"
+            let key = SessionKey(agent: "assistant", instanceId: "recovered")
+            let id = FlueID.make("sub")
+            // Admitted under the caller's trace and claimed by a process that died: its lease ran out.
+            try await f.engine.stores.streams.createStream("agents/assistant/recovered")
+            _ = try await f.engine.stores.submissions.admit(
+                NewSubmission(
+                    submissionId: id, key: key, kind: .direct, input: AgentInput.direct(message: "hi", images: [], budget: nil),
+                    acceptedAt: Date(), traceContext: [InMemoryTracer.traceIDKey: trace, InMemoryTracer.spanIDKey: "admission"]))
+            let now = Date()
+            _ = try await f.engine.stores.submissions.claim(
+                id, owner: "dead-process", attemptId: "att_dead", now: now, leaseUntil: now.addingTimeInterval(-1))
+            var attempt: FinishedInMemorySpan?
+            for _ in 0..<250 where attempt == nil {
+                try await Task.sleep(for: .milliseconds(20))
+                attempt = TestTracer.shared.finishedSpans.first {
+                    $0.operationName == "invoke_agent assistant" && Self.attribute($0, "flue.submission.id") == id
+                }
+            }
+            let span = try #require(attempt, "the recovered attempt ran")
+            #expect(span.traceID != trace, "a new trace")
+            let link = try #require(span.links.first?.context.inMemorySpanContext)
+            #expect(link.traceID == trace && link.spanID == "admission", "linked to the admitting request")
+            #expect(Self.attribute(span, "flue.submission.attempt").flatMap { Int($0) }.map { $0 > 1 } == true, "a later attempt")
         }
     }
 

@@ -20,6 +20,7 @@ final class AgentCoordinator: Sendable {
     let logger: Logger
     let ownerId: String
     let observers: EventObservers
+    let metrics: MetricsDestination
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let active = Mutex<[String: ActiveAttempt]>([:])
@@ -48,8 +49,10 @@ final class AgentCoordinator: Sendable {
 
     init(
         agents: [String: AgentRegistration], stores: FlueStores, models: any ModelResolver,
-        configuration: EngineConfiguration, logger: Logger, ownerId: String, observers: EventObservers
+        configuration: EngineConfiguration, logger: Logger, ownerId: String, observers: EventObservers,
+        metrics: MetricsDestination
     ) {
+        self.metrics = metrics
         self.observers = observers
         self.agents = agents
         self.stores = stores
@@ -745,7 +748,7 @@ final class AgentCoordinator: Sendable {
         }
         Counter(
             label: "flue_agent_submission_recoveries_total", dimensions: [("decision", decision.name)],
-            factory: configuration.metricsFactory ?? MetricsSystem.factory
+            factory: metrics.factory
         ).increment()
         logger.notice(
             "recovering an interrupted submission",

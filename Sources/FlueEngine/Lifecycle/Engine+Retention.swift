@@ -3,11 +3,20 @@ import Foundation
 import Logging
 
 extension Engine {
+    /// The store's retention and the count bound a pass applies, or `nil` when nothing is to be
+    /// removed (no retention in the store, or a policy without age and count bounds).
+    private func activeRetention() -> (any RetentionStore, Int?)? {
+        guard let retention = stores.retention else { return nil }
+        let bound = retentionBound(retention)
+        guard configuration.retention.maxAge != nil || bound != nil else { return nil }
+        return (retention, bound)
+    }
+
     /// The count bound a pass applies: the policy's, else the store's default; `nil` for none.
     private func retentionBound(_ retention: any RetentionStore) -> Int? {
         switch configuration.retention.maxRecords {
         case .none: retention.defaultKeepAtMost
-        case .some(0): nil
+        case .some(let bound) where bound <= 0: nil
         case .some(let bound): bound
         }
     }
@@ -19,18 +28,16 @@ extension Engine {
     @discardableResult
     public func pruneOldWork() async throws -> RetentionReport {
         let policy = configuration.retention
-        guard let retention = stores.retention else { return RetentionReport() }
-        let bound = retentionBound(retention)
-        guard policy.maxAge != nil || bound != nil else { return RetentionReport() }
+        guard let (retention, bound) = activeRetention() else { return RetentionReport() }
         var total = RetentionReport()
         while !Task.isCancelled {
             let cutoff = policy.maxAge.map { Date.nowMilliseconds.addingTimeInterval(-$0.timeInterval) } ?? .distantPast
-            let pass = try await retention.prune(
-                RetentionRequest(olderThan: cutoff, keepAtMost: bound, batchLimit: policy.batchLimit))
+            let request = RetentionRequest(olderThan: cutoff, keepAtMost: bound, batchLimit: policy.batchLimit)
+            let pass = try await retention.prune(request)
             total.runs += pass.runs
             total.submissions += pass.submissions
             total.agentStreams += pass.agentStreams
-            guard pass.reached(policy.batchLimit) else { break }
+            guard pass.reached(request.batchLimit) else { break }
         }
         return total
     }
@@ -39,12 +46,11 @@ extension Engine {
     /// retried at the next interval.
     func retentionLoop() async {
         let policy = configuration.retention
-        guard let retention = stores.retention else {
+        guard stores.retention != nil else {
             logger.notice("the store does not implement retention: ended runs and settled submissions are kept forever")
             return
         }
-        let bound = retentionBound(retention)
-        guard policy.maxAge != nil || bound != nil else { return }
+        guard let (_, bound) = activeRetention() else { return }
         // A count bound holds between passes only if they are frequent: at hundreds of runs a
         // second, a minute's worth is tens of thousands of records.
         let interval = bound == nil ? policy.interval : min(policy.interval, RetentionPolicy.countBoundInterval)

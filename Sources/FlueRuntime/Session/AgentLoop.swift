@@ -196,11 +196,7 @@ struct AgentLoop: Sendable {
         let client = self.client
         let model = self.model
         let maxOutputTokens = self.maxOutputTokens
-        return try await withSpan("chat \(model.model)", ofKind: .client) { span in
-            span.attributes[GenAITracing.Attribute.operationName] = "chat"
-            span.attributes[GenAITracing.Attribute.providerName] = model.provider
-            span.attributes[GenAITracing.Attribute.requestModel] = model.model
-            span.attributes[GenAITracing.Attribute.requestMaxTokens] = maxOutputTokens
+        return try await GenAITracing.withChatSpan(model, maxOutputTokens: maxOutputTokens) { span in
         do {
             let assistant = try await client.complete(request) { delta in
                 switch delta {
@@ -218,17 +214,9 @@ struct AgentLoop: Sendable {
                     .init(
                         durationMs: started.millisecondsElapsed, model: model.description, usage: assistant.usage,
                         stopReason: assistant.stopReason, isError: false, error: nil)), scope)
-            let usage = assistant.usage
-            span.attributes[GenAITracing.Attribute.inputTokens] =
-                Usage.saturatingSum(usage.input, Usage.saturatingSum(usage.cacheRead, usage.cacheWrite))
-            span.attributes[GenAITracing.Attribute.outputTokens] = usage.output
-            span.attributes[GenAITracing.Attribute.cacheReadInputTokens] = usage.cacheRead
-            span.attributes[GenAITracing.Attribute.cacheCreationInputTokens] = usage.cacheWrite
-            span.attributes[GenAITracing.Attribute.responseFinishReasons] = [assistant.stopReason.rawValue]
-            if let cost = usage.cost?.total { span.attributes[GenAITracing.Attribute.cost] = cost }
+            GenAITracing.recordResponse(span, assistant)
             return assistant
         } catch {
-            GenAITracing.fail(span, error)
             let stop: StopReason = error is CancellationError ? .aborted : .error
             events.emit(
                 .turn(

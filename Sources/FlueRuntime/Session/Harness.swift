@@ -22,10 +22,10 @@ public final class Harness: Sendable {
     /// Sessions open now, held weakly: a session holds its harness, so a strong map would keep
     /// both alive forever (one harness per workflow run and per submission attempt). A session
     /// nobody holds any more is loaded from the store again when next opened.
-    private let openSessions = Mutex<[String: WeakSession]>([:])
+    private let openSessions = Mutex<(sessions: [String: WeakSession], installed: [String: Int])>(([:], [:]))
 
     private struct WeakSession: Sendable {
-        weak let session: Session?
+        weak var session: Session?
     }
     /// Sandboxes opened so far, by agent name (the harness's agent and its subagents).
     private let openedSandboxes = Mutex<[String: any Sandbox]>([:])
@@ -44,28 +44,38 @@ public final class Harness: Sendable {
 
     /// Opens (or creates) the named session, loading its stored history.
     public func session(_ name: String = "default") async throws -> Session {
-        if let open = openSessions.withLock({ $0[name]?.session }) { return open }
         let key = SessionKey(agent: agent.name, instanceId: instanceId, harness: self.name, session: name)
-        let snapshot = try await store.loadSession(key) ?? SessionSnapshot()
-        let session = Session(
-            name: name, key: key, agent: agent, harness: self, snapshot: snapshot, persisted: true,
-            parentSession: nil, taskId: nil, depth: 0)
-        return openSessions.withLock { sessions in
-            if let raced = sessions[name]?.session { return raced }
-            sessions = sessions.filter { $0.value.session != nil }
-            sessions[name] = WeakSession(session: session)
-            return session
+        while true {
+            let seen = openSessions.withLock { state -> (open: Session?, installs: Int) in
+                (state.sessions[name]?.session, state.installed[name, default: 0])
+            }
+            if let open = seen.open { return open }
+            let snapshot = try await store.loadSession(key) ?? SessionSnapshot()
+            let session = Session(
+                name: name, key: key, agent: agent, harness: self, snapshot: snapshot, persisted: true,
+                parentSession: nil, taskId: nil, depth: 0)
+            // A session installed (and maybe saved, then released) while this one loaded makes
+            // the loaded snapshot possibly stale: look again.
+            let installed = openSessions.withLock { state -> Session? in
+                if let raced = state.sessions[name]?.session { return raced }
+                guard state.installed[name, default: 0] == seen.installs else { return nil }
+                state.sessions = state.sessions.filter { $0.value.session != nil }
+                state.sessions[name] = WeakSession(session: session)
+                state.installed[name, default: 0] += 1
+                return session
+            }
+            if let installed { return installed }
         }
     }
 
     /// Deletes a session's stored history; fails with `session_busy` while it runs an operation.
     public func deleteSession(_ name: String) async throws {
-        if let open = openSessions.withLock({ $0[name]?.session }) {
+        if let open = openSessions.withLock({ $0.sessions[name]?.session }) {
             try await open.ensureIdle()
         }
         let key = SessionKey(agent: agent.name, instanceId: instanceId, harness: self.name, session: name)
         try await store.deleteSession(key)
-        _ = openSessions.withLock { $0.removeValue(forKey: name) }
+        _ = openSessions.withLock { $0.sessions.removeValue(forKey: name) }
     }
 
     /// The agent's sandbox for this instance, opened on first use; `nil` when the agent has none.

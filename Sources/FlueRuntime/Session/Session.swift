@@ -366,7 +366,11 @@ public actor Session {
         let started = ContinuousClock.now
         let answer: AssistantMessage
         do {
-            answer = try await client.complete(request) { _ in }
+            answer = try await GenAITracing.withChatSpan(model, maxOutputTokens: request.maxOutputTokens) { span in
+                let answer = try await client.complete(request) { _ in }
+                GenAITracing.recordResponse(span, answer)
+                return answer
+            }
             guard !answer.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw FlueError(.operationFailed, "the compaction summary came back empty")
             }

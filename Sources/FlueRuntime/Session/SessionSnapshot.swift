@@ -87,9 +87,10 @@ public actor InMemorySessionStore: SessionStore {
     public func saveSession(_ key: SessionKey, _ snapshot: SessionSnapshot) { snapshots[key] = snapshot }
     public func deleteSession(_ key: SessionKey) { snapshots[key] = nil }
 
-    /// Deletes every session of the given instance ids (a workflow run's sessions use its run id).
-    public func deleteSessions(ofInstances instanceIds: Set<String>) {
+    /// Deletes the sessions of the given instance ids (a workflow run's sessions use its run id)
+    /// except those `keep` claims.
+    public func deleteSessions(ofInstances instanceIds: Set<String>, except keep: @Sendable (SessionKey) -> Bool) {
         guard !instanceIds.isEmpty else { return }
-        snapshots = snapshots.filter { !instanceIds.contains($0.key.instanceId) }
+        snapshots = snapshots.filter { !instanceIds.contains($0.key.instanceId) || keep($0.key) }
     }
 }

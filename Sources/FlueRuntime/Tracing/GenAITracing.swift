@@ -6,7 +6,7 @@ import Tracing
 ///
 /// Spans go to swift-distributed-tracing's `InstrumentationSystem.tracer` (a no-op unless the
 /// application bootstraps one, e.g. `FlueOpenTelemetry.bootstrap()`): `chat {model}` for each
-/// model turn, `execute_tool {tool}` for each tool call; the engine adds `workflow {name}` for a
+/// model turn (compaction summaries included), `execute_tool {tool}` for each tool call; the engine adds `workflow {name}` for a
 /// run and `invoke_agent {agent}` for a submission attempt.
 public enum GenAITracing {
     public enum Attribute {
@@ -31,6 +31,49 @@ public enum GenAITracing {
     }
 
     private static let contentRecording = Atomic<Bool>(false)
+
+    /// Whether `environment` configures OpenTelemetry trace export: `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set, and neither `OTEL_SDK_DISABLED=true` nor
+    /// `OTEL_TRACES_EXPORTER=none` (the OpenTelemetry SDK environment specification).
+    public static func exportConfigured(_ environment: [String: String]) -> Bool {
+        func value(_ name: String) -> String? {
+            guard let text = environment[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            return text
+        }
+        return (value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil || value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != nil)
+            && value("OTEL_SDK_DISABLED")?.lowercased() != "true" && value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
+    }
+
+    /// Runs one model call in a `chat {model}` client span with the request attributes; failures
+    /// mark the span.
+    static func withChatSpan<T>(
+        _ model: ModelSpecifier, maxOutputTokens: Int, _ body: (any Span) async throws -> T
+    ) async throws -> T {
+        try await withSpan("chat \(model.model)", ofKind: .client) { span in
+            span.attributes[Attribute.operationName] = "chat"
+            span.attributes[Attribute.providerName] = model.provider
+            span.attributes[Attribute.requestModel] = model.model
+            span.attributes[Attribute.requestMaxTokens] = maxOutputTokens
+            do {
+                return try await body(span)
+            } catch {
+                fail(span, error)
+                throw error
+            }
+        }
+    }
+
+    /// The response attributes of a chat span: token usage (input counts cache reads and
+    /// writes, as the conventions ask), finish reason and cost.
+    static func recordResponse(_ span: any Span, _ message: AssistantMessage) {
+        let usage = message.usage
+        span.attributes[Attribute.inputTokens] = Usage.saturatingSum(usage.input, Usage.saturatingSum(usage.cacheRead, usage.cacheWrite))
+        span.attributes[Attribute.outputTokens] = usage.output
+        span.attributes[Attribute.cacheReadInputTokens] = usage.cacheRead
+        span.attributes[Attribute.cacheCreationInputTokens] = usage.cacheWrite
+        span.attributes[Attribute.responseFinishReasons] = [message.stopReason.rawValue]
+        if let cost = usage.cost?.total { span.attributes[Attribute.cost] = cost }
+    }
 
     /// Whether spans carry message contents (tool arguments and results). Off by default:
     /// contents may hold personal data. `FlueOpenTelemetry.bootstrap` turns it on when

@@ -164,9 +164,7 @@ public struct FlueConfiguration: Sendable {
             }
             configuration.logFormat = parsed
         }
-        configuration.tracing =
-            (value("OTEL_EXPORTER_OTLP_ENDPOINT") != nil || value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != nil)
-            && value("OTEL_SDK_DISABLED")?.lowercased() != "true" && value("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
+        configuration.tracing = GenAITracing.exportConfigured(environment)
         if let export = value("METRICS") {
             guard let parsed = MetricsExport(rawValue: export.lowercased()) else {
                 throw ConfigurationError(variable: "METRICS", message: "METRICS must be off or prometheus, got \"\(export)\"")

@@ -5,6 +5,7 @@ import FlueRuntime
 import Foundation
 import Hummingbird
 import Prometheus
+import Synchronization
 
 /// One server's metrics in Prometheus' text format (`METRICS=prometheus`, `GET /metrics`).
 ///
@@ -29,7 +30,12 @@ import Prometheus
 /// | `flue_tool_calls_total` | counter | `tool`, `outcome` (`ok`, `error`) |
 ///
 /// Each server has its own registry, so two servers in one process (tests) never mix their series.
+/// Label values that come from outside the code (a tool name the model made up, a model id) are
+/// bounded: beyond ``maxValuesPerLabel`` distinct values per label, new ones count as `other`.
 public final class FlueMetrics: Sendable {
+    /// Distinct values a label takes before new ones are reported as `other`.
+    public static let maxValuesPerLabel = 200
+    private let labelValues = Mutex<[String: Set<String>]>([:])
     /// The registry `/metrics` renders.
     public let registry: PrometheusCollectorRegistry
     /// A swift-metrics factory over ``registry``.
@@ -38,6 +44,16 @@ public final class FlueMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         self.factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// `value`, or `other` once `label` has ``maxValuesPerLabel`` other values.
+    private func bounded(_ label: String, _ value: String) -> String {
+        labelValues.withLock { values in
+            if values[label, default: []].contains(value) { return value }
+            guard values[label, default: []].count < Self.maxValuesPerLabel else { return "other" }
+            values[label, default: []].insert(value)
+            return value
+        }
     }
 
     private func count(_ label: String, _ dimensions: [(String, String)], by amount: Int = 1) {
@@ -51,14 +67,14 @@ public final class FlueMetrics: Sendable {
         case .runEnd(let end):
             guard case .run(_, let workflow) = observed.source else { return }
             let outcome = end.isError ? (end.error?["type"] == "aborted" ? "aborted" : "errored") : "completed"
-            count("flue_workflow_runs_total", [("workflow", workflow), ("outcome", outcome)])
+            count("flue_workflow_runs_total", [("workflow", bounded("workflow", workflow)), ("outcome", outcome)])
         case .submissionSettled(let settled):
             guard case .instance(let agent, _) = observed.source else { return }
-            count("flue_agent_submissions_total", [("agent", agent), ("outcome", settled.outcome.rawValue)])
+            count("flue_agent_submissions_total", [("agent", bounded("agent", agent)), ("outcome", settled.outcome.rawValue)])
         case .turn(let turn):
-            let model = ModelLabels(turn.model)
+            let model = ModelLabels(turn.model, bounded)
             var timed = model.dimensions
-            timed.append(("error_type", turn.isError ? (turn.error?["type"]?.stringValue ?? "error") : ""))
+            timed.append(("error_type", turn.isError ? bounded("error_type", turn.error?["type"]?.stringValue ?? "error") : ""))
             Timer(label: "gen_ai_client_operation_duration_seconds", dimensions: timed, factory: factory)
                 .recordMilliseconds(max(0, turn.durationMs))
             if turn.isError {
@@ -75,7 +91,7 @@ public final class FlueMetrics: Sendable {
                     .increment(by: cost)
             }
         case .tool(let tool):
-            count("flue_tool_calls_total", [("tool", tool.toolName), ("outcome", tool.isError ? "error" : "ok")])
+            count("flue_tool_calls_total", [("tool", bounded("tool", tool.toolName)), ("outcome", tool.isError ? "error" : "ok")])
         default:
             break
         }
@@ -84,11 +100,14 @@ public final class FlueMetrics: Sendable {
     /// Provider and model of a turn's `model` (`provider/model`).
     private struct ModelLabels {
         var dimensions: [(String, String)]
-        init(_ specifier: String) {
+        init(_ specifier: String, _ bounded: (String, String) -> String) {
             let parts = specifier.split(separator: "/", maxSplits: 1)
             let provider = parts.count == 2 ? String(parts[0]) : "unknown"
             let model = parts.count == 2 ? String(parts[1]) : specifier
-            dimensions = [("gen_ai_provider_name", provider), ("gen_ai_request_model", model)]
+            dimensions = [
+                ("gen_ai_provider_name", bounded("gen_ai_provider_name", provider)),
+                ("gen_ai_request_model", bounded("gen_ai_request_model", model)),
+            ]
         }
     }
 
