@@ -26,10 +26,12 @@ public enum FlueOpenTelemetry {
 
     /// The protocols this build exports with.
     public static var supportedProtocols: [String] {
+        // Not `http/json`: swift-otel writes trace and span ids in base64 there, which OTLP/JSON
+        // receivers (ids in hex) reject.
         #if OTLPGRPC
-        ["http/protobuf", "http/json", "grpc"]
+        ["http/protobuf", "grpc"]
         #else
-        ["http/protobuf", "http/json"]
+        ["http/protobuf"]
         #endif
     }
 

@@ -317,10 +317,13 @@ public final class InMemorySubmissionStore: SubmissionStore {
         state.withLock { state in Set(state.records.values.map { SessionKey(agent: $0.key.agent, instanceId: $0.key.instanceId) }) }
     }
 
-    /// The stream paths (`agents/<name>/<id>`) of instances with unsettled submissions.
-    func busyInstancePaths() -> Set<String> {
+    /// The stream paths (`agents/<name>/<id>`) of instances with unsettled submissions or one
+    /// settled since `settledSince`.
+    func busyInstancePaths(settledSince: Date) -> Set<String> {
         state.withLock { state in
-            Set(state.records.values.filter { !$0.status.isSettled }.map { "agents/\($0.key.agent)/\($0.key.instanceId)" })
+            Set(
+                state.records.values.filter { !$0.status.isSettled || ($0.settledAt ?? .distantPast) >= settledSince }
+                    .map { "agents/\($0.key.agent)/\($0.key.instanceId)" })
         }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Old means: a run that ended, or a submission that settled, before ``olderThan``; an agent
 /// instance stream whose last event was appended before it and whose instance has no unsettled
-/// submission (queued, running or awaiting approval). Active runs and unsettled submissions are
+/// submission (queued, running or awaiting approval) and none settled since. Active runs and unsettled submissions are
 /// never removed, whatever their age or count.
 public struct RetentionRequest: Sendable, Hashable {
     /// The cut-off instant.
@@ -84,7 +84,7 @@ struct InMemoryRetention: RetentionStore {
         await sessions.deleteSessions(ofInstances: Set(runIds)) { instances.contains(SessionKey(agent: $0.agent, instanceId: $0.instanceId)) }
         // Busy instances first, then submissions: an instance whose last submission settles in
         // between keeps its events until the next pass.
-        let busy = submissions.busyInstancePaths()
+        let busy = submissions.busyInstancePaths(settledSince: request.olderThan)
         let agentStreams = streams.removeIdleEvents(
             prefix: "agents/", idleBefore: request.olderThan, limit: request.batchLimit, isBusy: busy.contains)
         let removed = submissions.removeSettled(

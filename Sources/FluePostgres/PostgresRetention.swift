@@ -68,8 +68,9 @@ struct PostgresRetention: RetentionStore {
 
     /// Locks the idle streams' rows, so an append waits for the deletion and then continues the
     /// sequence; a stream appended to after the cut-off is re-checked under the lock and skipped.
-    /// A stream without a last-append time (appended to by a replica older than schema version 5)
-    /// counts as active.
+    /// A stream without a last-append time counts as active, and so does an instance with a
+    /// submission settled since the cut-off (the settlement time is written by every release, so
+    /// events an older replica appended during a rolling deploy are safe too).
     private func pruneIdleAgentStreams(_ request: RetentionRequest) async throws -> Int {
         try await storeOperation {
             let rows = try await client.query(
@@ -80,7 +81,7 @@ struct PostgresRetention: RetentionStore {
                       AND EXISTS (SELECT 1 FROM flue_events e WHERE e.path = f.path)
                       AND f.path NOT IN (
                           SELECT 'agents/' || s.agent || '/' || s.instance_id FROM flue_submissions s
-                          WHERE s.status IN ('queued', 'running', 'awaiting_approval'))
+                          WHERE s.status IN ('queued', 'running', 'awaiting_approval') OR s.settled_at >= \(request.olderThan))
                     LIMIT \(request.batchLimit)
                     FOR UPDATE OF f SKIP LOCKED
                 ), gone AS (

@@ -42,7 +42,8 @@ struct SQLiteRetention: RetentionStore {
                 }
                 report.runs = runIds.count
 
-                // A stream without a last-append time (appended to by an older build) counts as active.
+                // A stream without a last-append time counts as active, and so does an instance with a
+                // submission settled since the cut-off (every release writes settlement times).
                 let idle = try String.fetchAll(
                     db,
                     sql: """
@@ -51,9 +52,9 @@ struct SQLiteRetention: RetentionStore {
                           AND EXISTS (SELECT 1 FROM flue_events e WHERE e.path = f.path)
                           AND f.path NOT IN (
                               SELECT 'agents/' || s.agent || '/' || s.instance_id FROM flue_submissions s
-                              WHERE s.status IN ('queued', 'running', 'awaiting_approval'))
+                              WHERE s.status IN ('queued', 'running', 'awaiting_approval') OR s.settled_at >= ?)
                         LIMIT ?
-                        """, arguments: [cutoff, limit])
+                        """, arguments: [cutoff, cutoff, limit])
                 for path in idle {
                     try db.execute(sql: "DELETE FROM flue_events WHERE path = ?", arguments: [path])
                 }

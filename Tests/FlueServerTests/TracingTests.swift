@@ -219,7 +219,7 @@ enum TestTracer {
         #expect(try !FlueConfiguration.fromEnvironment([:]).tracing)
     }
 
-    @Test(arguments: ["carrier-pigeon", "grpc"])
+    @Test(arguments: ["carrier-pigeon", "grpc", "http/json"])
     func anUnsupportedProtocolStopsTheStartNamingTheVariable(value: String) throws {
         guard !FlueOpenTelemetry.supportedProtocols.contains(value) else { return }
         let error = try #require(throws: FlueOpenTelemetry.ConfigurationError.self) {

@@ -50,7 +50,10 @@ extension Engine {
             logger.notice("the store does not implement retention: ended runs and settled submissions are kept forever")
             return
         }
-        guard let (_, bound) = activeRetention() else { return }
+        guard let (_, bound) = activeRetention() else {
+            logger.info("retention off: ended runs and settled submissions are kept forever")
+            return
+        }
         // A count bound holds between passes only if they are frequent: at hundreds of runs a
         // second, a minute's worth is tens of thousands of records.
         let interval = bound == nil ? policy.interval : min(policy.interval, RetentionPolicy.countBoundInterval)

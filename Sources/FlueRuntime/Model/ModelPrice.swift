@@ -60,13 +60,16 @@ public struct Cost: Sendable, Hashable, Codable {
         cacheWrite = try c.decodeIfPresent(Double.self, forKey: .cacheWrite) ?? 0
     }
 
+    /// Encodes each amount rounded to 10^-10 dollars, so sums read `0.002325`, not
+    /// `0.0023250000000000002`.
     public func encode(to encoder: any Encoder) throws {
+        func rounded(_ dollars: Double) -> Double { (dollars * 1e10).rounded() / 1e10 }
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(input, forKey: .input)
-        try c.encode(output, forKey: .output)
-        try c.encode(cacheRead, forKey: .cacheRead)
-        try c.encode(cacheWrite, forKey: .cacheWrite)
-        try c.encode(total, forKey: .total)
+        try c.encode(rounded(input), forKey: .input)
+        try c.encode(rounded(output), forKey: .output)
+        try c.encode(rounded(cacheRead), forKey: .cacheRead)
+        try c.encode(rounded(cacheWrite), forKey: .cacheWrite)
+        try c.encode(rounded(total), forKey: .total)
     }
 }
 

@@ -67,6 +67,7 @@ public struct FlueRoutes<Context: RequestContext>: Sendable {
             group.add(middleware: TracingMiddleware())
         }
         if let metrics = server.metrics {
+            server.logger.info("metrics on", metadata: ["route": "GET \(base == "/" ? "" : base)/metrics"])
             group.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
             // Behind the access policy's authentication like every Flue route (any principal).
             group.get("metrics") { request, _ in
