@@ -92,12 +92,7 @@ public final class Engine: Service {
         self.coordinator = AgentCoordinator(
             agents: agentsByName, stores: stores, models: models, configuration: configuration, logger: logger,
             ownerId: ownerId, observers: observers, metrics: metrics)
-
     }
-
-    /// Where the engine's counters go: ``EngineConfiguration/metricsFactory``, else the factory
-    /// a server gave with ``reportMetrics(to:)``, else swift-metrics' global factory.
-    var metricsFactory: any MetricsFactory { metrics.factory }
 
     /// Sends the engine's counters to `factory` when its configuration names none (a server
     /// that serves `/metrics` for an engine made without it).
@@ -482,7 +477,7 @@ public final class Engine: Service {
             do {
                 try await terminalize(orphan)
                 recovered.append(orphan.runId)
-                Counter(label: "flue_workflow_runs_orphaned_total", factory: metricsFactory).increment()
+                Counter(label: "flue_workflow_runs_orphaned_total", factory: metrics.factory).increment()
             } catch {
                 logger.error("could not terminalize orphaned run", metadata: ["runId": "\(orphan.runId)", "error": "\(error)"])
             }
@@ -553,7 +548,9 @@ public final class Engine: Service {
     }
 }
 
-/// Where the engine's counters go, shared by the engine and its coordinator.
+/// Where the engine's counters go, shared by the engine and its coordinator:
+/// ``EngineConfiguration/metricsFactory``, else the factory a server gave with
+/// ``Engine/reportMetrics(to:)``, else swift-metrics' global factory.
 final class MetricsDestination: Sendable {
     let configured: (any MetricsFactory)?
     let reported = Mutex<(any MetricsFactory)?>(nil)

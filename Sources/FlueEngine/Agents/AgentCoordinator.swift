@@ -428,9 +428,6 @@ final class AgentCoordinator: Sendable {
         return (EventEmitter(base: correlation, startIndex: Int(tail.eventCount), sink: sink), pipe)
     }
 
-    /// One attempt: opens the session, applies the input (or repairs and resumes the history),
-    /// runs the agent loop with the journal, settles. A stop request (shutdown) leaves the
-    /// submission unsettled with its lease released, for the next process to resume.
     /// One attempt in an `invoke_agent {agent}` span: the first continues the admitting request's
     /// trace; a recovered one starts a trace linked to it.
     private func process(
@@ -449,6 +446,9 @@ final class AgentCoordinator: Sendable {
         }
     }
 
+    /// One attempt: opens the session, applies the input (or repairs and resumes the history),
+    /// runs the agent loop with the journal, settles. A stop request (shutdown) leaves the
+    /// submission unsettled with its lease released, for the next process to resume.
     private func processAttempt(
         _ record: SubmissionRecord, attempt: ActiveAttempt, repair: [Message], recoveryReason: String?
     ) async {

@@ -19,7 +19,7 @@ public struct ObservedEvent: Sendable {
     public var streamPath: String {
         switch source {
         case .run(let runId, _): "runs/\(runId)"
-        case .instance(let agent, let id): "agents/\(agent)/\(id)"
+        case .instance(let agent, let id): AgentAddress.streamPath(SessionKey(agent: agent, instanceId: id))
         }
     }
 }

@@ -247,14 +247,10 @@ public struct FlueConfiguration: Sendable {
         if let seconds = try seconds("APPROVAL_TIMEOUT_SECONDS", at: value, atLeast: 1, "1") {
             configuration.engine.approvalTimeout = seconds
         }
-        if let text = value("RETENTION_MAX_AGE_HOURS") {
-            // Checked as a Double before converting, so no value can trap; 0 keeps work however old.
-            guard let hours = Double(text), hours >= 0, hours <= 87_600 else {
-                throw ConfigurationError(
-                    variable: "RETENTION_MAX_AGE_HOURS",
-                    message: "RETENTION_MAX_AGE_HOURS must be a number of hours from 0 (keep forever) to 87600, got \"\(text)\"")
-            }
-            configuration.engine.retention.maxAge = hours == 0 ? nil : .milliseconds(Int64(hours * 3_600_000))
+        if let hours = try duration(
+            "RETENTION_MAX_AGE_HOURS", at: value, unit: ("hours", 3600), from: (0, "0 (keep forever)"), to: 87_600)
+        {
+            configuration.engine.retention.maxAge = hours == .zero ? nil : hours
         }
         if let count = try count("RETENTION_MAX_RECORDS", at: value, in: 0...Int.max) {
             configuration.engine.retention.maxRecords = count
@@ -298,13 +294,22 @@ public struct FlueConfiguration: Sendable {
     private static func seconds(
         _ variable: String, at value: (String) -> String?, atLeast minimum: Double, _ minimumText: String
     ) throws -> Duration? {
+        try duration(variable, at: value, unit: ("seconds", 1), from: (minimum, minimumText), to: 86_400)
+    }
+
+    /// A duration variable in `unit`s (fractions allowed) within `from...to`, checked as a
+    /// `Double` before any integer conversion, so no value can trap.
+    private static func duration(
+        _ variable: String, at value: (String) -> String?, unit: (name: String, seconds: Double),
+        from minimum: (value: Double, text: String), to maximum: Double
+    ) throws -> Duration? {
         guard let text = value(variable) else { return nil }
-        guard let seconds = Double(text), seconds >= minimum, seconds <= 86_400 else {
+        guard let amount = Double(text), amount >= minimum.value, amount <= maximum else {
             throw ConfigurationError(
                 variable: variable,
-                message: "\(variable) must be a number of seconds from \(minimumText) to 86400, got \"\(text)\"")
+                message: "\(variable) must be a number of \(unit.name) from \(minimum.text) to \(Int(maximum)), got \"\(text)\"")
         }
-        return .milliseconds(Int64(seconds * 1000))
+        return .milliseconds(Int64(amount * unit.seconds * 1000))
     }
 }
 
